@@ -1,0 +1,128 @@
+"""Error types.
+
+Every failure the framework raises on purpose is a :class:`SlitherError`, so callers
+can catch the whole family in one place; the subclasses say which layer failed and
+carry the facts a user needs to act (topic, offset, stage, key) as attributes as well
+as in the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SlitherError(Exception):
+    """Base class of every error slither-stream raises deliberately."""
+
+
+class ConfigError(SlitherError, ValueError):
+    """An option, URL or declaration is invalid; raised before any work starts."""
+
+
+class SerializationError(SlitherError):
+    """Bytes could not be decoded (or a value encoded).
+
+    ``topic``, ``partition`` and ``offset`` locate the record when it came from the
+    log, so the message alone is enough to find the bad input.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+        serde: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.serde = serde
+        where = []
+        if topic is not None:
+            where.append(f"topic={topic}")
+        if partition is not None:
+            where.append(f"partition={partition}")
+        if offset is not None:
+            where.append(f"offset={offset}")
+        prefix = f"{serde} " if serde else ""
+        location = f" at {' '.join(where)}" if where else ""
+        super().__init__(f"cannot {prefix}decode record{location}: {reason}")
+
+    def located(self, topic: str, partition: int, offset: int) -> SerializationError:
+        """Return a copy of this error that names where the record came from."""
+        return SerializationError(
+            self.reason, topic=topic, partition=partition, offset=offset, serde=self.serde
+        )
+
+
+class LogError(SlitherError):
+    """The log (embedded or Kafka) refused or failed an operation."""
+
+
+class UnknownTopicError(LogError, KeyError):
+    """An operation named a topic that does not exist."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(topic)
+
+    def __str__(self) -> str:
+        return f"unknown topic {self.topic!r}"
+
+
+class TopicExistsError(LogError):
+    """``create_topics`` named a topic that already exists with another shape."""
+
+
+class LogClosedError(LogError):
+    """The log, producer or consumer was used after ``close()``."""
+
+
+class LogLockedError(LogError):
+    """Another process already has the embedded log directory open."""
+
+
+class ProduceError(LogError):
+    """A record was not acknowledged by the log."""
+
+
+class TransactionError(LogError):
+    """A transaction could not be begun, committed or aborted."""
+
+
+class StoreError(SlitherError):
+    """A store or table operation failed."""
+
+
+class KeyNotFoundError(StoreError, KeyError):
+    """``get_strict`` found no value; names the store, table and key."""
+
+    def __init__(self, store: str, table: str, key: Any) -> None:
+        self.store = store
+        self.table = table
+        self.key = key
+        super().__init__(store, table, key)
+
+    def __str__(self) -> str:
+        return f"key {self.key!r} not found in table {self.store}.{self.table}"
+
+
+class DispatchError(SlitherError):
+    """A dispatch run halted; ``partial`` holds the results finished before it."""
+
+    def __init__(self, message: str, *, partial: list[Any] | None = None,
+                 cause: BaseException | None = None) -> None:
+        self.partial = partial if partial is not None else []
+        self.cause = cause
+        super().__init__(message)
+
+
+class ComputeError(SlitherError):
+    """User compute code failed, crashed, hung, or broke the batch contract."""
+
+
+class PipeError(SlitherError):
+    """A pipe run hit an unrecoverable failure (for example a stage under ``halt``)."""

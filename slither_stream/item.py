@@ -1,0 +1,79 @@
+"""The work envelope that flows through dispatch and pipes.
+
+An :class:`Item` wraps a payload with a stable ``id`` (for ordering and for
+attributing errors), an optional ``key`` (partitioning on the log, key-partitioned
+batching), stage-local ``meta`` and a ``route`` tag. Items are immutable: stages return
+new items with :meth:`Item.update_payload` / :meth:`Item.put_meta`, so a retried batch
+never sees half-applied changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+DEFAULT_ROUTE = "default"
+
+_next_free_id = 1
+_ids_lock = threading.Lock()
+
+
+def _take_ids(count: int) -> range:
+    """Reserve ``count`` consecutive process-wide ids."""
+    global _next_free_id
+    with _ids_lock:
+        first = _next_free_id
+        _next_free_id += count
+    return range(first, first + count)
+
+
+def next_id() -> int:
+    """A process-wide monotonically increasing id."""
+    return _take_ids(1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One unit of work: ``payload`` plus the metadata the framework needs."""
+
+    id: int
+    payload: Any
+    key: bytes | str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    route: str = DEFAULT_ROUTE
+
+    @classmethod
+    def wrap(cls, payload: Any, *, key: bytes | str | None = None,
+             meta: Mapping[str, Any] | None = None) -> Item:
+        """Wrap a raw payload; an ``Item`` passed in is returned unchanged."""
+        if isinstance(payload, Item):
+            return payload
+        return cls(id=next_id(), payload=payload, key=key, meta=dict(meta or {}))
+
+    @classmethod
+    def wrap_many(cls, payloads: Iterable[Any]) -> list[Item]:
+        """Wrap payloads with consecutive ids, keeping items that are already wrapped."""
+        values = list(payloads)
+        ids = _take_ids(len(values)) if values else range(0)
+        return [
+            value if isinstance(value, Item) else cls(id=item_id, payload=value)
+            for item_id, value in zip(ids, values, strict=True)
+        ]
+
+    def update_payload(self, payload: Any) -> Item:
+        """Same item with a new payload; id, key, meta and route are kept."""
+        return replace(self, payload=payload)
+
+    def put_meta(self, meta: Mapping[str, Any] | None = None, /, **entries: Any) -> Item:
+        """Same item with ``meta`` merged in (later keys win)."""
+        merged = dict(self.meta)
+        if meta:
+            merged.update(meta)
+        merged.update(entries)
+        return replace(self, meta=merged)
+
+    def with_route(self, route: str) -> Item:
+        """Same item tagged for the named output."""
+        return replace(self, route=route)

@@ -1,0 +1,97 @@
+"""Plain value types shared by every log backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+class TopicPartition(NamedTuple):
+    """A partition of a topic."""
+
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record read from the log.
+
+    ``offset`` is the record's own offset; the position to commit after processing
+    it is ``offset + 1`` (Kafka's convention: a committed offset is the next record to
+    read).
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+    timestamp_ms: int = 0
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+    def header(self, name: str) -> bytes | None:
+        """The last header called ``name``, or None."""
+        found = None
+        for key, value in self.headers:
+            if key == name:
+                found = value
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetadata:
+    """Where the log stored a produced record (the delivery confirmation)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """The shape of a topic to create.
+
+    ``compacted`` keeps the last value per key (``cleanup.policy=compact``);
+    ``retention_ms`` bounds how long records of a non-compacted topic are kept
+    (None: the backend's default); ``config`` passes extra backend-specific topic
+    configuration through (Kafka topic configs by name).
+    """
+
+    name: str
+    partitions: int = 1
+    compacted: bool = False
+    retention_ms: int | None = None
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """What ``describe_topic`` reports."""
+
+    name: str
+    partitions: int
+    compacted: bool
+    retention_ms: int | None
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """Lag of one consumer group on one partition.
+
+    ``committed`` is None when the group never committed; ``lag`` is then measured
+    from the partition's beginning offset.
+    """
+
+    topic: str
+    partition: int
+    end_offset: int
+    committed: int | None
+    lag: int
