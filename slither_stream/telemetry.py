@@ -5,21 +5,16 @@ Handlers receive ``(event, measurements, metadata)``. Emitting with no handler
 attached costs one dict lookup, so the hot path can emit freely. A handler that
 raises is detached and logged rather than breaking the pipeline that emitted.
 
-Reserved events (the seed's table; emitted by the later layers):
+Reserved events (the seed's table; emitted by the later layers). ``start`` events
+carry ``system_time``; ``stop`` and ``exception`` carry ``duration`` in seconds, and
+``exception`` adds ``kind`` and ``reason`` to the metadata.
 
-=========================================  ==============  ==========================================
-event                                      measurements    metadata
-=========================================  ==============  ==========================================
-slither.dispatch.batch.start|stop|exception system_time /   batch_ref, batch_size, executor, pipe, stage
-                                           duration        (+ kind, reason on exception)
-slither.store.write                        count           store, table
-slither.store.reload.start|stop            system_time /   store
-                                           duration
-slither.pipe.run.start|stop|exception      system_time /   pipe, input_count (+ kind, reason)
-                                           duration
-slither.pipe.stage.start|stop|exception    system_time /   pipe, stage, type
-                                           duration
-=========================================  ==============  ==========================================
+- ``slither.dispatch.batch.{start,stop,exception}``: batch_ref, batch_size, executor,
+  pipe, stage
+- ``slither.store.write`` (measurement ``count``): store, table
+- ``slither.store.reload.{start,stop}``: store
+- ``slither.pipe.run.{start,stop,exception}``: pipe, input_count
+- ``slither.pipe.stage.{start,stop,exception}``: pipe, stage, type
 """
 
 from __future__ import annotations
