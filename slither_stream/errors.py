@@ -23,7 +23,9 @@ class SerializationError(SlitherError):
     """Bytes could not be decoded (or a value encoded).
 
     ``topic``, ``partition`` and ``offset`` locate the record when it came from the
-    log, so the message alone is enough to find the bad input.
+    log, so the message alone is enough to find the bad input. ``operation`` says
+    whether decoding or encoding failed; ``field`` is the path of the mismatching
+    field (``"items[2].price"``) when a schema check can tell.
     """
 
     def __init__(
@@ -34,12 +36,16 @@ class SerializationError(SlitherError):
         partition: int | None = None,
         offset: int | None = None,
         serde: str | None = None,
+        operation: str = "decode",
+        field: str | None = None,
     ) -> None:
         self.reason = reason
         self.topic = topic
         self.partition = partition
         self.offset = offset
         self.serde = serde
+        self.operation = operation
+        self.field = field
         where = []
         if topic is not None:
             where.append(f"topic={topic}")
@@ -49,12 +55,14 @@ class SerializationError(SlitherError):
             where.append(f"offset={offset}")
         prefix = f"{serde} " if serde else ""
         location = f" at {' '.join(where)}" if where else ""
-        super().__init__(f"cannot {prefix}decode record{location}: {reason}")
+        what = "decode record" if operation == "decode" else f"{operation} value"
+        super().__init__(f"cannot {prefix}{what}{location}: {reason}")
 
     def located(self, topic: str, partition: int, offset: int) -> SerializationError:
         """Return a copy of this error that names where the record came from."""
         return SerializationError(
-            self.reason, topic=topic, partition=partition, offset=offset, serde=self.serde
+            self.reason, topic=topic, partition=partition, offset=offset, serde=self.serde,
+            operation=self.operation, field=self.field,
         )
 
 
