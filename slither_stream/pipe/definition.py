@@ -1,0 +1,233 @@
+"""The compiled, inspectable form of a pipe: stages wired to topics and groups.
+
+Topic and group names (``ns`` is the namespace, the pipe name by default):
+
+* input of stage ``s``: ``<ns>.<s>.in`` (the first stage's input is the pipe input)
+* output ``o``: ``<ns>.out.<o>``; items leaving a pipe without a router go to
+  ``<ns>.out.default``
+* dead letters of stage ``s``: ``<ns>.<s>.dlq``
+* consumer group of stage ``s``: ``<ns>.<s>``
+
+A namespace other than the pipe name lets separate runs share one log without
+seeing each other's records (``Runner.run`` on a shared log uses one per session).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from slither_stream.errors import ConfigError
+from slither_stream.pipe.specs import (
+    DEFAULT_OUTPUT,
+    WILDCARD,
+    Delivery,
+    ErrorPolicy,
+    Ordering,
+    StageSpec,
+    StoreSpec,
+)
+
+if TYPE_CHECKING:
+    from slither_stream.pipe.declaration import Pipe
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage placed on the log: where it reads, writes, and who it waits for."""
+
+    spec: StageSpec
+    index: int
+    input_topic: str
+    next_topic: str | None
+    """Topic for items passing on (None for a router: it writes outputs only)."""
+    group: str
+    dlq_topic: str
+    policy: ErrorPolicy
+    partitions: int
+    max_lag: int
+    downstream_group: str | None = None
+    downstream_topic: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+
+@dataclass(frozen=True)
+class PipeDefinition:
+    """Everything needed to run a pipe, with no runtime state."""
+
+    name: str
+    namespace: str
+    stages: tuple[StagePlan, ...]
+    outputs: tuple[str, ...]
+    stores: tuple[StoreSpec, ...]
+    delivery: Delivery
+    ordering: Ordering
+    partitions: int
+    max_lag: int
+    resume_lag: int
+    policies: dict[str, ErrorPolicy] = field(default_factory=dict)
+
+    @classmethod
+    def from_pipe(cls, pipe: Pipe, namespace: str | None = None) -> PipeDefinition:
+        """Validate ``pipe`` as a whole and wire it to topics."""
+        stages = pipe.stages
+        if not stages:
+            raise ConfigError(f"pipe {pipe.name!r} has no stages")
+        declared = pipe.declared_outputs
+        outputs = tuple(dict.fromkeys((*declared, DEFAULT_OUTPUT)))
+        for spec in stages:
+            for route in spec.routes:
+                if route.output not in outputs:
+                    raise ConfigError(
+                        f"stage {spec.name!r} routes to undeclared output {route.output!r} "
+                        f"(declared outputs: {', '.join(declared) or 'none'}; "
+                        f"add pipe.output({route.output!r}))"
+                    )
+        policies = pipe.policies
+        default_policy = policies.get(WILDCARD, ErrorPolicy("halt"))
+        ns = namespace or pipe.name
+        plans: list[StagePlan] = []
+        for index, spec in enumerate(stages):
+            last = index == len(stages) - 1
+            if spec.kind == "router":
+                following = None
+            elif last:
+                following = output_topic(ns, DEFAULT_OUTPUT)
+            else:
+                following = stage_input_topic(ns, stages[index + 1].name)
+            plans.append(StagePlan(
+                spec=spec,
+                index=index,
+                input_topic=stage_input_topic(ns, spec.name),
+                next_topic=following,
+                group=f"{ns}.{spec.name}",
+                dlq_topic=f"{ns}.{spec.name}.dlq",
+                policy=policies.get(spec.name, default_policy),
+                partitions=int(spec.option("partitions", pipe.partitions)),
+                max_lag=int(spec.option("max_lag", pipe.max_lag)),
+                downstream_group=None if last else f"{ns}.{stages[index + 1].name}",
+                downstream_topic=None if last else stage_input_topic(ns, stages[index + 1].name),
+            ))
+        return cls(
+            name=pipe.name,
+            namespace=ns,
+            stages=tuple(plans),
+            outputs=outputs,
+            stores=pipe.stores,
+            delivery=pipe.delivery,
+            ordering=pipe.ordering,
+            partitions=pipe.partitions,
+            max_lag=pipe.max_lag,
+            resume_lag=pipe.resume_lag,
+            policies=policies,
+        )
+
+    # -- lookups ------------------------------------------------------------------
+
+    @property
+    def input_topic(self) -> str:
+        """Where input records for the pipe are produced."""
+        return self.stages[0].input_topic
+
+    def output_topic(self, output: str) -> str:
+        if output not in self.outputs:
+            raise ConfigError(
+                f"pipe {self.name!r} has no output {output!r}; outputs: {', '.join(self.outputs)}"
+            )
+        return output_topic(self.namespace, output)
+
+    @property
+    def output_topics(self) -> dict[str, str]:
+        return {name: output_topic(self.namespace, name) for name in self.outputs}
+
+    def stage(self, name: str) -> StagePlan:
+        for plan in self.stages:
+            if plan.name == name:
+                return plan
+        raise ConfigError(
+            f"pipe {self.name!r} has no stage {name!r}; stages: "
+            f"{', '.join(p.name for p in self.stages)}"
+        )
+
+    def resume_lag_for(self, plan: StagePlan) -> int:
+        """The low mark for ``plan``: the pipe's ratio applied to the stage's bound."""
+        if plan.max_lag == self.max_lag:
+            return self.resume_lag
+        return plan.max_lag * self.resume_lag // self.max_lag
+
+    def topics(self) -> list[tuple[str, int]]:
+        """Every topic the pipe uses with its partition count (created on start)."""
+        found: dict[str, int] = {}
+        for plan in self.stages:
+            found[plan.input_topic] = plan.partitions
+            found[plan.dlq_topic] = plan.partitions
+        for topic in self.output_topics.values():
+            found[topic] = self.partitions
+        return sorted(found.items())
+
+    def with_namespace(self, namespace: str) -> PipeDefinition:
+        """The same pipe wired to topics under another namespace."""
+        if namespace == self.namespace:
+            return self
+        renamed = []
+        for plan in self.stages:
+            def move(topic: str | None) -> str | None:
+                if topic is None:
+                    return None
+                return namespace + topic[len(self.namespace):]
+            renamed.append(replace(
+                plan,
+                input_topic=stage_input_topic(namespace, plan.name),
+                next_topic=move(plan.next_topic),
+                group=f"{namespace}.{plan.name}",
+                dlq_topic=f"{namespace}.{plan.name}.dlq",
+                downstream_group=move(plan.downstream_group),
+                downstream_topic=move(plan.downstream_topic),
+            ))
+        return replace(self, namespace=namespace, stages=tuple(renamed))
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-friendly view of the whole graph."""
+        return {
+            "pipe": self.name,
+            "namespace": self.namespace,
+            "delivery": self.delivery,
+            "ordering": self.ordering,
+            "input_topic": self.input_topic,
+            "stages": [
+                {
+                    "name": plan.name,
+                    "kind": plan.kind,
+                    "input_topic": plan.input_topic,
+                    "output_topics": (
+                        [plan.next_topic] if plan.next_topic is not None
+                        else sorted({self.output_topic(r.output) for r in plan.spec.routes}
+                                    | {self.output_topic(DEFAULT_OUTPUT)})
+                    ),
+                    "consumer_group": plan.group,
+                    "dlq_topic": plan.dlq_topic,
+                    "partitions": plan.partitions,
+                    "max_lag": plan.max_lag,
+                    "on_error": plan.policy.describe(),
+                    "options": plan.spec.describe(),
+                }
+                for plan in self.stages
+            ],
+            "outputs": {name: topic for name, topic in self.output_topics.items()},
+            "stores": [{"name": s.name, "store": s.store_name} for s in self.stores],
+        }
+
+
+def stage_input_topic(namespace: str, stage: str) -> str:
+    return f"{namespace}.{stage}.in"
+
+
+def output_topic(namespace: str, output: str) -> str:
+    return f"{namespace}.out.{output}"

@@ -1,0 +1,25 @@
+"""Stage runtimes: the per-kind logic that turns a batch of items into outcomes.
+
+They know nothing about the log; :mod:`slither_stream.pipe.runtime` feeds them
+decoded items and applies the outcomes (produce, route, dead-letter, commit).
+"""
+
+from __future__ import annotations
+
+from slither_stream.pipe.definition import StagePlan
+from slither_stream.pipe.stages.base import StageProcessor
+from slither_stream.pipe.stages.compute import ComputeProcessor
+from slither_stream.pipe.stages.local import LocalProcessor
+from slither_stream.pipe.stages.router import RouterProcessor
+
+__all__ = ["ComputeProcessor", "LocalProcessor", "RouterProcessor", "StageProcessor",
+           "processor_for"]
+
+
+def processor_for(plan: StagePlan) -> StageProcessor:
+    """The processor for ``plan``'s kind."""
+    if plan.kind == "local":
+        return LocalProcessor(plan.spec)
+    if plan.kind == "compute":
+        return ComputeProcessor(plan.spec)
+    return RouterProcessor(plan.spec)

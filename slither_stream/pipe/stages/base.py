@@ -1,0 +1,27 @@
+"""The processor seam every stage kind implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from slither_stream.context import Context
+from slither_stream.item import Item
+from slither_stream.pipe.results import Outcome
+
+
+class StageProcessor(ABC):
+    """Turns a batch of items into one outcome per item, in input order.
+
+    ``process`` must not raise for an item's failure: it returns a
+    :class:`~slither_stream.pipe.results.Failure` for that item so the stage's error
+    policy can act on it. Retrying calls ``process`` again with the failed items.
+    """
+
+    @abstractmethod
+    def process(self, items: Sequence[Item], context: Context) -> list[Outcome]:
+        """One outcome per item, aligned with ``items``."""
+
+    def close(self) -> None:
+        """Release resources (pools, threads). Idempotent; most stages hold none."""
+        return None

@@ -1,0 +1,46 @@
+"""Local stages: a Python function per item (or one batch handler) in the consumer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slither_stream.context import Context
+from slither_stream.item import Item
+from slither_stream.pipe.results import Failure, Outcome, interpret, interpret_batch
+from slither_stream.pipe.specs import StageSpec
+from slither_stream.pipe.stages.base import StageProcessor
+
+
+class LocalProcessor(StageProcessor):
+    """Runs ``handler(item, context)`` per item, or ``batch_handler(items, context)``."""
+
+    def __init__(self, spec: StageSpec) -> None:
+        self.spec = spec
+        self.handler = spec.option("handler")
+        self.batch_handler = spec.option("batch_handler")
+        self.cardinality: str = spec.option("cardinality", "one")
+
+    def process(self, items: Sequence[Item], context: Context) -> list[Outcome]:
+        if not items:
+            return []
+        if self.batch_handler is not None:
+            try:
+                value = self.batch_handler(list(items), context)
+            except Exception as error:
+                failure = Failure.from_exception(error)
+                return [failure for _ in items]
+            outcomes = interpret_batch(items, value, cardinality=self.cardinality)
+            if outcomes is not None:
+                return outcomes
+            if self.handler is None:
+                failure = Failure("StageError", f"batch handler of stage {self.spec.name!r} "
+                                  "asked for per-item processing but no handler is declared")
+                return [failure for _ in items]
+        return [self._one(item, context) for item in items]
+
+    def _one(self, item: Item, context: Context) -> Outcome:
+        try:
+            value = self.handler(item, context)
+        except Exception as error:
+            return Failure.from_exception(error)
+        return interpret(item, value, cardinality=self.cardinality)

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from typing import Any
+
+from slither_stream.context import Context
+from slither_stream.item import Item
+from slither_stream.pipe import Emit, Failure, Pipe, Skip
+from slither_stream.pipe.results import interpret
+from slither_stream.pipe.stages import processor_for
+
+CTX = Context(pipe="t")
+
+
+def items(*payloads: Any) -> list[Item]:
+    return [Item(id=100 + i, payload=p, key=f"k{i}", meta={"src": i})
+            for i, p in enumerate(payloads)]
+
+
+def test_bare_value_becomes_payload_keeping_id_key_meta() -> None:
+    item = Item(id=7, payload=1, key="a", meta={"m": 1})
+    outcome = interpret(item, 2)
+    assert outcome == Emit((Item(id=7, payload=2, key="a", meta={"m": 1}),))
+
+
+def test_tagged_results() -> None:
+    item = Item(id=1, payload=1)
+    ok = interpret(item, ("ok", 5))
+    assert isinstance(ok, Emit) and ok.items[0].payload == 5 and ok.output is None
+    assert interpret(item, ("skip", "too small")) == Skip("too small")
+    failed = interpret(item, ("error", "invalid"))
+    assert isinstance(failed, Failure) and failed.message == "invalid"
+    routed = interpret(item, ("route", "special", 9))
+    assert isinstance(routed, Emit) and routed.output == "special"
+    assert routed.items[0].payload == 9 and routed.items[0].id == 1
+    # a tuple that is not a known tag is a plain payload
+    plain = interpret(item, ("hello", 1))
+    assert isinstance(plain, Emit) and plain.items[0].payload == ("hello", 1)
+
+
+def test_cardinality_many_expands_with_parent_and_key() -> None:
+    parent = Item(id=5, payload="a b c", key="doc1", meta={"lang": "en"})
+    outcome = interpret(parent, ["a", "b", "c"], cardinality="many")
+    assert isinstance(outcome, Emit)
+    assert [child.payload for child in outcome.items] == ["a", "b", "c"]
+    assert all(child.key == "doc1" for child in outcome.items)
+    assert [child.meta["index"] for child in outcome.items] == [0, 1, 2]
+    assert all(child.meta["parent_id"] == 5 and child.meta["lang"] == "en"
+               for child in outcome.items)
+    assert len({child.id for child in outcome.items}) == 3
+    empty = interpret(parent, [], cardinality="many")
+    assert empty == Emit(())
+    wrong = interpret(parent, "not a list", cardinality="many")
+    assert isinstance(wrong, Failure) and "must return a list" in wrong.message
+
+
+def test_local_processor_per_item_preserves_order_and_catches_errors() -> None:
+    def handler(item: Item, ctx: Context) -> Any:
+        if item.payload == 3:
+            raise ZeroDivisionError("three")
+        if item.payload == 4:
+            return ("skip", "four")
+        return item.payload * 10
+
+    plan = Pipe("t").local("s", handler).compile().stage("s")
+    outcomes = processor_for(plan).process(items(1, 2, 3, 4, 5), CTX)
+    assert [type(o).__name__ for o in outcomes] == ["Emit", "Emit", "Failure", "Skip", "Emit"]
+    assert [o.items[0].payload for o in outcomes if isinstance(o, Emit)] == [10, 20, 50]
+    assert [o.items[0].id for o in outcomes if isinstance(o, Emit)] == [100, 101, 104]
+    failure = outcomes[2]
+    assert isinstance(failure, Failure) and failure.error_type == "ZeroDivisionError"
+    assert "three" in failure.message and "Traceback" in failure.detail
+
+
+def test_batch_handler_replaces_per_item_calls() -> None:
+    calls: list[int] = []
+
+    def handler(item: Item, ctx: Context) -> Any:
+        calls.append(item.id)
+        return item.payload
+
+    def batch(batch_items: list[Item], ctx: Context) -> Any:
+        return [item.payload + 1 for item in batch_items]
+
+    plan = Pipe("t").local("s", handler, batch_handler=batch).compile().stage("s")
+    outcomes = processor_for(plan).process(items(1, 2), CTX)
+    assert [o.items[0].payload for o in outcomes if isinstance(o, Emit)] == [2, 3]
+    assert calls == []
+
+    def fallback(batch_items: list[Item], ctx: Context) -> Any:
+        return "per_item"
+
+    plan = Pipe("t").local("s", handler, batch_handler=fallback).compile().stage("s")
+    processor_for(plan).process(items(1, 2), CTX)
+    assert calls == [100, 101]
+
+    def wrong_length(batch_items: list[Item], ctx: Context) -> Any:
+        return [1]
+
+    plan = Pipe("t").local("s", batch_handler=wrong_length).compile().stage("s")
+    outcomes = processor_for(plan).process(items(1, 2), CTX)
+    assert all(isinstance(o, Failure) and "1 results for 2 items" in o.message
+               for o in outcomes)
+
+
+def test_router_first_match_wins_unmatched_to_default() -> None:
+    pipe = Pipe("t").router("r", [
+        (lambda item: item.payload > 10, "big"),
+        (lambda item: item.payload > 5, "medium"),
+    ]).outputs("big", "medium")
+    outcomes = processor_for(pipe.compile().stage("r")).process(items(20, 7, 1), CTX)
+    assert [o.output for o in outcomes if isinstance(o, Emit)] == ["big", "medium", "default"]
+    assert [o.items[0].route for o in outcomes if isinstance(o, Emit)] == \
+        ["big", "medium", "default"]
+
+
+def test_compute_processor_batches_in_order_and_fails_whole_batch() -> None:
+    pipe = Pipe("t").compute("c", "tests.pipe.helpers:double_batch", batch_size=2,
+                             max_in_flight=3)
+    processor = processor_for(pipe.compile().stage("c"))
+    try:
+        outcomes = processor.process(items(*({"x": i} for i in range(7))), CTX)
+        assert [o.items[0].payload["x"] for o in outcomes if isinstance(o, Emit)] == \
+            [0, 2, 4, 6, 8, 10, 12]
+        assert [o.items[0].id for o in outcomes if isinstance(o, Emit)] == \
+            list(range(100, 107))
+    finally:
+        processor.close()
+    pipe = Pipe("t").compute("c", "tests.pipe.helpers:explode_on_negative", batch_size=2)
+    processor = processor_for(pipe.compile().stage("c"))
+    outcomes = processor.process(items({"x": 1}, {"x": -1}, {"x": 2}), CTX)
+    assert [type(o).__name__ for o in outcomes] == ["Failure", "Failure", "Emit"]
+    processor.close()
+    pipe = Pipe("t").compute("c", "tests.pipe.helpers:short_batch")
+    outcomes = processor_for(pipe.compile().stage("c")).process(items({"x": 1}, {"x": 2}), CTX)
+    assert all(isinstance(o, Failure) and "returned 1 results" in o.message for o in outcomes)
+
+
+def test_compute_key_partitioned_batches() -> None:
+    pipe = Pipe("t").compute("c", "tests.pipe.helpers:double_batch", batch_size=2,
+                             batch_by="key")
+    processor = processor_for(pipe.compile().stage("c"))
+    batch = [Item(id=i, payload={"x": i}, key=k) for i, k in enumerate("abaab")]
+    assert processor.batches(batch) == [[0, 2], [3], [1, 4]]  # type: ignore[attr-defined]
