@@ -221,7 +221,10 @@ class Pipe:
         keyword options (executor, strategy, timeout, ...) pass through to dispatch.
         """
         self._check_new_stage(name)
+        from slither_stream.pipe.stages.compute import check_compute_options
+
         resolve_function(function, what=f"compute function of stage {name!r}")
+        check_compute_options(name, dispatch_options)
         options = dict(dispatch_options)
         topic_options = self._topic_options(
             name, {k: options.pop(k) for k in ("partitions", "max_lag") if k in options}

@@ -135,9 +135,30 @@ def test_compute_processor_batches_in_order_and_fails_whole_batch() -> None:
     assert all(isinstance(o, Failure) and "returned 1 results" in o.message for o in outcomes)
 
 
-def test_compute_key_partitioned_batches() -> None:
-    pipe = Pipe("t").compute("c", "tests.pipe.helpers:double_batch", batch_size=2,
-                             batch_by="key")
+def test_compute_key_partitioned_batches_one_key_per_batch() -> None:
+    seen: list[list[str]] = []
+
+    def record(payloads: list[dict[str, str]]) -> list[dict[str, str]]:
+        seen.append([p["k"] for p in payloads])
+        return payloads
+
+    pipe = Pipe("t").compute("c", record, batch_size=2, batch_by="key", executor="inline")
     processor = processor_for(pipe.compile().stage("c"))
-    batch = [Item(id=i, payload={"x": i}, key=k) for i, k in enumerate("abaab")]
-    assert processor.batches(batch) == [[0, 2], [3], [1, 4]]  # type: ignore[attr-defined]
+    batch = [Item(id=i, payload={"k": k}, key=k) for i, k in enumerate("abaab")]
+    outcomes = processor.process(batch, CTX)
+    assert [o.items[0].id for o in outcomes if isinstance(o, Emit)] == [0, 1, 2, 3, 4]
+    assert all(len(set(keys)) == 1 for keys in seen)
+    assert sorted(k for keys in seen for k in keys) == sorted("abaab")
+
+
+def test_compute_rejects_unknown_and_conflicting_options() -> None:
+    import pytest
+
+    from slither_stream.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown option"):
+        Pipe("t").compute("c", "tests.pipe.helpers:double_batch", batchsize=3)
+    with pytest.raises(ConfigError, match="pipe.on_error"):
+        Pipe("t").compute("c", "tests.pipe.helpers:double_batch", on_error="skip")
+    with pytest.raises(ConfigError, match="executor must be one of"):
+        Pipe("t").compute("c", "tests.pipe.helpers:double_batch", executor="gpu")

@@ -1,23 +1,24 @@
-"""Compute stages: batches of payloads sent to a batch function, results in order.
+"""Compute stages: batches of payloads dispatched to a compute pool.
 
-The compute contract is dispatch's: ``function(payloads) -> results`` with one result
-per payload in the same order (a function that declares a ``context`` parameter also
-gets the run :class:`Context`, for store views). A batch that raises or breaks the
-contract fails every item in it; the stage's policy then applies per item, and a
-retry re-sends only the failed items.
+The batches go through :mod:`slither_stream.dispatch` (strategies, bounded
+``max_in_flight``, executors, timeouts), so every dispatch option a stage declares is
+honoured. The compute contract is dispatch's: ``function(payloads) -> results``, one
+result per payload in the same order; each result becomes its item's new payload.
 
-Batches are bounded in flight (``max_in_flight``) on a pool owned by the stage.
-``batch_by="key"`` forms key-partitioned batches: every batch holds items of one key,
-in input order (useful when the model amortises per-key work).
+Dispatch runs under a *skip* policy that hands failed batches back to this stage;
+the pipe's own per-stage policy (halt, skip, retry, route) then acts per item, and a
+retry re-dispatches only the failed items. ``executor`` is ``"threads"`` (default,
+``max_in_flight`` threads), ``"inline"``, ``"processes"`` (``processes=N`` workers) or
+an executor instance (which the stage uses but does not close). ``batch_by="key"``
+is shorthand for ``strategy=KeyPartition()``: each batch holds items of one key.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from slither_stream import dispatch
 from slither_stream.context import Context
 from slither_stream.errors import ConfigError
 from slither_stream.item import Item
@@ -26,96 +27,117 @@ from slither_stream.pipe.results import Emit, Failure, Outcome
 from slither_stream.pipe.specs import StageSpec
 from slither_stream.pipe.stages.base import StageProcessor
 
-BATCH_BY = ("arrival", "key")
+EXECUTOR_KINDS = ("threads", "inline", "processes")
+COMPUTE_OPTIONS = frozenset({"function", "batch_size", "max_in_flight", "executor", "strategy",
+                             "timeout", "ordering", "processes", "batch_by", "partitions",
+                             "max_lag"})
+
+
+def check_compute_options(stage: str, options: dict[str, Any]) -> None:
+    """Reject options a compute stage does not understand (at declaration)."""
+    if "on_error" in options:
+        raise ConfigError(f"compute stage {stage!r}: set its error policy with "
+                          f"pipe.on_error({stage!r}, ...), not a dispatch on_error option")
+    unknown = set(options) - COMPUTE_OPTIONS
+    if unknown:
+        raise ConfigError(f"compute stage {stage!r}: unknown option(s) "
+                          f"{', '.join(sorted(unknown))}; known: "
+                          f"{', '.join(sorted(COMPUTE_OPTIONS - {'function'}))}")
+    executor = options.get("executor", "threads")
+    if isinstance(executor, str) and executor not in EXECUTOR_KINDS:
+        raise ConfigError(f"compute stage {stage!r}: executor must be one of "
+                          f"{', '.join(EXECUTOR_KINDS)} or an executor instance, "
+                          f"not {executor!r}")
+    if options.get("batch_by", "arrival") not in ("arrival", "key"):
+        raise ConfigError(f"compute stage {stage!r}: batch_by must be 'arrival' or 'key', "
+                          f"not {options['batch_by']!r}")
 
 
 class ComputeProcessor(StageProcessor):
-    """Runs the stage's batch function on bounded, ordered batches."""
+    """Dispatches the stage's items in bounded, ordered batches."""
 
     def __init__(self, spec: StageSpec) -> None:
         self.spec = spec
+        check_compute_options(spec.name, dict(spec.options))
         self.function: Callable[..., Any] = resolve_function(
             spec.option("function"), what=f"compute function of stage {spec.name!r}")
         self.batch_size: int = spec.batch_size
         self.max_in_flight: int = int(spec.option("max_in_flight", 4))
-        self.batch_by: str = spec.option("batch_by", "arrival")
-        if self.batch_by not in BATCH_BY:
-            raise ConfigError(
-                f"compute stage {spec.name!r}: batch_by must be 'arrival' or 'key', "
-                f"not {self.batch_by!r}"
-            )
-        self.wants_context = _accepts_context(self.function)
-        self._pool: ThreadPoolExecutor | None = None
+        strategy = spec.option("strategy")
+        if strategy is None and spec.option("batch_by") == "key":
+            strategy = dispatch.KeyPartition()
+        self.strategy = strategy
+        self._executor: Any = None
+        self._owns_executor = False
+
+    @property
+    def executor(self) -> Any:
+        """The stage's executor, created on first use."""
+        if self._executor is None:
+            chosen = self.spec.option("executor", "threads")
+            if not isinstance(chosen, str):
+                self._executor = chosen
+                return chosen
+            if chosen == "inline":
+                self._executor = dispatch.Inline(self.function)
+            elif chosen == "processes":
+                self._executor = dispatch.Processes(
+                    self.spec.option("function"), processes=self.spec.option("processes"))
+            else:
+                self._executor = dispatch.Threads(self.function, max_workers=self.max_in_flight)
+            self._owns_executor = True
+        return self._executor
 
     def process(self, items: Sequence[Item], context: Context) -> list[Outcome]:
         if not items:
             return []
-        batches = self.batches(items)
-        if len(batches) == 1 or self.max_in_flight == 1:
-            results = [self._run_batch([items[i] for i in batch], context) for batch in batches]
-        else:
-            pool = self._ensure_pool()
-            futures: list[Future[list[Outcome]]] = [
-                pool.submit(self._run_batch, [items[i] for i in batch], context)
-                for batch in batches
-            ]
-            results = [future.result() for future in futures]
-        outcomes: list[Outcome | None] = [None] * len(items)
-        for batch, batch_outcomes in zip(batches, results, strict=True):
-            for position, outcome in zip(batch, batch_outcomes, strict=True):
-                outcomes[position] = outcome
-        return [outcome for outcome in outcomes if outcome is not None]
+        # Dispatch by position so results map back even if two items share an id
+        # (an input produced twice under at-least-once).
+        tagged = [Item(id=position, payload=item.payload, key=item.key, meta=item.meta)
+                  for position, item in enumerate(items)]
+        failures: dict[int, Failure] = {}
 
-    def batches(self, items: Sequence[Item]) -> list[list[int]]:
-        """Positions of ``items`` grouped into batches (arrival order or per key)."""
-        if self.batch_by == "key":
-            by_key: dict[Any, list[int]] = {}
-            for position, item in enumerate(items):
-                by_key.setdefault(item.key, []).append(position)
-            groups = list(by_key.values())
-        else:
-            groups = [list(range(len(items)))]
-        return [group[start:start + self.batch_size]
-                for group in groups for start in range(0, len(group), self.batch_size)]
+        def failed(batch: list[Item], error: BaseException) -> None:
+            failure = _failure(error)
+            for entry in batch:
+                failures[entry.id] = failure
 
-    def _run_batch(self, batch: list[Item], context: Context) -> list[Outcome]:
-        payloads = [item.payload for item in batch]
-        try:
-            if self.wants_context:
-                results = self.function(payloads, context=context)
+        options: dict[str, Any] = {
+            "executor": self.executor,
+            "batch_size": self.batch_size,
+            "max_in_flight": self.max_in_flight,
+            "ordering": "preserve",
+            "on_error": dispatch.Skip(on_skip=failed),
+            "context": context,
+        }
+        if self.strategy is not None:
+            options["strategy"] = self.strategy
+        if self.spec.option("timeout") is not None:
+            options["timeout"] = self.spec.option("timeout")
+        results = dispatch.run(tagged, **options)
+        by_position = {result.id: result.payload for result in results}
+        outcomes: list[Outcome] = []
+        for position, item in enumerate(items):
+            if position in by_position:
+                outcomes.append(Emit((item.update_payload(by_position[position]),)))
             else:
-                results = self.function(payloads)
-            results = list(results)
-        except Exception as error:
-            failure = Failure.from_exception(error)
-            return [failure for _ in batch]
-        if len(results) != len(batch):
-            failure = Failure(
-                "ComputeError",
-                f"compute function of stage {self.spec.name!r} returned {len(results)} "
-                f"results for a batch of {len(batch)}",
-            )
-            return [failure for _ in batch]
-        return [Emit((item.update_payload(result),)) for item, result in
-                zip(batch, results, strict=True)]
-
-    def _ensure_pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=self.max_in_flight,
-                thread_name_prefix=f"slither-compute-{self.spec.name}",
-            )
-        return self._pool
+                outcomes.append(failures.get(position) or Failure(
+                    "ComputeError", f"compute stage {self.spec.name!r} lost item {item.id}"))
+        return outcomes
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        executor, self._executor = self._executor, None
+        if executor is not None and self._owns_executor:
+            close = getattr(executor, "close", None)
+            if callable(close):
+                close()
 
 
-def _accepts_context(function: Callable[..., Any]) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return "context" in parameters
+def _failure(error: BaseException) -> Failure:
+    """A Failure naming the user's error type when the executor reported one."""
+    error_type = getattr(error, "error_type", None)
+    base = Failure.from_exception(error)
+    if isinstance(error_type, str) and error_type:
+        return Failure(error_type, str(error.args[0]) if error.args else str(error),
+                       base.detail)
+    return base

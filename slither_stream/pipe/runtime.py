@@ -1,0 +1,424 @@
+"""One stage on the log: a consumer-group member that reads, processes, writes, commits.
+
+The loop, per polled batch (records of several partitions, each in offset order):
+
+1. decode records into items (undecodable records go to the dead-letter topic);
+2. run the stage's processor, retrying failed items as the error policy says;
+3. produce every outcome (next stage's topic, a pipe output, or the dead-letter
+   topic), in input order, keyed by the item key so per-key order is kept;
+4. wait for the log's acknowledgements and commit offsets — only for records whose
+   writes were all acknowledged, and only contiguously per partition
+   (at_least_once), or inside one transaction with the writes (exactly_once).
+
+Records whose writes failed are read again (the consumer seeks back), so nothing is
+lost. ``halt`` stops the stage after committing up to the last good record and
+raises :class:`PipeError`. Backpressure: before each poll the stage asks its
+:class:`LagGate` whether the next stage lags too much, and pauses its partitions
+until it does not. The loop is synchronous, so when a rebalance revokes partitions
+(inside ``poll_batch``) every finished record is already committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from slither_stream import telemetry
+from slither_stream.context import Context
+from slither_stream.errors import PipeError, SerializationError
+from slither_stream.item import Item
+from slither_stream.log.base import Consumer, Log, Producer
+from slither_stream.log.types import Headers, Record, RecordMetadata, TopicPartition
+from slither_stream.pipe.backpressure import LagGate
+from slither_stream.pipe.definition import PipeDefinition, StagePlan
+from slither_stream.pipe.dlq import dead_letter_headers
+from slither_stream.pipe.envelope import Envelope
+from slither_stream.pipe.offsets import OffsetTracker
+from slither_stream.pipe.results import Emit, Failure, Outcome, Skip
+from slither_stream.pipe.stages import StageProcessor, processor_for
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageStats:
+    """Counters a runner or operator reads to follow a stage (guarded by ``lock``)."""
+
+    consumed: int = 0
+    forwarded: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    outputs: dict[str, int] = field(default_factory=dict)
+    idle: bool = False
+    batches: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+@dataclass
+class _Write:
+    """One record to produce for one input record."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    output: str | None = None  # pipe output name, for the counters
+    forward: bool = False      # goes to the next stage
+
+
+class StageRuntime:
+    """Runs one stage of ``definition`` as a member of the stage's consumer group.
+
+    ``run()`` blocks until :meth:`stop` is called (then it drains: the batch in
+    hand finishes, is committed, and the clients close) or the stage halts (then it
+    raises :class:`PipeError`). ``on_progress`` is called after every batch and every
+    empty poll, from the stage's thread.
+    """
+
+    def __init__(
+        self,
+        log: Log,
+        definition: PipeDefinition,
+        stage: str,
+        *,
+        context: Context | None = None,
+        member: str = "0",
+        poll_timeout: float = 0.1,
+        on_progress: Callable[[StageRuntime], None] | None = None,
+        envelope: Envelope | None = None,
+    ) -> None:
+        self.log = log
+        self.definition = definition
+        self.plan: StagePlan = definition.stage(stage)
+        base = context or Context(pipe=definition.name)
+        self.context = base.for_stage(stage)
+        self.member = member
+        self.poll_timeout = poll_timeout
+        self.on_progress = on_progress
+        self.envelope = envelope or Envelope()
+        self.stats = StageStats()
+        self.exactly_once = definition.delivery == "exactly_once"
+        self._stop = threading.Event()
+        self._ack_lock = threading.Lock()
+        self._tracker = OffsetTracker()
+        self._failed_writes: set[tuple[TopicPartition, int]] = set()
+        self.gate: LagGate | None = None
+        if self.plan.downstream_group is not None and self.plan.downstream_topic is not None:
+            self.gate = LagGate(
+                log, pipe=definition.name, stage=stage,
+                downstream_group=self.plan.downstream_group,
+                downstream_topic=self.plan.downstream_topic,
+                max_lag=self.plan.max_lag, resume_lag=definition.resume_lag_for(self.plan),
+            )
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._processor: StageProcessor | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def poll_size(self) -> int:
+        """Records per poll: one batch, or ``max_in_flight`` batches for compute."""
+        spec = self.plan.spec
+        if spec.kind == "compute":
+            return spec.batch_size * int(spec.option("max_in_flight", 4))
+        return spec.batch_size
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand, commit, and return."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """The stage loop (blocks; see the class docstring)."""
+        self._processor = processor_for(self.plan)
+        transactional_id = (f"{self.plan.group}.{self.member}" if self.exactly_once else None)
+        self._producer = self.log.producer(transactional_id=transactional_id)
+        self._consumer = self.log.consumer(self.plan.group, auto_offset_reset="earliest")
+        try:
+            self._consumer.subscribe([self.plan.input_topic], on_revoke=self._on_revoke)
+            while not self._stop.is_set():
+                self._apply_backpressure()
+                records = self._consumer.poll_batch(self.poll_size, self.poll_timeout)
+                if records:
+                    with self.stats.lock:
+                        self.stats.idle = False
+                    self._handle(records)
+                else:
+                    with self.stats.lock:
+                        self.stats.idle = self._tracker.pending() == 0
+                self._progress()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        consumer, producer, processor = self._consumer, self._producer, self._processor
+        self._consumer = self._producer = self._processor = None
+        try:
+            if consumer is not None and not self.exactly_once:
+                self._commit(consumer)
+        finally:
+            if processor is not None:
+                processor.close()
+            if producer is not None:
+                producer.close()
+            if consumer is not None:
+                consumer.close()
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self)
+
+    # -- backpressure and rebalance --------------------------------------------------
+
+    def _apply_backpressure(self) -> None:
+        if self.gate is None or self._consumer is None:
+            return
+        was_closed = self.gate.closed
+        closed = self.gate.update()
+        assignment = self._consumer.assignment()
+        if closed and (not was_closed or self._consumer.paused() != assignment):
+            self._consumer.pause(assignment)
+        elif was_closed and not closed:
+            self._consumer.resume(self._consumer.paused())
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        """Commit what is finished for the revoked partitions, then forget them."""
+        consumer = self._consumer
+        if consumer is not None and not self.exactly_once:
+            self._commit(consumer)
+        self._tracker.forget(partitions)
+
+    # -- one batch ------------------------------------------------------------------
+
+    def _handle(self, records: list[Record]) -> None:
+        assert self._processor is not None and self._consumer is not None
+        with telemetry.span(telemetry.PIPE_STAGE, {
+            "pipe": self.definition.name, "stage": self.name, "type": self.plan.kind,
+            "batch_size": len(records),
+        }):
+            writes, halted = self._plan_writes(records)
+            if self.exactly_once:
+                self._write_transaction(records, writes, halted)
+            else:
+                self._write_and_commit(records, writes, halted)
+        with self.stats.lock:
+            self.stats.batches += 1
+        if halted is not None:
+            record, failure = halted
+            self._stop.set()
+            raise PipeError(
+                f"stage {self.name!r} of pipe {self.definition.name!r} halted on record "
+                f"{record.topic}[{record.partition}]@{record.offset}: "
+                f"{failure.error_type}: {failure.message}"
+            )
+
+    def _plan_writes(
+        self, records: list[Record]
+    ) -> tuple[list[list[_Write]], tuple[Record, Failure] | None]:
+        """Decide, per record, what to write. Stops at the first record that halts."""
+        items: list[Item | None] = []
+        decode_errors: dict[int, SerializationError] = {}
+        for position, record in enumerate(records):
+            try:
+                items.append(self.envelope.decode(record))
+            except SerializationError as error:
+                items.append(None)
+                decode_errors[position] = error
+        outcomes, attempts = self._process_with_retries(items)
+        writes: list[list[_Write]] = []
+        for position, record in enumerate(records):
+            if position in decode_errors:
+                error = decode_errors[position]
+                writes.append([self._dead_letter(record, "SerializationError", str(error), 1)])
+                continue
+            outcome = outcomes[position]
+            if isinstance(outcome, Emit):
+                routed = self._emit_writes(outcome)
+                if isinstance(routed, Failure):
+                    outcome = routed
+                else:
+                    writes.append(routed)
+                    continue
+            if isinstance(outcome, Skip):
+                writes.append([])
+                continue
+            assert isinstance(outcome, Failure)
+            final = self.plan.policy.final
+            if final == "halt":
+                return writes, (record, outcome)
+            if final == "skip":
+                _log.info("stage %s skipped %s[%d]@%d after %s: %s", self.name, record.topic,
+                          record.partition, record.offset, outcome.error_type, outcome.message)
+                writes.append([])
+            else:
+                writes.append([self._dead_letter(record, outcome.error_type, outcome.message,
+                                                 attempts[position])])
+        return writes, None
+
+    def _process_with_retries(
+        self, items: Sequence[Item | None]
+    ) -> tuple[list[Outcome | None], list[int]]:
+        assert self._processor is not None
+        present = [position for position, item in enumerate(items) if item is not None]
+        outcomes: list[Outcome | None] = [None] * len(items)
+        attempts = [0] * len(items)
+        todo = present
+        for _attempt in range(self.plan.policy.attempts):
+            if not todo:
+                break
+            batch = [items[position] for position in todo]
+            results = self._processor.process([i for i in batch if i is not None], self.context)
+            retry: list[int] = []
+            for position, outcome in zip(todo, results, strict=True):
+                outcomes[position] = outcome
+                attempts[position] += 1
+                if isinstance(outcome, Failure):
+                    retry.append(position)
+            todo = retry
+        return outcomes, attempts
+
+    def _emit_writes(self, outcome: Emit) -> list[_Write] | Failure:
+        writes = []
+        for item in outcome.items:
+            if outcome.output is not None:
+                if outcome.output not in self.definition.outputs:
+                    return Failure(
+                        "StageError",
+                        f"stage {self.name!r} routed to undeclared output {outcome.output!r}",
+                    )
+                topic = self.definition.output_topic(outcome.output)
+            else:
+                assert self.plan.next_topic is not None
+                topic = self.plan.next_topic
+            try:
+                key, value, headers = self.envelope.encode(item)
+            except SerializationError as error:
+                return Failure("SerializationError", str(error))
+            forward = outcome.output is None and self.plan.downstream_topic is not None
+            output = outcome.output
+            if outcome.output is None and self.plan.downstream_topic is None:
+                output = "default"
+            writes.append(_Write(topic, key, value, headers, output=output, forward=forward))
+        return writes
+
+    def _dead_letter(self, record: Record, error_type: str, message: str,
+                     attempts: int) -> _Write:
+        headers = dead_letter_headers(record, stage=self.name, error_type=error_type,
+                                      message=message, attempts=attempts)
+        return _Write(self.plan.dlq_topic, record.key, record.value, headers)
+
+    # -- writing and committing -------------------------------------------------------
+
+    def _write_and_commit(self, records: list[Record],
+                          writes: list[list[_Write]],
+                          halted: tuple[Record, Failure] | None) -> None:
+        """at_least_once: produce, wait for acks, commit the contiguous done prefix."""
+        assert self._producer is not None and self._consumer is not None
+        for record in records:
+            self._tracker.register(record.topic_partition, record.offset)
+        self._failed_writes.clear()
+        for record, record_writes in zip(records, writes, strict=False):
+            self._produce_record(record, record_writes)
+        self._producer.flush()
+        self._count(records[:len(writes)], writes, exclude=self._failed_writes)
+        self._commit(self._consumer)
+        if self._failed_writes:
+            self._rewind(records)
+
+    def _produce_record(self, record: Record, record_writes: list[_Write]) -> None:
+        assert self._producer is not None
+        tp = record.topic_partition
+        if not record_writes:
+            self._tracker.done(tp, record.offset)
+            return
+        remaining = [len(record_writes)]
+
+        def acknowledged(error: Exception | None, _meta: RecordMetadata | None) -> None:
+            with self._ack_lock:
+                if error is not None:
+                    _log.warning("stage %s: write for %s[%d]@%d failed: %s", self.name,
+                                 tp.topic, tp.partition, record.offset, error)
+                    self._failed_writes.add((tp, record.offset))
+                    return
+                remaining[0] -= 1
+                if remaining[0] == 0 and (tp, record.offset) not in self._failed_writes:
+                    self._tracker.done(tp, record.offset)
+
+        for write in record_writes:
+            self._producer.produce(write.topic, write.value, write.key, headers=write.headers,
+                                   on_delivery=acknowledged)
+
+    def _commit(self, consumer: Consumer) -> None:
+        with self._ack_lock:
+            offsets = self._tracker.committable()
+        if offsets:
+            consumer.commit(offsets)
+
+    def _rewind(self, records: list[Record]) -> None:
+        """Seek back to the first unfinished record of each partition to read it again."""
+        assert self._consumer is not None
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = record.topic_partition
+            position = self._tracker.position(tp)
+            if position is not None and tp not in first:
+                first[tp] = position
+        self._tracker.forget(first)
+        for tp, offset in first.items():
+            _log.warning("stage %s: re-reading %s[%d] from %d after failed writes",
+                         self.name, tp.topic, tp.partition, offset)
+            self._consumer.seek(tp, offset)
+
+    def _write_transaction(self, records: list[Record], writes: list[list[_Write]],
+                           halted: tuple[Record, Failure] | None) -> None:
+        """exactly_once: writes and input offsets in one transaction."""
+        assert self._producer is not None and self._consumer is not None
+        done = records[:len(writes)]
+        offsets: dict[TopicPartition, int] = {}
+        for record in done:
+            offsets[record.topic_partition] = record.offset + 1
+        if not offsets:
+            return
+        self._producer.begin_transaction()
+        try:
+            for record_writes in writes:
+                for write in record_writes:
+                    self._producer.produce(write.topic, write.value, write.key,
+                                           headers=write.headers)
+            self._producer.send_offsets_to_transaction(self._consumer, offsets)
+            self._producer.commit_transaction()
+        except Exception:
+            self._producer.abort_transaction()
+            for tp in offsets:
+                first = min(r.offset for r in done if r.topic_partition == tp)
+                self._consumer.seek(tp, first)
+            raise
+        self._count(done, writes, exclude=set())
+
+    def _count(self, records: Sequence[Record], writes: list[list[_Write]],
+               exclude: set[tuple[TopicPartition, int]]) -> None:
+        with self.stats.lock:
+            stats = self.stats
+            for record, record_writes in zip(records, writes, strict=True):
+                if (record.topic_partition, record.offset) in exclude:
+                    continue
+                stats.consumed += 1
+                if not record_writes:
+                    stats.skipped += 1
+                for write in record_writes:
+                    if write.forward:
+                        stats.forwarded += 1
+                    elif write.output is not None:
+                        stats.outputs[write.output] = stats.outputs.get(write.output, 0) + 1
+                    elif write.topic == self.plan.dlq_topic:
+                        stats.dead_lettered += 1
