@@ -1,0 +1,58 @@
+"""Compute functions the dispatch tests import by name ("tests.dispatch.funcs:NAME").
+
+Worker processes import this module, so it must stay importable on its own and cheap.
+Payload conventions let one function misbehave on chosen items: ``"crash"`` calls
+``os._exit``, ``"segv"`` kills the worker with SIGSEGV, ``"hang"`` sleeps past any test
+timeout, ``"boom"`` raises.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+
+def double(payloads: list[Any]) -> list[Any]:
+    return [p * 2 for p in payloads]
+
+
+def identity(payloads: list[Any]) -> list[Any]:
+    return list(payloads)
+
+
+def with_pid(payloads: list[Any]) -> list[Any]:
+    """Each payload paired with the pid that computed it."""
+    pid = os.getpid()
+    return [[p, pid] for p in payloads]
+
+
+def misbehave(payloads: list[Any]) -> list[Any]:
+    """Doubles ints; crashes, segfaults, hangs or raises on marker payloads."""
+    if "crash" in payloads:
+        os._exit(3)
+    if "segv" in payloads:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if "hang" in payloads:
+        time.sleep(3600)
+    if "boom" in payloads:
+        raise ValueError("boom payload seen")
+    return [p * 2 for p in payloads]
+
+
+def short_by_one(payloads: list[Any]) -> list[Any]:
+    return list(payloads)[:-1]
+
+
+def not_a_list(payloads: list[Any]) -> Any:
+    return {"count": len(payloads)}
+
+
+def sleep_ms_per_batch(payloads: list[Any]) -> list[Any]:
+    """1 ms of work per batch (for the benchmark), results like ``double``."""
+    time.sleep(0.001)
+    return [p * 2 for p in payloads]
+
+
+not_callable = 42
