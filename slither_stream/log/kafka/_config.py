@@ -1,0 +1,198 @@
+"""librdkafka configuration for the Kafka backend: one place where defaults live.
+
+Every client (admin, producer, consumer) starts from :func:`client_config`; the
+producer and consumer defaults below are the ones the contract in
+``slither_stream/log/base.py`` needs. User overrides arrive as a ``config`` mapping
+of librdkafka property names; the properties the contract depends on cannot be
+overridden (doing so would silently break ordering, parity or exactly-once).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from slither_stream.errors import ConfigError
+
+LOGGER = logging.getLogger("slither_stream.log.kafka")
+
+ConfigValue = str | int | float | bool
+ConfigMap = dict[str, Any]
+
+_HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$")
+
+PRODUCER_DEFAULTS: dict[str, ConfigValue] = {
+    # Exactly-once per partition: no duplicates or reordering on retries.
+    "enable.idempotence": True,
+    "acks": "all",
+    # Kafka's Java default partitioner (murmur2 on the key bytes, random for
+    # key-less records). librdkafka's own default (consistent_random) is CRC32 and
+    # would put keys on other partitions than Java clients and the embedded log.
+    "partitioner": "murmur2_random",
+    # Throughput: wait up to 5 ms to fill batches of up to 1 MB; lz4 is cheap on
+    # CPU and shrinks JSON/Avro payloads well.
+    "linger.ms": 5,
+    "batch.size": 1_000_000,
+    "compression.type": "lz4",
+    # A record that cannot be delivered fails within 30 s instead of librdkafka's
+    # default 5 minutes, so flush() and close() stay bounded.
+    "message.timeout.ms": 30_000,
+}
+
+CONSUMER_DEFAULTS: dict[str, ConfigValue] = {
+    # Commits are explicit and synchronous (Consumer.commit); positions are
+    # tracked by the backend, not stored by librdkafka behind our back.
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    # Aborted transactions are never returned.
+    "isolation.level": "read_committed",
+    # Incremental rebalances: members keep their partitions while others join.
+    "partition.assignment.strategy": "cooperative-sticky",
+    "enable.partition.eof": False,
+    "allow.auto.create.topics": False,
+    # A crashed member's partitions move within 10 s (the default is 45 s).
+    "session.timeout.ms": 10_000,
+    "heartbeat.interval.ms": 1_000,
+}
+
+# Properties the backend sets itself; overriding them would break the contract.
+_FIXED_PRODUCER = {"enable.idempotence", "partitioner", "transactional.id", "acks"}
+_FIXED_CONSUMER = {
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "isolation.level",
+    "partition.assignment.strategy",
+    "auto.offset.reset",
+}
+
+
+def parse_bootstrap(servers: str) -> str:
+    """Validate ``host:port[,host:port...]`` and return it normalised.
+
+    Raises :class:`ConfigError` naming the bad entry, so a typo in a ``kafka://``
+    URL fails at once instead of as a connection timeout.
+    """
+    if not isinstance(servers, str) or not servers.strip():
+        raise ConfigError("Kafka bootstrap servers must be 'host:port[,host:port...]', got "
+                          f"{servers!r}")
+    entries = [entry.strip() for entry in servers.split(",")]
+    for entry in entries:
+        match = _HOST_PORT.match(entry)
+        if match is None:
+            raise ConfigError(
+                f"bad Kafka bootstrap server {entry!r} in {servers!r}: expected host:port"
+            )
+        port = int(match.group(2))
+        if not 1 <= port <= 65535:
+            raise ConfigError(
+                f"bad Kafka bootstrap server {entry!r} in {servers!r}: port {port} is "
+                "outside 1..65535"
+            )
+    return ",".join(entries)
+
+
+def user_config(config: Mapping[str, Any] | None, *, fixed: set[str], what: str) -> ConfigMap:
+    """Check a user's librdkafka overrides: string names, none of the ``fixed`` ones."""
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{what} config must be a mapping of librdkafka properties, got "
+                          f"{type(config).__name__}")
+    result: ConfigMap = {}
+    for name, value in config.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{what} config keys must be librdkafka property names, got "
+                              f"{name!r}")
+        if name in fixed:
+            raise ConfigError(
+                f"{what} config {name!r} is set by slither-stream and cannot be overridden"
+            )
+        result[name] = value
+    return result
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Connection settings shared by every client a :class:`KafkaLog` creates.
+
+    ``timeout`` bounds admin and metadata requests (seconds); ``connect_timeout``
+    bounds the reachability check when the log is opened; ``config`` is applied
+    to every client (for example security settings).
+    """
+
+    bootstrap_servers: str
+    timeout: float = 10.0
+    connect_timeout: float = 5.0
+    config: ConfigMap = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "connect_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"Kafka {name} must be a positive number of seconds, got "
+                                  f"{value!r}")
+
+    def client_config(self) -> ConfigMap:
+        """The base configuration of every client."""
+        base: ConfigMap = {
+            "bootstrap.servers": self.bootstrap_servers,
+            # Connection attempts give up quickly so errors surface in seconds.
+            "socket.connection.setup.timeout.ms": int(self.connect_timeout * 1000),
+            # librdkafka logs go to Python logging instead of raw stderr.
+            "logger": LOGGER,
+        }
+        base.update(self.config)
+        return base
+
+    def producer_config(self, overrides: Mapping[str, Any] | None,
+                        transactional_id: str | None) -> ConfigMap:
+        """Producer configuration: base, defaults, user overrides, fixed settings."""
+        conf = self.client_config()
+        conf.update(PRODUCER_DEFAULTS)
+        conf.update(user_config(overrides, fixed=_FIXED_PRODUCER, what="producer"))
+        if transactional_id is not None:
+            if not isinstance(transactional_id, str) or not transactional_id:
+                raise ConfigError(f"transactional_id must be a non-empty string, got "
+                                  f"{transactional_id!r}")
+            conf["transactional.id"] = transactional_id
+        return conf
+
+    def consumer_config(self, group: str, auto_offset_reset: str,
+                        overrides: Mapping[str, Any] | None) -> ConfigMap:
+        """Consumer configuration for ``group``."""
+        if not isinstance(group, str) or not group:
+            raise ConfigError(f"consumer group must be a non-empty string, got {group!r}")
+        if auto_offset_reset not in ("earliest", "latest"):
+            raise ConfigError(
+                f"auto_offset_reset must be 'earliest' or 'latest', got {auto_offset_reset!r}"
+            )
+        conf = self.client_config()
+        conf.update(CONSUMER_DEFAULTS)
+        conf.update(user_config(overrides, fixed=_FIXED_CONSUMER, what="consumer"))
+        conf["group.id"] = group
+        conf["auto.offset.reset"] = auto_offset_reset
+        return conf
+
+
+def settings_from_options(bootstrap_servers: str, options: Mapping[str, Any]) -> KafkaSettings:
+    """Build :class:`KafkaSettings` from ``KafkaLog``'s keyword options.
+
+    Unknown options raise :class:`ConfigError` listing the accepted ones, so a
+    misspelt option is not silently ignored.
+    """
+    accepted = {"timeout", "connect_timeout", "config"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(f"unknown Kafka log option(s) {', '.join(unknown)}; accepted: "
+                          f"{', '.join(sorted(accepted))}")
+    config = user_config(options.get("config"), fixed={"bootstrap.servers"}, what="Kafka log")
+    return KafkaSettings(
+        bootstrap_servers=parse_bootstrap(bootstrap_servers),
+        timeout=options.get("timeout", 10.0),
+        connect_timeout=options.get("connect_timeout", 5.0),
+        config=config,
+    )

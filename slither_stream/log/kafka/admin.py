@@ -1,0 +1,274 @@
+"""Topic administration and offset queries through the Kafka AdminClient.
+
+Everything here works without joining a consumer group: topic create / describe /
+list / delete, beginning and end offsets (ListOffsets), and a group's committed
+offsets (OffsetFetch). Every call is bounded by ``settings.timeout`` and failures
+become :class:`~slither_stream.errors.LogError` subclasses.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+)
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, untyped
+    AdminClient,
+    ConfigResource,
+    ConfigSource,
+    NewTopic,
+    OffsetSpec,
+    ResourceType,
+)
+
+from slither_stream.errors import ConfigError, LogError, TopicExistsError, UnknownTopicError
+from slither_stream.log.kafka._config import KafkaSettings
+from slither_stream.log.kafka._errors import describe, error_code, translate
+from slither_stream.log.kafka._topics import TopicCache, check_spec, check_topic_name
+from slither_stream.log.types import TopicInfo, TopicPartition, TopicSpec
+
+
+class KafkaAdmin:
+    """One AdminClient plus the topic cache shared with the log's producers/consumers."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._client = AdminClient(settings.client_config())
+        self.topics = TopicCache(self.fetch_partitions)
+
+    # -- cluster metadata ---------------------------------------------------------
+
+    def check_reachable(self) -> None:
+        """Raise :class:`LogError` if no broker answers within ``connect_timeout``."""
+        timeout = self._settings.connect_timeout
+        try:
+            self._client.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            # The queued librdkafka connection logs are not served: this error says
+            # it all, and they would repeat it a hundred times.
+            raise LogError(
+                f"cannot reach Kafka at {self._settings.bootstrap_servers} within "
+                f"{timeout:g}s ({describe(exc)}); is the broker running and the URL right?"
+            ) from exc
+        self._client.poll(0)
+
+    def _metadata(self) -> Any:
+        try:
+            return self._client.list_topics(timeout=self._settings.timeout)
+        except KafkaException as exc:
+            raise translate(exc, "reading cluster metadata") from exc
+        finally:
+            self._client.poll(0)
+
+    def fetch_partitions(self) -> dict[str, int]:
+        """``{topic: partition count}`` for every topic with usable metadata."""
+        topics = self._metadata().topics
+        return {
+            name: len(meta.partitions)
+            for name, meta in topics.items()
+            if meta.error is None and meta.partitions
+        }
+
+    def _ready(self, name: str, partitions: int | None) -> bool:
+        """True when metadata shows ``name`` with ``partitions`` led partitions."""
+        meta = self._metadata().topics.get(name)
+        if meta is None or meta.error is not None or not meta.partitions:
+            return False
+        if partitions is not None and len(meta.partitions) != partitions:
+            return False
+        return all(p.leader >= 0 for p in meta.partitions.values())
+
+    def _absent(self, name: str) -> bool:
+        return name not in self._metadata().topics
+
+    def _await(self, condition: Callable[[], bool], what: str) -> None:
+        """Re-query metadata until ``condition`` holds, bounded by ``timeout``.
+
+        Kafka has no notification for metadata propagation (the broker applies the
+        controller's records asynchronously after CreateTopics/DeleteTopics
+        return), so this re-asks with a short exponential backoff. The first check
+        almost always passes on a single-node cluster.
+        """
+        deadline = time.monotonic() + self._settings.timeout
+        backoff = 0.01
+        pause = threading.Event()  # never set: a bounded wait between remote checks
+        while not condition():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LogError(f"Kafka metadata did not show {what} within "
+                               f"{self._settings.timeout:g}s")
+            pause.wait(min(backoff, remaining))
+            backoff = min(backoff * 2, 0.5)
+
+    # -- topics -------------------------------------------------------------------
+
+    def create_topics(self, specs: Iterable[TopicSpec], *, exist_ok: bool) -> None:
+        checked = [check_spec(spec) for spec in specs]
+        names = [spec.name for spec in checked]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"create_topics got the same topic twice: {names}")
+        if not checked:
+            return
+        new_topics = [
+            NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=-1,
+                     config=_topic_config(spec))
+            for spec in checked
+        ]
+        timeout = self._settings.timeout
+        futures = self._client.create_topics(new_topics, request_timeout=timeout,
+                                             operation_timeout=timeout)
+        created: list[TopicSpec] = []
+        for spec in checked:
+            try:
+                futures[spec.name].result(timeout=timeout + 5)
+                created.append(spec)
+            except KafkaException as exc:
+                code = error_code(exc)
+                if code == KafkaError.TOPIC_ALREADY_EXISTS:
+                    if exist_ok:
+                        continue
+                    raise TopicExistsError(f"topic {spec.name!r} already exists") from exc
+                if code in (KafkaError.INVALID_PARTITIONS, KafkaError.INVALID_CONFIG,
+                            KafkaError.TOPIC_EXCEPTION,
+                            KafkaError.INVALID_REPLICATION_FACTOR,
+                            KafkaError.POLICY_VIOLATION):
+                    raise ConfigError(
+                        f"Kafka rejected topic {spec.name!r}: {describe(exc)}"
+                    ) from exc
+                raise translate(exc, f"creating topic {spec.name!r}") from exc
+        for spec in created:
+            self._await(partial(self._ready, spec.name, spec.partitions),
+                        f"new topic {spec.name!r}")
+            self.topics.put(spec.name, spec.partitions)
+
+    def describe_topic(self, name: str) -> TopicInfo:
+        check_topic_name(name)
+        meta = self._metadata().topics.get(name)
+        if meta is None or (meta.error is not None
+                            and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+            raise UnknownTopicError(name)
+        if meta.error is not None:
+            raise LogError(f"Kafka metadata for topic {name!r} has an error: {meta.error}")
+        partitions = len(meta.partitions)
+        self.topics.put(name, partitions)
+        configs = self._topic_configs(name)
+        policy = configs.get("cleanup.policy")
+        compacted = policy is not None and "compact" in policy[0].split(",")
+        retention = configs.get("retention.ms")
+        retention_ms = (
+            int(retention[0]) if retention is not None and retention[1] else None
+        )
+        return TopicInfo(name, partitions, compacted, retention_ms)
+
+    def _topic_configs(self, name: str) -> dict[str, tuple[str, bool]]:
+        """``{property: (value, set_on_topic)}`` for topic ``name``."""
+        resource = ConfigResource(ResourceType.TOPIC, name)
+        timeout = self._settings.timeout
+        try:
+            futures = self._client.describe_configs([resource], request_timeout=timeout)
+            entries = next(iter(futures.values())).result(timeout=timeout + 5)
+        except KafkaException as exc:
+            raise translate(exc, f"describing topic {name!r}", topic=name) from exc
+        return {
+            key: (str(entry.value), entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+            for key, entry in entries.items()
+        }
+
+    def list_topics(self) -> list[str]:
+        topics = self._metadata().topics
+        return sorted(name for name in topics if not name.startswith("__"))
+
+    def delete_topic(self, name: str) -> None:
+        check_topic_name(name)
+        timeout = self._settings.timeout
+        futures = self._client.delete_topics([name], request_timeout=timeout,
+                                             operation_timeout=timeout)
+        try:
+            futures[name].result(timeout=timeout + 5)
+        except KafkaException as exc:
+            raise translate(exc, f"deleting topic {name!r}", topic=name) from exc
+        finally:
+            self.topics.forget(name)
+        self._await(partial(self._absent, name), f"topic {name!r} deleted")
+
+    # -- offsets ------------------------------------------------------------------
+
+    def _checked(self, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
+        result = []
+        for tp in partitions:
+            self.topics.check(TopicPartition(*tp))
+            result.append(TopicPartition(*tp))
+        return result
+
+    def list_offsets(self, partitions: Iterable[TopicPartition], *,
+                     latest: bool) -> dict[TopicPartition, int]:
+        """Earliest (``latest=False``) or last-stable (``latest=True``) offsets."""
+        wanted = self._checked(partitions)
+        if not wanted:
+            return {}
+        spec = (OffsetSpec.latest() if latest  # type: ignore[no-untyped-call]
+                else OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+        request = {KafkaTopicPartition(tp.topic, tp.partition): spec for tp in wanted}
+        timeout = self._settings.timeout
+        try:
+            futures = self._client.list_offsets(
+                request, isolation_level=IsolationLevel.READ_COMMITTED,
+                request_timeout=timeout)
+            result = {}
+            for ktp, future in futures.items():
+                info = _result(future, timeout)
+                result[TopicPartition(ktp.topic, ktp.partition)] = int(info.offset)
+        except KafkaException as exc:
+            raise translate(exc, "listing partition offsets") from exc
+        return result
+
+    def committed_offsets(self, group: str, partitions: Iterable[TopicPartition]
+                          ) -> dict[TopicPartition, int | None]:
+        if not isinstance(group, str) or not group:
+            raise ConfigError(f"consumer group must be a non-empty string, got {group!r}")
+        wanted = self._checked(partitions)
+        if not wanted:
+            return {}
+        request = ConsumerGroupTopicPartitions(
+            group, [KafkaTopicPartition(tp.topic, tp.partition) for tp in wanted])
+        timeout = self._settings.timeout
+        try:
+            futures = self._client.list_consumer_group_offsets(
+                [request], request_timeout=timeout)
+            answer = _result(next(iter(futures.values())), timeout)
+        except KafkaException as exc:
+            raise translate(exc, f"reading committed offsets of group {group!r}") from exc
+        result: dict[TopicPartition, int | None] = {}
+        for ktp in answer.topic_partitions:
+            if ktp.error is not None:
+                raise LogError(f"Kafka could not read the committed offset of group "
+                               f"{group!r} on {ktp.topic}[{ktp.partition}]: {ktp.error}")
+            offset = int(ktp.offset)
+            result[TopicPartition(ktp.topic, ktp.partition)] = None if offset < 0 else offset
+        return result
+
+
+def _result(future: Future[Any], timeout: float) -> Any:
+    """Wait for an admin future, a little longer than the request it carries."""
+    return future.result(timeout=timeout + 5)
+
+
+def _topic_config(spec: TopicSpec) -> dict[str, str]:
+    config: dict[str, str] = {}
+    if spec.compacted:
+        config["cleanup.policy"] = "compact"
+    if spec.retention_ms is not None:
+        config["retention.ms"] = str(spec.retention_ms)
+    for key, value in spec.config.items():
+        config[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return config

@@ -1,0 +1,400 @@
+"""The Kafka consumer: group member (cooperative-sticky) or manually assigned reader.
+
+The backend keeps the application's position per partition itself (the offset
+after the last record ``poll_batch`` returned, or the target of ``seek`` /
+``assign``), because librdkafka reports no position for a partition until it has
+fetched from it, and ``commit()`` must commit exactly what the application saw.
+
+Rebalances use librdkafka's incremental protocol: the backend applies each
+incremental assignment first and then calls the user's ``on_assign`` (so the new
+partitions are already assigned and seekable there), and calls ``on_revoke``
+while the partitions are still assigned (so committing there is safe) before
+unassigning them. Both run inside ``poll_batch``, on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer as RawConsumer
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+from slither_stream.errors import ConfigError, LogClosedError, LogError, UnknownTopicError
+from slither_stream.log.base import Consumer, OffsetReset, RebalanceCallback
+from slither_stream.log.kafka._config import LOGGER, KafkaSettings
+from slither_stream.log.kafka._errors import describe, error_code, is_unknown_topic
+from slither_stream.log.kafka._topics import TopicCache, check_partition, check_topic_name
+from slither_stream.log.types import Headers, Record, TopicPartition
+
+
+class KafkaConsumer(Consumer):
+    """:class:`~slither_stream.log.base.Consumer` on confluent-kafka."""
+
+    def __init__(self, settings: KafkaSettings, topics: TopicCache, group: str, *,
+                 auto_offset_reset: OffsetReset = "earliest",
+                 config: Mapping[str, Any] | None = None) -> None:
+        conf = settings.consumer_config(group, auto_offset_reset, config)
+        conf["error_cb"] = self._on_client_error
+        self._group = group
+        self._reset: OffsetReset = auto_offset_reset
+        self._timeout = settings.timeout
+        self._topics = topics
+        self._positions: dict[TopicPartition, int] = {}
+        self._assigned: set[TopicPartition] = set()
+        self._paused: set[TopicPartition] = set()
+        self._mode: str | None = None  # "subscribe" or "assign" once chosen
+        self._user_assign: RebalanceCallback | None = None
+        self._user_revoke: RebalanceCallback | None = None
+        self._deferred: LogError | None = None  # error seen after records were taken
+        self._fatal: str | None = None
+        self._closed = False
+        self._closing = False
+        try:
+            self._consumer = RawConsumer(conf)
+        except KafkaException as exc:
+            raise ConfigError(f"invalid Kafka consumer configuration: {describe(exc)}") from exc
+
+    @property
+    def group(self) -> str:
+        return self._group
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise LogClosedError(f"{what} on a closed Kafka consumer (group {self._group!r})")
+        if self._fatal is not None:
+            raise LogError(f"the Kafka consumer failed fatally: {self._fatal}")
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = f"{err.name()}: {err.str()}"
+            LOGGER.error("fatal Kafka consumer error: %s", self._fatal)
+        else:
+            LOGGER.warning("Kafka consumer error (group %s): %s: %s", self._group,
+                           err.name(), err.str())
+
+    # -- membership ---------------------------------------------------------------
+
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        *,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+    ) -> None:
+        self._check_open("subscribe()")
+        if isinstance(topics, str) or not topics:
+            raise ConfigError(f"subscribe() takes a non-empty list of topic names, got "
+                              f"{topics!r}")
+        names = [check_topic_name(topic) for topic in topics]
+        if self._mode == "assign":
+            raise LogError("this consumer already reads assigned partitions; a consumer "
+                           "either subscribes or assigns, not both")
+        for name in names:
+            self._topics.partitions(name)
+        self._mode = "subscribe"
+        self._user_assign = on_assign
+        self._user_revoke = on_revoke
+        try:
+            self._consumer.subscribe(names, on_assign=self._handle_assign,
+                                     on_revoke=self._handle_revoke,
+                                     on_lost=self._handle_revoke)
+        except KafkaException as exc:
+            raise LogError(f"cannot subscribe to {names}: {describe(exc)}") from exc
+
+    def _handle_assign(self, consumer: RawConsumer, partitions: list[KafkaTopicPartition]
+                       ) -> None:
+        """Incremental assignment: assign first, then tell the user."""
+        added = [TopicPartition(p.topic, p.partition) for p in partitions]
+        consumer.incremental_assign(
+            [KafkaTopicPartition(tp.topic, tp.partition) for tp in added])
+        self._assigned.update(added)
+        for tp in added:
+            self._positions.pop(tp, None)
+        if self._user_assign is not None and added:
+            self._user_assign(added)
+
+    def _handle_revoke(self, consumer: RawConsumer, partitions: list[KafkaTopicPartition]
+                       ) -> None:
+        """Incremental revocation (or loss): tell the user while still assigned."""
+        removed = [TopicPartition(p.topic, p.partition) for p in partitions]
+        try:
+            if self._user_revoke is not None and removed:
+                self._user_revoke(removed)
+        finally:
+            consumer.incremental_unassign(
+                [KafkaTopicPartition(tp.topic, tp.partition) for tp in removed])
+            for tp in removed:
+                self._assigned.discard(tp)
+                self._paused.discard(tp)
+                self._positions.pop(tp, None)
+
+    def assign(self, partitions: Iterable[TopicPartition | tuple[TopicPartition, int]]) -> None:
+        self._check_open("assign()")
+        if self._mode == "subscribe":
+            raise LogError("this consumer is subscribed to a group; a consumer either "
+                           "subscribes or assigns, not both")
+        wanted: dict[TopicPartition, int | None] = {}
+        for entry in partitions:
+            if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], tuple):
+                tp = check_partition(entry[0])
+                offset = _check_offset(entry[1], tp)
+            else:
+                tp, offset = check_partition(entry), None
+            self._topics.check(tp)
+            wanted[tp] = offset
+        self._mode = "assign"
+        try:
+            self._consumer.assign([
+                KafkaTopicPartition(tp.topic, tp.partition,
+                                    OFFSET_INVALID if offset is None else offset)
+                for tp, offset in wanted.items()
+            ])
+        except KafkaException as exc:
+            raise LogError(f"cannot assign {sorted(wanted)}: {describe(exc)}") from exc
+        self._assigned = set(wanted)
+        self._paused &= self._assigned
+        self._positions = {tp: offset for tp, offset in wanted.items() if offset is not None}
+
+    # -- reading ------------------------------------------------------------------
+
+    def poll_batch(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        self._check_open("poll_batch()")
+        if isinstance(max_records, bool) or not isinstance(max_records, int) \
+                or max_records < 1:
+            raise ConfigError(f"max_records must be a positive integer, got {max_records!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+            raise ConfigError(f"timeout must be a non-negative number of seconds, got "
+                              f"{timeout!r}")
+        if self._deferred is not None:
+            error, self._deferred = self._deferred, None
+            raise error
+        # consume(n, t) waits until n records or t passes, so take what is already
+        # fetched first, and otherwise wait for the first record only.
+        records = self._convert(self._consume(max_records, 0))
+        if records:
+            return records
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            first = self._consume(1, max(remaining, 0.0))
+            records = self._convert(first)
+            if records:
+                more = self._convert(self._consume(max_records - 1, 0)) \
+                    if max_records > 1 and self._deferred is None else []
+                return records + more
+            if not first or remaining <= 0:
+                return []
+
+    def _consume(self, count: int, timeout: float) -> list[Message]:
+        try:
+            return self._consumer.consume(count, timeout)
+        except KafkaException as exc:
+            raise LogError(f"Kafka consume failed (group {self._group!r}): "
+                           f"{describe(exc)}") from exc
+
+    def _convert(self, messages: list[Message]) -> list[Record]:
+        """Messages to records, tracking positions; errors are raised (or deferred
+        until the records before them have been returned)."""
+        records: list[Record] = []
+        positions = self._positions
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                error = _consume_error(err, msg, self._group)
+                if records:
+                    self._deferred = error
+                    break
+                raise error
+            topic = msg.topic()
+            partition = msg.partition()
+            offset = msg.offset()
+            assert topic is not None and partition is not None and offset is not None
+            raw_headers = msg.headers()
+            headers = _headers(raw_headers) if raw_headers else ()
+            records.append(Record(topic, partition, offset, msg.key(), msg.value(), headers,
+                                  msg.timestamp()[1]))
+            positions[TopicPartition(topic, partition)] = offset + 1
+        return records
+
+    # -- offsets ------------------------------------------------------------------
+
+    def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+        self._check_open("commit()")
+        if offsets is None:
+            chosen = {tp: pos for tp, pos in self._positions.items() if tp in self._assigned}
+        else:
+            chosen = {}
+            for tp, offset in offsets.items():
+                checked = check_partition(tp)
+                chosen[checked] = _check_offset(offset, checked)
+        if not chosen:
+            return
+        request = [KafkaTopicPartition(tp.topic, tp.partition, offset)
+                   for tp, offset in chosen.items()]
+        try:
+            answer = self._consumer.commit(offsets=request, asynchronous=False)
+        except KafkaException as exc:
+            raise LogError(f"commit of group {self._group!r} failed: {describe(exc)}") from exc
+        for ktp in answer or []:
+            if ktp.error is not None:
+                raise LogError(f"commit of group {self._group!r} failed on "
+                               f"{ktp.topic}[{ktp.partition}]: {ktp.error}")
+
+    def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
+        self._check_open("committed()")
+        wanted = [self._topics.check(check_partition(tp)) for tp in partitions]
+        if not wanted:
+            return {}
+        try:
+            answer = self._consumer.committed(
+                [KafkaTopicPartition(tp.topic, tp.partition) for tp in wanted],
+                timeout=self._timeout)
+        except KafkaException as exc:
+            raise LogError(f"reading committed offsets of group {self._group!r} failed: "
+                           f"{describe(exc)}") from exc
+        return {TopicPartition(k.topic, k.partition): (k.offset if k.offset >= 0 else None)
+                for k in answer}
+
+    def position(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
+        """Next offset per partition; None for partitions not assigned here.
+
+        Before the first record of a partition arrives, the position is where
+        reading will start: the committed offset, else the reset policy's end.
+        """
+        self._check_open("position()")
+        wanted = [check_partition(tp) for tp in partitions]
+        result: dict[TopicPartition, int | None] = {}
+        unknown: list[TopicPartition] = []
+        for tp in wanted:
+            if tp not in self._assigned:
+                result[tp] = None
+            elif tp in self._positions:
+                result[tp] = self._positions[tp]
+            else:
+                unknown.append(tp)
+        if unknown:
+            committed = self.committed(unknown)
+            for tp in unknown:
+                start = committed.get(tp)
+                result[tp] = start if start is not None else self._reset_offset(tp)
+        return result
+
+    def _reset_offset(self, tp: TopicPartition) -> int:
+        try:
+            low, high = self._consumer.get_watermark_offsets(
+                KafkaTopicPartition(tp.topic, tp.partition), timeout=self._timeout,
+                cached=False)
+        except KafkaException as exc:
+            raise LogError(f"cannot read the offsets of {tp.topic}[{tp.partition}]: "
+                           f"{describe(exc)}") from exc
+        return int(low if self._reset == "earliest" else high)
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self._check_open("seek()")
+        tp = check_partition(partition)
+        target = _check_offset(offset, tp)
+        if tp not in self._assigned:
+            raise LogError(f"cannot seek {tp.topic}[{tp.partition}]: it is not assigned to "
+                           f"this consumer (group {self._group!r})")
+        ktp = KafkaTopicPartition(tp.topic, tp.partition, target)
+        try:
+            self._consumer.seek(ktp)
+        except KafkaException as exc:
+            if error_code(exc) != KafkaError._STATE:
+                raise LogError(f"cannot seek {tp.topic}[{tp.partition}] to {target}: "
+                               f"{describe(exc)}") from exc
+            # The partition is assigned but its fetcher has not started yet, so
+            # librdkafka refuses to seek: re-assign it at the wanted offset.
+            plain = KafkaTopicPartition(tp.topic, tp.partition)
+            self._consumer.incremental_unassign([plain])
+            self._consumer.incremental_assign([ktp])
+            if tp in self._paused:
+                self._consumer.pause([plain])
+        self._positions[tp] = target
+
+    # -- flow control ---------------------------------------------------------------
+
+    def _assigned_only(self, partitions: Iterable[TopicPartition], what: str
+                       ) -> list[TopicPartition]:
+        wanted = [check_partition(tp) for tp in partitions]
+        missing = [tp for tp in wanted if tp not in self._assigned]
+        if missing:
+            raise LogError(f"cannot {what} {missing}: not assigned to this consumer "
+                           f"(group {self._group!r})")
+        return wanted
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        self._check_open("pause()")
+        wanted = self._assigned_only(partitions, "pause")
+        if wanted:
+            self._consumer.pause([KafkaTopicPartition(tp.topic, tp.partition)
+                                  for tp in wanted])
+            self._paused.update(wanted)
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        self._check_open("resume()")
+        wanted = self._assigned_only(partitions, "resume")
+        if wanted:
+            self._consumer.resume([KafkaTopicPartition(tp.topic, tp.partition)
+                                   for tp in wanted])
+            self._paused.difference_update(wanted)
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self._paused)
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._assigned)
+
+    # -- transactions and lifecycle -------------------------------------------------
+
+    def group_metadata(self) -> Any:
+        """librdkafka's consumer group metadata, for ``send_offsets_to_transaction``."""
+        self._check_open("group_metadata()")
+        return self._consumer.consumer_group_metadata()
+
+    def close(self) -> None:
+        if self._closed or self._closing:
+            return
+        # Still open while librdkafka runs the final on_revoke (which may commit).
+        self._closing = True
+        try:
+            self._consumer.close()
+        except KafkaException as exc:
+            raise LogError(f"closing the Kafka consumer of group {self._group!r} failed: "
+                           f"{describe(exc)}") from exc
+        finally:
+            self._closed = True
+            self._assigned.clear()
+            self._paused.clear()
+            self._positions.clear()
+
+
+def _headers(raw: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]
+             ) -> Headers:
+    """librdkafka headers as the log's ``((name, bytes), ...)`` (None becomes b"")."""
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return tuple(
+        (name, value if isinstance(value, bytes) else (value or "").encode())
+        for name, value in pairs
+    )
+
+
+def _check_offset(offset: object, tp: TopicPartition) -> int:
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ConfigError(f"offset for {tp.topic}[{tp.partition}] must be a non-negative "
+                          f"integer, got {offset!r}")
+    return offset
+
+
+def _consume_error(err: KafkaError, msg: Message, group: str) -> LogError:
+    topic = msg.topic()
+    if topic and is_unknown_topic(KafkaException(err)):
+        return UnknownTopicError(topic)
+    where = f" on {topic}[{msg.partition()}]" if topic else ""
+    return LogError(f"Kafka consumer of group {group!r} got an error{where}: "
+                    f"{err.name()}: {err.str()}")

@@ -1,0 +1,136 @@
+"""``KafkaLog``: the :class:`~slither_stream.log.base.Log` interface on Apache Kafka.
+
+Opening the log checks that a broker answers within ``connect_timeout`` seconds,
+so a wrong URL or a stopped broker is a clear :class:`LogError` at once rather
+than a hang later. Producers and consumers made by the log share its topic cache
+and are closed with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from slither_stream.errors import ConfigError, LogClosedError
+from slither_stream.log.base import Consumer, Log, OffsetReset, Producer
+from slither_stream.log.kafka._config import LOGGER, settings_from_options
+from slither_stream.log.kafka.admin import KafkaAdmin
+from slither_stream.log.kafka.consumer import KafkaConsumer
+from slither_stream.log.kafka.producer import KafkaProducer
+from slither_stream.log.types import TopicInfo, TopicPartition, TopicSpec
+
+
+class KafkaLog(Log):
+    """A Kafka cluster seen through the log interface.
+
+    ``bootstrap_servers`` is ``host:port[,host:port...]``. Options:
+    ``timeout`` (seconds for admin and metadata requests, default 10),
+    ``connect_timeout`` (seconds to wait for a broker when opening, default 5),
+    ``config`` (librdkafka properties applied to every client, e.g. security).
+    ``producer(config=...)`` and ``consumer(config=...)`` take per-client
+    librdkafka overrides.
+    """
+
+    def __init__(self, bootstrap_servers: str, *, url: str | None = None,
+                 **options: Any) -> None:
+        self._settings = settings_from_options(bootstrap_servers, options)
+        self._url = url or f"kafka://{self._settings.bootstrap_servers}"
+        self._admin = KafkaAdmin(self._settings)
+        self._admin.check_reachable()
+        self._clients: weakref.WeakSet[KafkaProducer | KafkaConsumer] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise LogClosedError(f"{what} on a closed Kafka log ({self._url})")
+
+    # -- topics -------------------------------------------------------------------
+
+    def create_topics(self, specs: Iterable[TopicSpec], *, exist_ok: bool = True) -> None:
+        self._check_open("create_topics()")
+        self._admin.create_topics(specs, exist_ok=exist_ok)
+
+    def describe_topic(self, name: str) -> TopicInfo:
+        self._check_open("describe_topic()")
+        return self._admin.describe_topic(name)
+
+    def list_topics(self) -> list[str]:
+        self._check_open("list_topics()")
+        return self._admin.list_topics()
+
+    def delete_topic(self, name: str) -> None:
+        self._check_open("delete_topic()")
+        self._admin.delete_topic(name)
+
+    # -- clients ------------------------------------------------------------------
+
+    def producer(self, *, transactional_id: str | None = None, **options: Any) -> Producer:
+        """A producer; ``config={...}`` overrides librdkafka producer properties."""
+        self._check_open("producer()")
+        config = _only_config(options, "producer")
+        client = KafkaProducer(self._settings, self._admin.topics,
+                               transactional_id=transactional_id, config=config)
+        with self._lock:
+            self._clients.add(client)
+        return client
+
+    def consumer(self, group: str, *, auto_offset_reset: OffsetReset = "earliest",
+                 **options: Any) -> Consumer:
+        """A consumer in ``group``; ``config={...}`` overrides librdkafka properties."""
+        self._check_open("consumer()")
+        config = _only_config(options, "consumer")
+        client = KafkaConsumer(self._settings, self._admin.topics, group,
+                               auto_offset_reset=auto_offset_reset, config=config)
+        with self._lock:
+            self._clients.add(client)
+        return client
+
+    # -- offsets ------------------------------------------------------------------
+
+    def beginning_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        self._check_open("beginning_offsets()")
+        return self._admin.list_offsets(partitions, latest=False)
+
+    def end_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        self._check_open("end_offsets()")
+        return self._admin.list_offsets(partitions, latest=True)
+
+    def committed_offsets(self, group: str, partitions: Iterable[TopicPartition]
+                          ) -> dict[TopicPartition, int | None]:
+        self._check_open("committed_offsets()")
+        return self._admin.committed_offsets(group, partitions)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every producer (flushing, bounded) and consumer made from this log."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            clients = list(self._clients)
+            self._clients.clear()
+        for client in clients:
+            try:
+                if isinstance(client, KafkaProducer):
+                    client.close(timeout=self._settings.timeout)
+                else:
+                    client.close()
+            except Exception:  # one failing client must not keep the others open
+                LOGGER.exception("error while closing a Kafka client of %s", self._url)
+
+
+def _only_config(options: dict[str, Any], what: str) -> dict[str, Any] | None:
+    unknown = sorted(set(options) - {"config"})
+    if unknown:
+        raise ConfigError(f"unknown Kafka {what} option(s) {', '.join(unknown)}; pass "
+                          f"librdkafka properties as config={{...}}")
+    config = options.get("config")
+    return dict(config) if config is not None else None

@@ -1,0 +1,276 @@
+"""The Kafka producer: idempotent, murmur2-partitioned, optionally transactional.
+
+Delivery reports are served by ``poll(0)`` on every ``produce`` and by ``flush``,
+so callbacks always run on the producing thread. A full local queue
+(``BufferError``) is backpressure: ``produce`` serves delivery reports until there
+is room, bounded by the record timeout, and never drops the record.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import Producer as RawProducer
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+from slither_stream.errors import (
+    ConfigError,
+    LogClosedError,
+    LogError,
+    ProduceError,
+    TransactionError,
+)
+from slither_stream.log.base import Consumer, DeliveryCallback, Producer
+from slither_stream.log.kafka._config import LOGGER, KafkaSettings
+from slither_stream.log.kafka._errors import describe, kafka_error_of
+from slither_stream.log.kafka._topics import TopicCache
+from slither_stream.log.types import Headers, RecordMetadata, TopicPartition
+
+_QUEUE_FULL_POLL = 0.05  # seconds each poll waits for delivery reports to free room
+
+
+class KafkaProducer(Producer):
+    """:class:`~slither_stream.log.base.Producer` on confluent-kafka."""
+
+    def __init__(self, settings: KafkaSettings, topics: TopicCache, *,
+                 transactional_id: str | None = None,
+                 config: Mapping[str, Any] | None = None) -> None:
+        conf = settings.producer_config(config, transactional_id)
+        conf["error_cb"] = self._on_client_error
+        self._timeout = settings.timeout
+        self._record_timeout = float(conf.get("message.timeout.ms", 300_000)) / 1000
+        self._topics = topics
+        self._transactional_id = transactional_id
+        self._failures: list[ProduceError] = []
+        self._failures_lock = threading.Lock()
+        self._fatal: str | None = None
+        self._closed = False
+        try:
+            self._producer = RawProducer(conf)
+        except KafkaException as exc:
+            raise ConfigError(f"invalid Kafka producer configuration: {describe(exc)}") from exc
+        if transactional_id is not None:
+            try:
+                self._producer.init_transactions(self._timeout)
+            except KafkaException as exc:
+                self._producer.close()
+                raise TransactionError(
+                    f"cannot initialise transactions for transactional_id "
+                    f"{transactional_id!r}: {describe(exc)}"
+                ) from exc
+
+    # -- producing ----------------------------------------------------------------
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        *,
+        partition: int | None = None,
+        headers: Headers | Sequence[tuple[str, bytes]] | None = None,
+        timestamp_ms: int | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        if self._closed:
+            raise LogClosedError("produce() on a closed Kafka producer")
+        if self._fatal is not None:
+            raise ProduceError(f"the Kafka producer failed fatally: {self._fatal}; "
+                               "create a new producer")
+        if partition is None:
+            self._topics.partitions(topic)
+            target = -1
+        else:
+            if isinstance(partition, bool) or not isinstance(partition, int) or partition < 0:
+                raise ConfigError(f"partition must be a non-negative integer, got {partition!r}")
+            self._topics.check(TopicPartition(topic, partition))
+            target = partition
+        callback = (self._record_failure if on_delivery is None
+                    else partial(_deliver, on_delivery))
+        record_headers: list[tuple[str, str | bytes | None]] | None = (
+            list(headers) if headers else None)
+        timestamp = 0 if timestamp_ms is None else timestamp_ms
+        deadline: float | None = None
+        while True:
+            try:
+                self._producer.produce(topic, value, key, partition=target,
+                                       on_delivery=callback, timestamp=timestamp,
+                                       headers=record_headers)
+                break
+            except BufferError:
+                # Queue full: serve delivery reports (which frees room) and retry.
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._record_timeout
+                elif now >= deadline:
+                    raise ProduceError(
+                        f"the Kafka producer queue stayed full for {self._record_timeout:g}s; "
+                        f"record to {topic!r} not queued"
+                    ) from None
+                self._producer.poll(_QUEUE_FULL_POLL)
+            except KafkaException as exc:
+                err = kafka_error_of(exc)
+                if self._transactional_id is not None and err is not None \
+                        and err.code() == KafkaError._STATE:
+                    raise TransactionError(
+                        f"cannot produce to {topic!r}: a transactional producer must call "
+                        f"begin_transaction() first ({describe(exc)})"
+                    ) from exc
+                raise ProduceError(f"cannot produce to {topic!r}: {describe(exc)}") from exc
+        self._producer.poll(0)
+
+    def flush(self, timeout: float | None = None) -> None:
+        if self._closed:
+            raise LogClosedError("flush() on a closed Kafka producer")
+        remaining = self._producer.flush(-1 if timeout is None else timeout)
+        self._raise_failures()
+        if remaining:
+            raise LogError(f"{remaining} record(s) still unacknowledged after {timeout}s")
+
+    def _record_failure(self, err: KafkaError | None, msg: Message) -> None:
+        """Delivery callback for records without their own: keep failures for flush."""
+        if err is not None:
+            with self._failures_lock:
+                self._failures.append(_produce_error(err, msg))
+
+    def _raise_failures(self) -> None:
+        with self._failures_lock:
+            failures, self._failures = self._failures, []
+        if failures:
+            first = failures[0]
+            if len(failures) == 1:
+                raise first
+            raise ProduceError(f"{len(failures)} records were not delivered; first: {first}")
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        """librdkafka's error callback: fatal errors poison the producer."""
+        if err.fatal():
+            self._fatal = f"{err.name()}: {err.str()}"
+            LOGGER.error("fatal Kafka producer error: %s", self._fatal)
+        else:
+            LOGGER.warning("Kafka producer error: %s: %s", err.name(), err.str())
+
+    # -- transactions -------------------------------------------------------------
+
+    @property
+    def transactional(self) -> bool:
+        return self._transactional_id is not None
+
+    def _require_transactional(self, what: str) -> None:
+        if self._closed:
+            raise LogClosedError(f"{what} on a closed Kafka producer")
+        if self._transactional_id is None:
+            raise TransactionError(
+                f"{what} needs a transactional producer: create it with "
+                "log.producer(transactional_id=...)"
+            )
+
+    def begin_transaction(self) -> None:
+        self._require_transactional("begin_transaction()")
+        try:
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            raise _transaction_error("begin", exc) from exc
+
+    def send_offsets_to_transaction(
+        self, consumer: Consumer, offsets: Mapping[TopicPartition, int]
+    ) -> None:
+        self._require_transactional("send_offsets_to_transaction()")
+        from slither_stream.log.kafka.consumer import KafkaConsumer
+
+        if not isinstance(consumer, KafkaConsumer):
+            raise ConfigError(
+                "send_offsets_to_transaction needs a consumer of the same Kafka log, got "
+                f"{type(consumer).__name__}"
+            )
+        positions = []
+        for tp, offset in offsets.items():
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise ConfigError(f"offset for {tp} must be a non-negative integer, "
+                                  f"got {offset!r}")
+            positions.append(KafkaTopicPartition(tp[0], tp[1], offset))
+        if not positions:
+            return
+        try:
+            self._producer.send_offsets_to_transaction(
+                positions, consumer.group_metadata(), self._timeout)
+        except KafkaException as exc:
+            raise _transaction_error("add offsets to", exc) from exc
+
+    def commit_transaction(self, timeout: float | None = None) -> None:
+        self._require_transactional("commit_transaction()")
+        limit = self._timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                self._producer.commit_transaction(max(deadline - time.monotonic(), 0.001))
+                break
+            except KafkaException as exc:
+                err = kafka_error_of(exc)
+                # librdkafka's contract: a retriable commit error means "call again".
+                if err is not None and err.retriable() and time.monotonic() < deadline:
+                    continue
+                raise _transaction_error("commit", exc) from exc
+        self._raise_failures()
+
+    def abort_transaction(self, timeout: float | None = None) -> None:
+        self._require_transactional("abort_transaction()")
+        try:
+            self._producer.abort_transaction(self._timeout if timeout is None else timeout)
+        except KafkaException as exc:
+            raise _transaction_error("abort", exc) from exc
+        # Records of the aborted transaction fail with a purge error; they were
+        # discarded on purpose, so they are not reported by a later flush().
+        with self._failures_lock:
+            self._failures.clear()
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            remaining = self._producer.flush(-1 if timeout is None else timeout)
+            if remaining:
+                LOGGER.warning("closing Kafka producer with %d unacknowledged record(s); "
+                               "they are discarded", remaining)
+                self._producer.purge()
+                self._producer.flush(0)
+        finally:
+            self._producer.close()
+        self._raise_failures()
+
+
+def _deliver(user: DeliveryCallback, err: KafkaError | None, msg: Message) -> None:
+    """Map a librdkafka delivery report to ``user(error, metadata)``."""
+    if err is not None:
+        user(_produce_error(err, msg), None)
+        return
+    topic = msg.topic()
+    partition = msg.partition()
+    offset = msg.offset()
+    assert topic is not None and partition is not None and offset is not None
+    user(None, RecordMetadata(topic, partition, offset, msg.timestamp()[1]))
+
+
+def _produce_error(err: KafkaError, msg: Message) -> ProduceError:
+    return ProduceError(
+        f"record to {msg.topic()}[{msg.partition()}] was not delivered: "
+        f"{err.name()}: {err.str()}"
+    )
+
+
+def _transaction_error(action: str, exc: KafkaException) -> TransactionError:
+    err = kafka_error_of(exc)
+    hint = ""
+    if err is not None and err.fatal():
+        hint = " (fatal: the producer is fenced or broken; create a new one)"
+    elif err is not None and err.txn_requires_abort():
+        hint = " (call abort_transaction() and retry the work)"
+    return TransactionError(f"cannot {action} the transaction: {describe(exc)}{hint}")
