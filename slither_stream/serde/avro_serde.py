@@ -28,12 +28,15 @@ import io
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
 from fastavro.validation import validate as fastavro_validate
 
 from slither_stream.errors import SerializationError
 from slither_stream.serde.framing import HEADER_SIZE, frame_header, parse_header
 from slither_stream.serde.mismatch import find_mismatch
 from slither_stream.serde.schemas import AvroSchema, SchemaRegistry
+
+_MAX_DETAIL = 200  # characters of a fastavro message kept in a reason
 
 
 class AvroSerde:
@@ -122,12 +125,7 @@ class AvroSerde:
         try:
             value = schemaless_reader(stream, writer.parsed, reader)
         except Exception as exc:  # untrusted bytes: every failure becomes our error
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            if isinstance(exc, EOFError):
-                detail = f"truncated data ({detail})"
-            raise SerializationError(
-                f"invalid Avro body for {self._describe(writer)}: {detail}", serde=self.name
-            ) from exc
+            raise SerializationError(self._decode_reason(writer, exc), serde=self.name) from exc
         left = len(data) - stream.tell()
         if left:
             raise SerializationError(
@@ -136,6 +134,19 @@ class AvroSerde:
                 serde=self.name,
             )
         return value
+
+    def _decode_reason(self, writer: AvroSchema, exc: Exception) -> str:
+        if isinstance(exc, SchemaResolutionError):
+            # fastavro's message prints both whole schemas; the names say enough.
+            return (f"{self._describe(writer)} is not compatible: records of the writer "
+                    f"schema cannot be resolved to the reader schema")
+        text = str(exc)
+        if len(text) > _MAX_DETAIL:
+            text = text[: _MAX_DETAIL - 3] + "..."
+        detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        if isinstance(exc, EOFError):
+            detail = f"truncated data ({detail})"
+        return f"invalid Avro body for {self._describe(writer)}: {detail}"
 
     def _writer_for(self, schema_id: int) -> AvroSchema:
         known = self._writers.get(schema_id)

@@ -28,6 +28,7 @@ _DECODE_REASONS: tuple[tuple[str, str], ...] = (
     ("zero-length", "empty document"),
     ("unexpected content after document", "trailing data after the JSON document"),
     ("recursion limit", "nested too deeply"),
+    ("depth limit", "nested too deeply"),
 )
 
 
@@ -77,11 +78,11 @@ class JsonSerde:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise SerializationError(_decode_reason(exc), serde=self.name) from exc
-        except TypeError as exc:  # not bytes-like at all (a caller bug, still reported)
-            raise SerializationError(
-                f"expected bytes, got {type(data).__name__}", serde=self.name
-            ) from exc
+            if not isinstance(data, bytes | bytearray | memoryview | str):
+                reason = f"expected bytes, got {type(data).__name__}"
+            else:
+                reason = _decode_reason(exc)
+            raise SerializationError(reason, serde=self.name) from exc
 
     def __repr__(self) -> str:
         return "JsonSerde()"

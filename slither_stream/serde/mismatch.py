@@ -33,7 +33,7 @@ class Mismatch:
 
     def reason(self) -> str:
         """``field 'lines[1].price': expected double, got str 'x'``."""
-        where = f"field {self.path!r}" if self.path else "value"
+        where = f"field '{self.path}'" if self.path else "value"
         return f"{where}: expected {self.expected}, got {self.got}"
 
 
