@@ -26,6 +26,12 @@ Event                                        Metric (labels)
                                              (batch_size), in-flight -1
 ``slither.dispatch.batch.exception``         ``slither_dispatch_batch_failures`` counter
                                              (stage, executor, kind), in-flight -1
+``slither.dispatch.batch.skip`` {count}      ``slither_dispatch_skipped_items`` counter
+                                             (stage, executor, kind)
+``slither.pipe.backpressure.pause|resume``   ``slither_backpressure_paused`` gauge (1/0) and
+{lag}                                        ``slither_backpressure_pauses`` counter (stage),
+                                             ``slither_downstream_lag`` gauge
+                                             (stage, downstream_group)
 ``slither.pipe.stage.stop`` {duration}       ``slither_stage_duration_seconds`` histogram
                                              (stage, type)
 ``slither.pipe.stage.exception``             ``slither_stage_failures`` counter
@@ -37,7 +43,10 @@ Event                                        Metric (labels)
 ``slither.store.restore.progress``           ``slither_store_restore_records``,
 {records, total}                             ``slither_store_restore_total_records`` and
                                              ``slither_store_restore_ratio`` gauges
-                                             (store, table)
+                                             (store, table; ``table`` is empty for a
+                                             whole-store restore; metadata ``done=True``
+                                             sets the ratio to 1, since ``total`` may be
+                                             an upper bound)
 ``slither.store.reload.stop`` {duration}     ``slither_store_reload_duration_seconds``
                                              histogram (store)
 ===========================================  =================================================
@@ -76,6 +85,9 @@ BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 _DISPATCH_START = (*telemetry.DISPATCH_BATCH, "start")
 _DISPATCH_STOP = (*telemetry.DISPATCH_BATCH, "stop")
 _DISPATCH_EXCEPTION = (*telemetry.DISPATCH_BATCH, "exception")
+_DISPATCH_SKIP = (*telemetry.DISPATCH_BATCH, "skip")
+_BACKPRESSURE_PAUSE = ("slither", "pipe", "backpressure", "pause")
+_BACKPRESSURE_RESUME = ("slither", "pipe", "backpressure", "resume")
 _STAGE_STOP = (*telemetry.PIPE_STAGE, "stop")
 _STAGE_EXCEPTION = (*telemetry.PIPE_STAGE, "exception")
 _RUN_STOP = (*telemetry.PIPE_RUN, "stop")
@@ -159,6 +171,18 @@ class MetricsRegistry:
         self.batch_failures = counter("dispatch_batch_failures",
                                       "Dispatch batches that raised, by exception kind.",
                                       ["stage", "executor", "kind"])
+        self.skipped_items = counter("dispatch_skipped_items",
+                                     "Items of failed batches dropped by on_error=skip.",
+                                     ["stage", "executor", "kind"])
+        self.backpressure_paused = gauge("backpressure_paused",
+                                         "1 while a stage pauses its input for downstream lag.",
+                                         ["stage"])
+        self.backpressure_pauses = counter("backpressure_pauses",
+                                           "Times a stage paused its input for downstream lag.",
+                                           ["stage"])
+        self.downstream_lag = gauge("downstream_lag",
+                                    "Downstream consumer lag seen at the last pause/resume.",
+                                    ["stage", "downstream_group"])
         self.stage_duration = histogram("stage_duration_seconds",
                                         "Wall time of successful stage spans.",
                                         ["stage", "type"])
@@ -195,6 +219,9 @@ class MetricsRegistry:
             _DISPATCH_START: self._on_batch_start,
             _DISPATCH_STOP: self._on_batch_stop,
             _DISPATCH_EXCEPTION: self._on_batch_exception,
+            _DISPATCH_SKIP: self._on_batch_skip,
+            _BACKPRESSURE_PAUSE: self._on_backpressure,
+            _BACKPRESSURE_RESUME: self._on_backpressure,
             _STAGE_STOP: self._on_stage_stop,
             _STAGE_EXCEPTION: self._on_stage_exception,
             _RUN_STOP: self._on_run_end,
@@ -309,6 +336,20 @@ class MetricsRegistry:
         self.batches_in_flight.labels(**labels).dec()
         self.batch_failures.labels(**labels, kind=_label(meta, "kind")).inc()
 
+    def _on_batch_skip(self, event: Event, m: Measurements, meta: Metadata) -> None:
+        self.skipped_items.labels(**self._batch_labels(meta), kind=_label(meta, "kind")) \
+            .inc(_measure(event, m, "count"))
+
+    def _on_backpressure(self, event: Event, m: Measurements, meta: Metadata) -> None:
+        stage = _label(meta, "stage")
+        lag = _measure(event, m, "lag")
+        paused = event == _BACKPRESSURE_PAUSE
+        self.backpressure_paused.labels(stage=stage).set(1.0 if paused else 0.0)
+        if paused:
+            self.backpressure_pauses.labels(stage=stage).inc()
+        self.downstream_lag.labels(stage=stage,
+                                   downstream_group=_label(meta, "downstream_group")).set(lag)
+
     def _on_stage_stop(self, event: Event, m: Measurements, meta: Metadata) -> None:
         self.stage_duration.labels(stage=_label(meta, "stage"), type=_label(meta, "type")) \
             .observe(_measure(event, m, "duration"))
@@ -338,7 +379,8 @@ class MetricsRegistry:
         labels = self._store_labels(meta)
         self.restore_records.labels(**labels).set(records)
         self.restore_total.labels(**labels).set(total)
-        self.restore_ratio.labels(**labels).set(1.0 if total == 0 else min(records / total, 1.0))
+        complete = total == 0 or meta.get("done") is True
+        self.restore_ratio.labels(**labels).set(1.0 if complete else min(records / total, 1.0))
 
     def _on_reload_stop(self, event: Event, m: Measurements, meta: Metadata) -> None:
         self.reload_duration.labels(store=_label(meta, "store")) \

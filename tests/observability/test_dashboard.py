@@ -49,6 +49,13 @@ def test_dashboard_is_a_grafana_dashboard_with_unique_panel_ids(
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
         if panel["type"] != "row":
             assert panel["targets"], f"panel {panel['title']!r} has no query"
+    cells: dict[tuple[int, int], str] = {}
+    for panel in panels(dashboard):
+        grid = panel["gridPos"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in cells, f"{panel['title']!r} overlaps {cells[(x, y)]!r}"
+                cells[(x, y)] = panel["title"]
 
 
 def test_dashboard_references_only_metrics_the_registry_defines(
@@ -65,5 +72,6 @@ def test_dashboard_shows_every_operator_metric(dashboard: dict[str, Any]) -> Non
     for required in ("slither_records_total", "slither_consumer_lag",
                      "slither_dispatch_batch_duration_seconds_bucket",
                      "slither_dispatch_batches_in_flight", "slither_dlq_records_total",
-                     "slither_store_size", "slither_store_restore_ratio", "slither_ready"):
+                     "slither_store_size", "slither_store_restore_ratio", "slither_ready",
+                     "slither_downstream_lag", "slither_dispatch_skipped_items_total"):
         assert required in used, required

@@ -197,3 +197,35 @@ def test_metric_names_cover_unobserved_series(metrics: MetricsRegistry) -> None:
 def test_emit_helpers_reject_bad_arguments_by_name(call: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         call()  # type: ignore[operator]
+
+
+def test_skipped_items_and_backpressure(metrics: MetricsRegistry) -> None:
+    telemetry.execute((*BATCH, "skip"), {"count": 6.0},
+                      {"stage": "score", "executor": "threads", "kind": "TimeoutError"})
+    pause = ("slither", "pipe", "backpressure", "pause")
+    resume = ("slither", "pipe", "backpressure", "resume")
+    meta = {"pipe": "p", "stage": "parse", "downstream_group": "p.score"}
+    telemetry.execute(pause, {"lag": 5000.0}, meta)
+    got = scrape(metrics)
+    assert got[key("slither_dispatch_skipped_items_total", stage="score", executor="threads",
+                   kind="TimeoutError")] == 6
+    assert got[key("slither_backpressure_paused", stage="parse")] == 1
+    assert got[key("slither_downstream_lag", stage="parse", downstream_group="p.score")] == 5000
+    telemetry.execute(resume, {"lag": 100.0}, meta)
+    telemetry.execute(pause, {"lag": 4000.0}, meta)
+    telemetry.execute(resume, {"lag": 50.0}, meta)
+    got = scrape(metrics)
+    assert got[key("slither_backpressure_paused", stage="parse")] == 0
+    assert got[key("slither_backpressure_pauses_total", stage="parse")] == 2
+    assert got[key("slither_downstream_lag", stage="parse", downstream_group="p.score")] == 50
+
+
+def test_whole_store_restore_marked_done_reads_complete(metrics: MetricsRegistry) -> None:
+    event = ("slither", "store", "restore", "progress")
+    telemetry.execute(event, {"records": 90, "total": 120},
+                      {"store": "features", "generation": 1, "done": False})
+    ratio = key("slither_store_restore_ratio", store="features", table="")
+    assert scrape(metrics)[ratio] == 0.75
+    telemetry.execute(event, {"records": 95, "total": 120},
+                      {"store": "features", "generation": 1, "done": True})
+    assert scrape(metrics)[ratio] == 1.0
