@@ -238,8 +238,8 @@ class StageRuntime:
         writes: list[list[_Write]] = []
         for position, record in enumerate(records):
             if position in decode_errors:
-                error = decode_errors[position]
-                writes.append([self._dead_letter(record, "SerializationError", str(error), 1)])
+                reason = str(decode_errors[position])
+                writes.append([self._dead_letter(record, "SerializationError", reason, 1)])
                 continue
             outcome = outcomes[position]
             if isinstance(outcome, Emit):
