@@ -1,0 +1,154 @@
+"""StoreApp: the configured stores of an application, started and stopped together.
+
+::
+
+    with StoreApp([FeatureStore], log="embedded://.slither", app="fraud") as stores:
+        features = stores["features"].table("features")
+        features.put("u1", {"avg": 12.5})
+        ctx = stores.context(pipe="scoring")
+        with stores.session(ctx.session_id):
+            ctx.view("lookup_features_batch", keys=["u1", "u2"])
+
+``start`` restores every store from its changelog before returning (so reads are
+complete), registers the global views, and binds each store instance to its owner;
+``stop`` undoes it in reverse order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from slither_stream.context import Context
+from slither_stream.errors import ConfigError, StoreError
+from slither_stream.log import open_log
+from slither_stream.log.base import Log
+from slither_stream.store.behaviour import ReloadSource, Store
+from slither_stream.store.owner import StoreOwner
+from slither_stream.store.recovery import RestoreOptions
+from slither_stream.store.views import ViewRegistry
+
+DEFAULT_DATA_DIR = ".slither-stores"
+
+
+class StoreApp:
+    """Starts configured stores (restore first), exposes them by name, stops them."""
+
+    def __init__(
+        self,
+        stores: Iterable[Store | type[Store]],
+        *,
+        log: Log | str | None = None,
+        app: str = "slither",
+        data_dir: str | Path = DEFAULT_DATA_DIR,
+        grace_period: float = 10.0,
+        restore: RestoreOptions | None = None,
+        views: ViewRegistry | None = None,
+    ) -> None:
+        self.app = app
+        self.data_dir = Path(data_dir)
+        self.grace_period = grace_period
+        self.restore_options = restore
+        self.views = views if views is not None else ViewRegistry()
+        self._own_views = views is None
+        self._log_spec = log
+        self._log: Log | None = log if isinstance(log, Log) else None
+        self._stores: dict[str, Store] = {}
+        for entry in stores:
+            store = entry() if isinstance(entry, type) else entry
+            if not isinstance(store, Store):
+                raise ConfigError(f"{entry!r} is not a Store (subclass slither_stream.store.Store)")
+            name = store.store_name()
+            if name in self._stores:
+                raise ConfigError(f"two stores are named {name!r}")
+            self._stores[name] = store
+        self._started: list[str] = []
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def log(self) -> Log:
+        if self._log is None:
+            spec = self._log_spec if isinstance(self._log_spec, str) else None
+            self._log = open_log(spec)
+        return self._log
+
+    def start(self) -> StoreApp:
+        """Restore and start every store, then register global views."""
+        try:
+            for name, store in self._stores.items():
+                if name in self._started:
+                    continue
+                owner = StoreOwner(store, self.log, app=self.app, data_dir=self.data_dir,
+                                   grace_period=self.grace_period,
+                                   restore_options=self.restore_options)
+                store.bind(owner)
+                try:
+                    owner.start()
+                except BaseException:
+                    store.bind(None)
+                    raise
+                self._started.append(name)
+                self.views.register_global(v for v in store.views() if v.scope == "global")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop stores in reverse start order; close the log if this app opened it."""
+        errors: list[BaseException] = []
+        for name in reversed(self._started):
+            store = self._stores[name]
+            self.views.unregister_global(v.name for v in store.views() if v.scope == "global")
+            try:
+                store.owner.close()
+            except Exception as error:
+                errors.append(error)
+            store.bind(None)
+        self._started.clear()
+        if self._own_views:
+            self.views.close()
+        if self._log is not None and not isinstance(self._log_spec, Log):
+            self._log.close()
+            self._log = None
+        if errors:
+            raise StoreError(f"{len(errors)} store(s) failed to stop: {errors}") from errors[0]
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- access --------------------------------------------------------------------
+
+    @property
+    def stores(self) -> Mapping[str, Store]:
+        return dict(self._stores)
+
+    def __getitem__(self, name: str) -> Store:
+        store = self._stores.get(name)
+        if store is None:
+            raise StoreError(f"no store {name!r}; configured: {', '.join(self._stores)}")
+        return store
+
+    def reload(self, store: str | Store, source: ReloadSource | None = None) -> int:
+        """Reload one store (by name or instance); returns the new generation number."""
+        target = self[store] if isinstance(store, str) else store
+        return target.reload(source)
+
+    def context(self, **fields: Any) -> Context:
+        """A run Context carrying these stores and this app's view resolver."""
+        return Context(stores=self.stores, view_resolver=self.views.resolve, **fields)
+
+    @contextmanager
+    def session(self, session_id: str) -> Iterator[ViewRegistry]:
+        """Register every store's session views for ``session_id`` (a pipe run)."""
+        with self.views.session(session_id, self._stores.values()) as registry:
+            yield registry

@@ -1,0 +1,359 @@
+"""The store owner: the single writer of a store in this process.
+
+Writes are serialized by one lock per store. Each write is produced to the table's
+compacted changelog topic and waits for the acknowledgement; only then is it applied
+to RocksDB, together with the changelog checkpoint (next offset) in the same write
+batch. A crash between the two is repaired on restart: restore replays the changelog
+from the checkpoint, so RocksDB never holds a write the changelog lacks, and a write
+the changelog has is never lost.
+
+Only one process may own a store directory (an exclusive flock); other processes read
+it with :class:`~slither_stream.store.reader.StoreReader`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rocksdict import WriteBatch
+
+from slither_stream import telemetry
+from slither_stream.errors import ConfigError, ProduceError, StoreError
+from slither_stream.log.base import Log, Producer
+from slither_stream.log.types import RecordMetadata, TopicPartition, TopicSpec
+from slither_stream.store import generations as gens
+from slither_stream.store.generations import Generation, OwnerLock, Retirer
+from slither_stream.store.recovery import RestoreOptions, restore
+from slither_stream.store.spec import TableSpec
+from slither_stream.store.table import Table
+
+if TYPE_CHECKING:
+    from slither_stream.store.behaviour import ReloadSource, Store
+
+_log = logging.getLogger(__name__)
+
+MANIFEST = "tables.json"
+BULK_CHUNK = 50_000
+RETRY_DELETE_AFTER = 1.0
+
+
+def changelog_topic(app: str, store: str, table: str) -> str:
+    """``<app>.<store>.<table>.changelog``."""
+    return f"{app}.{store}.{table}.changelog"
+
+
+class StoreOwner:
+    """Owns one store's directory, changelog producer and live generation."""
+
+    def __init__(
+        self,
+        store: Store,
+        log: Log,
+        *,
+        app: str,
+        data_dir: str | Path,
+        grace_period: float = 10.0,
+        restore_options: RestoreOptions | None = None,
+        flush_timeout: float = 30.0,
+    ) -> None:
+        from slither_stream.store.spec import check_name
+
+        self.store = store
+        self.app = check_name("app", app)
+        self.name = store.store_name()
+        specs = list(store.tables())
+        if not specs:
+            raise ConfigError(f"store {self.name!r} declares no tables")
+        self.specs: dict[str, TableSpec] = {}
+        for spec in specs:
+            if not isinstance(spec, TableSpec):
+                raise ConfigError(f"store {self.name!r}: tables() returned {spec!r}, "
+                                  "not a TableSpec")
+            if spec.name in self.specs:
+                raise ConfigError(f"store {self.name!r} declares table {spec.name!r} twice")
+            self.specs[spec.name] = spec
+        self.log = log
+        self.store_dir = Path(data_dir) / self.app / self.name
+        self.topics = {name: changelog_topic(self.app, self.name, name) for name in self.specs}
+        self.grace_period = grace_period
+        self.restore_options = restore_options or RestoreOptions()
+        self.flush_timeout = flush_timeout
+        self.write_lock = threading.RLock()
+        self._current: Generation | None = None
+        self._tables = {name: Table(self, self.name, spec, self) for name, spec in
+                        self.specs.items()}
+        self._retirer = Retirer(f"slither-store-{self.name}-retire")
+        self._owner_lock: OwnerLock | None = None
+        self._producer: Producer | None = None
+
+    def __repr__(self) -> str:
+        live = None if self._current is None else self._current.number
+        return f"<StoreOwner {self.app}.{self.name} generation={live}>"
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def current(self) -> Generation:
+        """The live generation (read by tables; swapped atomically by reload)."""
+        generation = self._current
+        if generation is None:
+            raise StoreError(f"store {self.name!r} is not started (or already stopped)")
+        return generation
+
+    @property
+    def started(self) -> bool:
+        return self._current is not None
+
+    def start(self) -> StoreOwner:
+        """Lock the directory, restore from the changelog, then serve.
+
+        Returns only after the live generation holds everything the changelog had
+        when the restore began. A store that has a ``load`` and an empty changelog is
+        populated by ``load`` (published to the changelog) before this returns.
+        """
+        if self._current is not None:
+            return self
+        self._owner_lock = OwnerLock(self.store_dir, self.name)
+        self._retirer = Retirer(f"slither-store-{self.name}-retire")
+        try:
+            self._ensure_topics()
+            self._write_manifest()
+            self._start_generation()
+            self._producer = self.log.producer()
+            if self.store.has_loader and self._changelog_empty():
+                _log.info("store %s: empty changelog, populating it with load()", self.name)
+                self.reload("load")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _ensure_topics(self) -> None:
+        self.log.create_topics(
+            [TopicSpec(self.topics[name], spec.partitions, compacted=True)
+             for name, spec in self.specs.items()],
+            exist_ok=True,
+        )
+        for name, spec in self.specs.items():
+            found = self.log.describe_topic(self.topics[name]).partitions
+            if found != spec.partitions:
+                raise ConfigError(
+                    f"changelog {self.topics[name]} has {found} partitions but table "
+                    f"{self.name}.{name} declares {spec.partitions}"
+                )
+
+    def _write_manifest(self) -> None:
+        """Record table shapes so a StoreReader can open the store by name alone."""
+        entries = [
+            {"name": spec.name, "type": spec.type, "key": spec.key_codec.name,
+             "value": spec.value if isinstance(spec.value, str) else None,
+             "compression": spec.compression, "partitions": spec.partitions}
+            for spec in self.specs.values()
+        ]
+        temporary = self.store_dir / f"{MANIFEST}.tmp"
+        temporary.write_text(json.dumps({"store": self.name, "tables": entries}, indent=1))
+        os.replace(temporary, self.store_dir / MANIFEST)
+
+    def _start_generation(self) -> None:
+        number = gens.read_pointer(self.store_dir)
+        for leftover in gens.list_generations(self.store_dir):
+            if leftover != number and not gens.try_delete_generation(self.store_dir, leftover):
+                _log.warning("store %s: generation %d is still held by a reader; "
+                             "it will be deleted later", self.name, leftover)
+                self._retire_later(None, leftover)
+        fresh = number is None
+        if number is None:
+            number = max(gens.list_generations(self.store_dir), default=0) + 1
+        generation = Generation(self.store_dir, number, list(self.specs.values()))
+        try:
+            restore(self.log, generation, self._topic_tables(), store=self.name,
+                    group=self._restore_group(), options=self.restore_options, wal=not fresh)
+            if fresh:
+                generation.db.flush()
+                gens.write_pointer(self.store_dir, number)
+        except BaseException:
+            generation.close()
+            raise
+        self._current = generation
+
+    def _changelog_empty(self) -> bool:
+        partitions = [tp for topic in self.topics.values() for tp in self.log.partitions_of(topic)]
+        return all(end == 0 for end in self.log.end_offsets(partitions).values())
+
+    def _topic_tables(self) -> dict[str, str]:
+        return {topic: name for name, topic in self.topics.items()}
+
+    def _restore_group(self) -> str:
+        return f"{self.app}.{self.name}.restore"
+
+    def close(self) -> None:
+        """Stop serving: flush the producer, close generations, release the lock."""
+        with self.write_lock:
+            producer, self._producer = self._producer, None
+            generation, self._current = self._current, None
+        try:
+            if producer is not None:
+                producer.close()
+        finally:
+            self._retirer.close()
+            if generation is not None:
+                generation.close()
+            if self._owner_lock is not None:
+                self._owner_lock.release()
+                self._owner_lock = None
+
+    # -- tables and writes ---------------------------------------------------------
+
+    def table(self, name: str) -> Table:
+        table = self._tables.get(name)
+        if table is None:
+            raise StoreError(
+                f"store {self.name!r} has no table {name!r}; tables: {', '.join(self._tables)}"
+            )
+        return table
+
+    def _producer_or_fail(self) -> Producer:
+        producer = self._producer
+        if producer is None:
+            raise StoreError(f"store {self.name!r} is not started (or already stopped)")
+        return producer
+
+    def _apply(self, table: str, entries: list[tuple[bytes, bytes | None]],
+               acks: dict[TopicPartition, int]) -> None:
+        generation = self.current
+        handle = generation.handles[table]
+        batch = WriteBatch(raw_mode=True)
+        for key, value in entries:
+            if value is None:
+                batch.delete(key, handle)
+            else:
+                batch.put(key, value, handle)
+        generation.put_checkpoints(batch, acks)
+        generation.write(batch)
+
+    def _write_one(self, table: str, key: bytes, value: bytes | None) -> None:
+        meta = self._producer_or_fail().send(self.topics[table], value, key,
+                                             timeout=self.flush_timeout)
+        self._apply(table, [(key, value)],
+                    {TopicPartition(meta.topic, meta.partition): meta.offset + 1})
+
+    def _emit_write(self, table: str, count: int) -> None:
+        if telemetry.has_handlers(telemetry.STORE_WRITE):
+            telemetry.execute(telemetry.STORE_WRITE, {"count": count},
+                              {"store": self.name, "table": table})
+
+    def put(self, table: str, key: Any, value: Any) -> None:
+        handle = self.table(table)
+        encoded_key = handle.encode_key(key)
+        encoded_value = handle.encode_value(key, value)
+        with self.write_lock:
+            self._write_one(table, encoded_key, encoded_value)
+        self._emit_write(table, 1)
+
+    def update(self, table: str, key: Any, fn: Callable[[Any], Any], default: Any) -> Any:
+        handle = self.table(table)
+        encoded_key = handle.encode_key(key)
+        with self.write_lock:
+            raw = self.current.tables[table].get(encoded_key)
+            old = default if raw is None else handle.decode_value(key, raw)
+            new = fn(old)
+            self._write_one(table, encoded_key, handle.encode_value(key, new))
+        self._emit_write(table, 1)
+        return new
+
+    def delete(self, table: str, key: Any) -> None:
+        encoded_key = self.table(table).encode_key(key)
+        with self.write_lock:
+            self._write_one(table, encoded_key, None)
+        self._emit_write(table, 1)
+
+    def bulk_insert(self, table: str, items: Iterable[tuple[Any, Any]]) -> int:
+        handle = self.table(table)
+        encoded: list[tuple[bytes, bytes | None]] = []
+        for pair in items:
+            try:
+                key, value = pair
+            except (TypeError, ValueError):
+                raise StoreError(
+                    f"bulk_insert into {self.name}.{table} takes (key, value) pairs, "
+                    f"got {pair!r}"
+                ) from None
+            encoded.append((handle.encode_key(key), handle.encode_value(key, value)))
+        with self.write_lock:
+            for start in range(0, len(encoded), BULK_CHUNK):
+                self.publish(table, encoded[start:start + BULK_CHUNK], apply=True)
+        self._emit_write(table, len(encoded))
+        return len(encoded)
+
+    def publish(self, table: str, entries: list[tuple[bytes, bytes | None]], *,
+                apply: bool) -> dict[TopicPartition, int]:
+        """Produce ``entries`` (None value = tombstone), wait for every ack, and
+        optionally apply them to the live generation. Returns next offsets per
+        partition. The caller holds :attr:`write_lock`.
+        """
+        producer = self._producer_or_fail()
+        topic = self.topics[table]
+        acks: dict[TopicPartition, int] = {}
+        failures: list[Exception] = []
+
+        def delivered(error: Exception | None, meta: RecordMetadata | None) -> None:
+            if error is not None:
+                failures.append(error)
+            elif meta is not None:
+                tp = TopicPartition(meta.topic, meta.partition)
+                acks[tp] = max(acks.get(tp, 0), meta.offset + 1)
+
+        for key, value in entries:
+            producer.produce(topic, value, key, on_delivery=delivered)
+        producer.flush(self.flush_timeout)
+        if failures:
+            raise ProduceError(
+                f"{len(failures)} of {len(entries)} writes to {topic} were not acknowledged "
+                f"(first: {failures[0]}); the store keeps its previous state for them"
+            )
+        if apply and entries:
+            self._apply(table, entries, acks)
+        return acks
+
+    # -- reload --------------------------------------------------------------------
+
+    def reload(self, source: ReloadSource | None = None) -> int:
+        """Build the next generation and swap it in; see ``reload.py``."""
+        from slither_stream.store.reload import reload_store
+
+        return reload_store(self, source)
+
+    def swap(self, generation: Generation) -> Generation:
+        """Make ``generation`` live (pointer file, then reference); retire the old one.
+
+        The caller holds :attr:`write_lock` and has flushed ``generation``.
+        """
+        old = self.current
+        gens.write_pointer(self.store_dir, generation.number)
+        self._current = generation
+        self._retire_later(old, old.number)
+        return old
+
+    def _retire_later(self, generation: Generation | None, number: int) -> None:
+        """Close ``generation`` after the grace period, then delete it from disk once
+        no StoreReader holds it."""
+        store_dir = self.store_dir
+
+        def retire() -> float | None:
+            if generation is not None:
+                generation.close()
+            if gens.try_delete_generation(store_dir, number):
+                _log.debug("store %s: deleted generation %d", self.name, number)
+                return None
+            return RETRY_DELETE_AFTER
+
+        self._retirer.schedule(self.grace_period if generation is not None else 0.0, retire)
+
+    def next_generation_number(self) -> int:
+        return max([*gens.list_generations(self.store_dir), self.current.number]) + 1
