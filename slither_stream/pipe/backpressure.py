@@ -9,10 +9,14 @@ operator sees, at most every ``interval`` seconds so the check stays cheap.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from slither_stream import telemetry
+from slither_stream.errors import LogError
 from slither_stream.log.base import Log
+
+_log = logging.getLogger(__name__)
 
 BACKPRESSURE = ("slither", "pipe", "backpressure")
 
@@ -47,7 +51,13 @@ class LagGate:
         if not force and now - self._checked_at < self.interval:
             return self.closed
         self._checked_at = now
-        lag = self.log.total_lag(self.downstream_group, self.downstream_topic)
+        try:
+            lag = self.log.total_lag(self.downstream_group, self.downstream_topic)
+        except LogError as error:
+            # Transient (a topic just created, a leader moving): keep the current
+            # decision and measure again at the next interval.
+            _log.debug("stage %s: cannot measure downstream lag yet: %s", self.stage, error)
+            return self.closed
         self.last_lag = lag
         self.max_seen_lag = max(self.max_seen_lag, lag)
         if not self.closed and lag > self.max_lag:

@@ -149,9 +149,9 @@ def _stream(definition: PipeDefinition, items: list[Item], *, log: Log | str | N
         with telemetry.span(telemetry.PIPE_RUN, {
             "pipe": definition.name, "input_count": len(items), "session_id": session,
         }):
+            starts = _output_starts(opened, definition)
             ensure_topics(opened, definition)
             handle = RunHandle(definition, opened, session)
-            starts = _output_starts(opened, definition)
             cleanup.callback(_stop_all, handle)
             _start_stages(handle, context)
             _produce_inputs(opened, definition, items)
@@ -180,9 +180,18 @@ def _open(cleanup: ExitStack, definition: PipeDefinition, log: Log | str | None,
 
 
 def _output_starts(log: Log, definition: PipeDefinition) -> dict[TopicPartition, int]:
-    partitions = [tp for topic in definition.output_topics.values()
+    """Where this run's outputs begin: the end of existing output topics, 0 for new ones
+    (asked before the topics are created: a fresh topic has nothing to skip)."""
+    existing = set(log.list_topics())
+    partitions = [tp for topic in definition.output_topics.values() if topic in existing
                   for tp in log.partitions_of(topic)]
-    return log.end_offsets(partitions)
+    starts = log.end_offsets(partitions) if partitions else {}
+    for name, topic in definition.output_topics.items():
+        if topic not in existing:
+            for partition in range(definition.partitions):
+                starts[TopicPartition(topic, partition)] = 0
+            _log.debug("output %s starts on new topic %s", name, topic)
+    return starts
 
 
 def _start_stages(handle: RunHandle, context: Context) -> None:
