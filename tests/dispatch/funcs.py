@@ -56,3 +56,11 @@ def sleep_ms_per_batch(payloads: list[Any]) -> list[Any]:
 
 
 not_callable = 42
+
+
+def announce_and_hang(payloads: list[Any]) -> list[Any]:
+    """Write this worker's pid to the path in ``payloads[0]`` (a FIFO), then hang."""
+    with open(payloads[0], "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(3600)
+    return payloads
