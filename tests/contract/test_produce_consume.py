@@ -1,0 +1,115 @@
+"""Producing, delivery metadata, ordering and the partitioner (both backends)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slither_stream.log import Log, RecordMetadata, TopicPartition
+from slither_stream.log.partitioner import partition_for_key
+from tests.contract.helpers import by_partition, consume_n, read_all
+
+Namer = Callable[[str], str]
+
+
+def test_send_returns_delivery_metadata(log: Log, unique_name: Namer) -> None:
+    topic = unique_name("meta")
+    log.create_topic(topic, 1)
+    with log.producer() as producer:
+        first = producer.send(topic, b"one", b"k", partition=0)
+        second = producer.send(topic, b"two", b"k", partition=0)
+    assert (first.topic, first.partition) == (topic, 0)
+    assert second.offset > first.offset >= 0
+    assert first.timestamp_ms > 0
+    records = read_all(log, topic)
+    assert [(r.offset, r.value) for r in records] == [(first.offset, b"one"),
+                                                      (second.offset, b"two")]
+
+
+def test_delivery_callbacks_report_where_records_went(log: Log, unique_name: Namer) -> None:
+    topic = unique_name("callbacks")
+    log.create_topic(topic, 3)
+    delivered: list[RecordMetadata] = []
+    errors: list[Exception] = []
+
+    def on_delivery(error: Exception | None, meta: RecordMetadata | None) -> None:
+        if error is not None:
+            errors.append(error)
+        elif meta is not None:
+            delivered.append(meta)
+
+    with log.producer() as producer:
+        for i in range(30):
+            producer.produce(topic, f"v{i}".encode(), f"k{i}".encode(), on_delivery=on_delivery)
+        producer.flush(30)
+    assert errors == []
+    assert len(delivered) == 30
+    stored = {(r.partition, r.offset): r.value for r in read_all(log, topic)}
+    assert {(m.partition, m.offset) for m in delivered} == set(stored)
+
+
+def test_per_partition_order(log: Log, unique_name: Namer) -> None:
+    topic = unique_name("order")
+    log.create_topic(topic, 3)
+    sent: dict[int, list[bytes]] = {}
+    with log.producer() as producer:
+        for i in range(300):
+            key = f"key-{i % 7}".encode()
+            value = f"{i:05d}".encode()
+            producer.produce(topic, value, key)
+            sent.setdefault(partition_for_key(key, 3), []).append(value)
+        producer.flush(30)
+    with log.consumer(unique_name("order-group")) as consumer:
+        consumer.subscribe([topic])
+        records = consume_n(consumer, 300, timeout=60)
+    grouped = by_partition(records)
+    for tp, in_partition in grouped.items():
+        offsets = [r.offset for r in in_partition]
+        assert offsets == sorted(offsets), f"offsets out of order in {tp}"
+        assert [r.value for r in in_partition] == sent[tp.partition]
+
+
+def test_partitioner_parity(log: Log, unique_name: Namer) -> None:
+    """A key lands on murmur2(key) % n, so both backends agree (and Java clients)."""
+    topic = unique_name("parity")
+    log.create_topic(topic, 7)
+    keys = [f"customer-{i}".encode() for i in range(60)] + [b"", b"\x00\xff", b"a" * 33]
+    placed: dict[bytes, int] = {}
+    with log.producer() as producer:
+        for key in keys:
+            producer.produce(topic, b"x", key,
+                             on_delivery=lambda err, meta, key=key: placed.__setitem__(
+                                 key, -1 if meta is None else meta.partition))
+        producer.flush(30)
+    assert placed == {key: partition_for_key(key, 7) for key in keys}
+    assert len(set(placed.values())) == 7  # the keys spread over every partition
+
+
+def test_record_fields_round_trip(log: Log, unique_name: Namer) -> None:
+    topic = unique_name("fields")
+    log.create_topic(topic, 2)
+    headers = [("trace", b"abc"), ("trace", b"def"), ("empty", b"")]
+    with log.producer() as producer:
+        producer.produce(topic, b"payload", b"key", partition=1, headers=headers,
+                         timestamp_ms=1_700_000_000_123)
+        producer.produce(topic, None, b"gone", partition=1)
+        producer.produce(topic, b"keyless", None, partition=1)
+        producer.flush(30)
+    first, tombstone, keyless = read_all(log, topic)
+    assert first.topic_partition == TopicPartition(topic, 1)
+    assert (first.key, first.value, first.timestamp_ms) == (b"key", b"payload",
+                                                            1_700_000_000_123)
+    assert list(first.headers) == headers
+    assert first.header("trace") == b"def"
+    assert (tombstone.key, tombstone.value) == (b"gone", None)
+    assert (keyless.key, keyless.value) == (None, b"keyless")
+
+
+def test_keyless_records_all_arrive(log: Log, unique_name: Namer) -> None:
+    topic = unique_name("keyless")
+    log.create_topic(topic, 3)
+    with log.producer() as producer:
+        for i in range(1000):
+            producer.produce(topic, str(i).encode())
+        producer.flush(30)
+    records = read_all(log, topic)
+    assert sorted(int(r.value or b"") for r in records) == list(range(1000))
