@@ -179,9 +179,10 @@ class Engine:
 
     def topic(self, name: str) -> TopicState:
         """The live topic ``name``; raises :class:`UnknownTopicError`."""
+        if self.closed:
+            self.check_open()
         state = self.topics.get(name)
         if state is None:
-            self.check_open()
             if not isinstance(name, str):
                 raise ConfigError(f"topic names are strings, got {name!r}")
             raise UnknownTopicError(name)
