@@ -85,7 +85,9 @@ class Runner:
         ``log`` (Log or URL; default a temporary embedded log), ``namespace``,
         ``session_id``, ``metadata`` (run metadata on the context), ``timeout``
         (seconds for the whole run; None waits), ``keys`` (a function payload -> key
-        for the input records).
+        for the input records). An input of type ``bytes`` is produced as the raw
+        record value (for example a line of a JSONL file): the first stage decodes
+        it, and undecodable input goes to that stage's dead-letter topic.
         """
         definition = _definition(pipe)
         results: dict[str, list[Item]] = {name: [] for name in definition.outputs}
@@ -122,21 +124,29 @@ def _definition(pipe: Pipe | PipeDefinition) -> PipeDefinition:
     raise ConfigError(f"Runner needs a Pipe or PipeDefinition, not {type(pipe).__name__}")
 
 
-def _wrap(inputs: Iterable[Any], keys: Any) -> list[Item]:
+def _wrap(inputs: Iterable[Any], keys: Any) -> list[Item | bytes]:
+    """Items for the input topic; ``bytes`` inputs stay raw record values."""
     if isinstance(inputs, (str, bytes, Mapping)):
         raise ConfigError("Runner inputs must be an iterable of payloads or Items, "
                           f"not a single {type(inputs).__name__}")
-    items = Item.wrap_many(inputs)
-    if keys is not None:
-        if not callable(keys):
-            raise ConfigError(f"keys must be a function payload -> key, not {keys!r}")
-        items = [item if item.key is not None else Item(
-            id=item.id, payload=item.payload, key=keys(item.payload), meta=item.meta)
-            for item in items]
-    return items
+    if keys is not None and not callable(keys):
+        raise ConfigError(f"keys must be a function payload -> key, not {keys!r}")
+    values = list(inputs)
+    wrapped = iter(Item.wrap_many(value for value in values if not isinstance(value, bytes)))
+    result: list[Item | bytes] = []
+    for value in values:
+        if isinstance(value, bytes):
+            result.append(value)
+            continue
+        item = next(wrapped)
+        if keys is not None and item.key is None:
+            item = Item(id=item.id, payload=item.payload, key=keys(item.payload),
+                        meta=item.meta)
+        result.append(item)
+    return result
 
 
-def _stream(definition: PipeDefinition, items: list[Item], *, log: Log | str | None,
+def _stream(definition: PipeDefinition, items: list[Item | bytes], *, log: Log | str | None,
             namespace: str | None, session: str, metadata: Mapping[str, Any],
             timeout: float | None) -> Iterator[tuple[str, Item]]:
     with ExitStack() as cleanup:
@@ -221,10 +231,13 @@ def _stop_all(handle: RunHandle) -> None:
         thread.join()
 
 
-def _produce_inputs(log: Log, definition: PipeDefinition, items: list[Item]) -> None:
+def _produce_inputs(log: Log, definition: PipeDefinition, items: list[Item | bytes]) -> None:
     envelope = Envelope()
     with log.producer() as producer:
         for item in items:
+            if isinstance(item, bytes):
+                producer.produce(definition.input_topic, item)
+                continue
             key, value, headers = envelope.encode(item)
             producer.produce(definition.input_topic, value, key, headers=headers)
         producer.flush()

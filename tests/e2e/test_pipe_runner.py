@@ -142,3 +142,19 @@ def test_run_telemetry_and_default_embedded_log() -> None:
     assert len(runs) == 2
     stages = {meta["stage"] for event, meta in events if event[2] == "stage"}
     assert stages == {"inc", "square", "route"}
+
+
+def test_malformed_json_goes_to_dlq_and_the_rest_flows(log: Log, unique_name: Names) -> None:
+    namespace = unique_name("raw")
+    pipe = Pipe("raw", partitions=1).local("inc", pipes.add_one)
+    inputs = [b'{"x": 1}', b'{"x": 2', b"\xff\xfe", b'{"x": 3}']
+    outputs = Runner.run(pipe, inputs, log=log, namespace=namespace, timeout=90)
+    assert sorted(item.payload["x"] for item in outputs["default"]) == [2, 4]
+    letters = [DeadLetter.from_record(r) for r in read_topic(log, f"{namespace}.inc.dlq")]
+    assert [(letter.offset, letter.value) for letter in letters] == \
+        [(1, b'{"x": 2'), (2, b"\xff\xfe")]
+    assert {letter.error_type for letter in letters} == {"SerializationError"}
+    assert "truncated JSON" in letters[0].message
+    assert "invalid UTF-8" in letters[1].message
+    assert all(letter.topic == f"{namespace}.inc.in" and letter.stage == "inc"
+               for letter in letters)

@@ -1,0 +1,57 @@
+"""``slither worker TOPOLOGY``: long-lived consumer-group workers for a pipe's stages.
+
+Starts ``--processes`` worker processes under a supervisor; each runs the chosen
+stages (``--stage``, repeatable; default all) as members of their consumer groups
+on ``--log``. SIGTERM or Ctrl-C drains: every stage finishes the batch in hand,
+commits and leaves its group. A worker process that dies is restarted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+
+import click
+
+from slither_stream.errors import SlitherError
+from slither_stream.log import default_log_url
+
+
+@click.command("worker")
+@click.argument("topology")
+@click.option("--stage", "stages", multiple=True, help="Stage to run (repeatable; default all).")
+@click.option("--processes", type=int, default=1, show_default=True,
+              help="Worker processes (Kafka only for more than one).")
+@click.option("--log", "log_url", default=None,
+              help="Log URL (default: $SLITHER_LOG or embedded://.slither).")
+@click.option("--namespace", default=None, help="Topic namespace (default: the pipe name).")
+def worker_command(topology: str, stages: tuple[str, ...], processes: int,
+                   log_url: str | None, namespace: str | None) -> None:
+    """Run the stages of the pipe in TOPOLOGY as consumer-group workers."""
+    from slither_stream.pipe.loading import load_topology
+    from slither_stream.pipe.worker import Supervisor, WorkerSpec
+
+    logging.basicConfig(level=os.environ.get("SLITHER_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s supervisor %(levelname)s %(message)s")
+    try:
+        definition = load_topology(topology).compile()
+        for stage in stages:
+            definition.stage(stage)
+        spec = WorkerSpec(topology=topology, log_url=log_url or default_log_url(),
+                          stages=stages, namespace=namespace, cwd=os.getcwd())
+        supervisor = Supervisor(spec, processes=processes)
+    except SlitherError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        supervisor.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    click.echo(f"slither worker: pipe {definition.name}, stages "
+               f"{', '.join(stages) or 'all'}, {processes} process(es), log {spec.log_url}")
+    sys.exit(supervisor.run())

@@ -1,0 +1,236 @@
+"""Long-lived stage workers and the supervisor that keeps them running.
+
+A :class:`Worker` runs chosen stages of a pipe in one process: one
+:class:`StageRuntime` (a consumer-group member) per stage, each in its own named
+thread, plus the pipe's stores for the worker's lifetime. ``stop()`` (SIGTERM in a
+worker process) makes every stage finish the batch in hand, commit, and leave its
+group, so another member takes the partitions over from the committed offsets.
+
+A :class:`Supervisor` starts ``processes`` worker processes (spawned, never forked:
+librdkafka and threads do not survive a fork), waits on their sentinels, and
+restarts any that exits without being asked to (a crash, SIGKILL, an OOM kill).
+Each process slot keeps its member id across restarts, so under exactly_once the
+restarted process reuses its transactional id and fences the dead one's zombie
+transactions. The embedded log is single-process: with it, ``processes`` must be 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from slither_stream.context import Context, new_session_id
+from slither_stream.errors import ConfigError, PipeError
+from slither_stream.log import Log, open_log
+from slither_stream.pipe.definition import PipeDefinition
+from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.runtime import StageRuntime
+from slither_stream.pipe.sessions import StoreSession
+
+_log = logging.getLogger(__name__)
+
+EXIT_HALTED = 3
+"""Exit code of a worker process whose stage halted: not restarted (it would halt
+again on the same record); an operator fixes the cause and restarts it."""
+
+
+class Worker:
+    """Runs ``stages`` (default: all) of ``definition`` on ``log`` until stopped."""
+
+    def __init__(self, log: Log, definition: PipeDefinition, *,
+                 stages: Sequence[str] | None = None, member: str = "0",
+                 session_id: str | None = None, poll_timeout: float = 0.2) -> None:
+        chosen = list(stages) if stages else [plan.name for plan in definition.stages]
+        for name in chosen:
+            definition.stage(name)  # raises ConfigError naming the known stages
+        if len(set(chosen)) != len(chosen):
+            raise ConfigError(f"stage named twice in {chosen}")
+        self.log = log
+        self.definition = definition
+        self.stage_names = chosen
+        self.member = member
+        self.session_id = session_id or new_session_id()
+        self.poll_timeout = poll_timeout
+        self.runtimes: list[StageRuntime] = []
+        self._threads: list[threading.Thread] = []
+        self._errors: list[tuple[str, BaseException]] = []
+        self._finished = threading.Event()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        """Start the stages and block until :meth:`stop` or a stage fails.
+
+        Raises :class:`PipeError` if a stage halted or crashed (after stopping the
+        other stages cleanly).
+        """
+        ensure_topics(self.log, self.definition)
+        with StoreSession(self.definition, self.log, self.session_id) as stores:
+            context = Context(pipe=self.definition.name, session_id=self.session_id,
+                              stores=stores.stores, view_resolver=stores.resolver)
+            for name in self.stage_names:
+                runtime = StageRuntime(self.log, self.definition, name, context=context,
+                                       member=self.member, poll_timeout=self.poll_timeout)
+                self.runtimes.append(runtime)
+                thread = threading.Thread(
+                    target=self._run_stage, args=(runtime,),
+                    name=f"slither-worker-{self.definition.name}-{name}-{self.member}")
+                self._threads.append(thread)
+                thread.start()
+            try:
+                self._finished.wait()
+            finally:
+                self._stop_runtimes()
+        with self._lock:
+            errors = list(self._errors)
+        if errors:
+            stage, error = errors[0]
+            raise PipeError(f"worker stage {stage!r} of pipe {self.definition.name!r} "
+                            f"failed: {error}") from error
+
+    def stop(self) -> None:
+        """Drain: every stage commits its finished work and leaves its group."""
+        self._stopping.set()
+        self._finished.set()
+
+    def _run_stage(self, runtime: StageRuntime) -> None:
+        try:
+            runtime.run()
+        except BaseException as error:
+            _log.error("stage %s stopped: %s", runtime.name, error)
+            with self._lock:
+                self._errors.append((runtime.name, error))
+        finally:
+            self._finished.set()
+
+    def _stop_runtimes(self) -> None:
+        for runtime in self.runtimes:
+            runtime.stop()
+        for thread in self._threads:
+            thread.join()
+
+
+# -- worker processes --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker process needs to rebuild its pipe (all picklable)."""
+
+    topology: str
+    log_url: str
+    stages: tuple[str, ...] = ()
+    namespace: str | None = None
+    cwd: str | None = None
+
+
+def worker_main(spec: WorkerSpec, member: str) -> None:
+    """Entry point of a worker process: load the topology, run until SIGTERM."""
+    from slither_stream.pipe.loading import load_topology
+
+    if spec.cwd is not None:
+        os.chdir(spec.cwd)
+    logging.basicConfig(level=os.environ.get("SLITHER_LOG_LEVEL", "WARNING"),
+                        format=f"%(asctime)s worker-{member} %(levelname)s %(message)s")
+    definition: PipeDefinition = load_topology(spec.topology).compile()
+    if spec.namespace:
+        definition = definition.with_namespace(spec.namespace)
+    log = open_log(spec.log_url)
+    try:
+        worker = Worker(log, definition, stages=spec.stages or None, member=member)
+
+        def on_term(_signum: int, _frame: FrameType | None) -> None:
+            worker.stop()
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        try:
+            worker.run()
+        except PipeError as error:
+            _log.error("%s", error)
+            raise SystemExit(EXIT_HALTED) from error
+    finally:
+        log.close()
+
+
+class Supervisor:
+    """Keeps ``processes`` worker processes of ``spec`` alive until :meth:`stop`."""
+
+    def __init__(self, spec: WorkerSpec, *, processes: int = 1, max_restarts: int = 10) -> None:
+        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+            raise ConfigError(f"processes must be an integer >= 1, not {processes!r}")
+        if processes > 1 and spec.log_url.startswith("embedded://"):
+            raise ConfigError(
+                "the embedded log is opened by one process at a time; run more than one "
+                "worker process on Kafka (--log kafka://host:port)")
+        self.spec = spec
+        self.processes = processes
+        self.max_restarts = max_restarts
+        self.restarts = 0
+        self._context = multiprocessing.get_context("spawn")
+        self._children: dict[int, Any] = {}
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = self._context.Pipe(duplex=False)
+
+    def start_slot(self, slot: int) -> None:
+        process = self._context.Process(
+            target=worker_main, args=(self.spec, str(slot)),
+            name=f"slither-worker-{slot}", daemon=False)
+        process.start()
+        self._children[slot] = process
+        _log.info("started worker slot %d as pid %s", slot, process.pid)
+
+    def pids(self) -> dict[int, int | None]:
+        return {slot: process.pid for slot, process in self._children.items()}
+
+    def run(self) -> int:
+        """Start the workers and supervise them; returns the exit code for the CLI."""
+        for slot in range(self.processes):
+            self.start_slot(slot)
+        try:
+            while not self._stopping.is_set():
+                sentinels = {process.sentinel: slot
+                             for slot, process in self._children.items()}
+                ready = multiprocessing.connection.wait([*sentinels, self._wake_r])
+                for handle in ready:
+                    if handle is self._wake_r or self._stopping.is_set():
+                        continue
+                    slot = sentinels[handle]
+                    process = self._children[slot]
+                    process.join()
+                    _log.warning("worker slot %d (pid %s) exited with code %s", slot,
+                                 process.pid, process.exitcode)
+                    if process.exitcode == EXIT_HALTED:
+                        del self._children[slot]
+                        if not self._children:
+                            return 1
+                        continue
+                    if self.restarts >= self.max_restarts:
+                        _log.error("worker restarted %d times; giving up", self.restarts)
+                        self.stop()
+                        return 1
+                    self.restarts += 1
+                    self.start_slot(slot)
+        finally:
+            self._terminate_children()
+        return 0
+
+    def stop(self) -> None:
+        """Ask the supervisor loop to end (safe from a signal handler)."""
+        self._stopping.set()
+        self._wake_w.send(b"stop")
+
+    def _terminate_children(self) -> None:
+        for process in self._children.values():
+            if process.is_alive():
+                process.terminate()  # SIGTERM: the worker drains and commits
+        for process in self._children.values():
+            process.join()
