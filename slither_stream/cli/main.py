@@ -13,6 +13,13 @@ def cli() -> None:
     """slither-stream: stream processing for Python on Kafka-style logs."""
 
 
+from slither_stream.cli.run import run_command  # noqa: E402
+from slither_stream.cli.worker import worker_command  # noqa: E402
+
+cli.add_command(run_command)
+cli.add_command(worker_command)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli()
