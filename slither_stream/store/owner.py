@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from rocksdict import WriteBatch
 
 from slither_stream import telemetry
-from slither_stream.errors import ConfigError, ProduceError, StoreError
+from slither_stream.errors import ConfigError, ProduceError, StoreError, UnknownTopicError
 from slither_stream.log.base import Log, Producer
 from slither_stream.log.types import RecordMetadata, TopicPartition, TopicSpec
 from slither_stream.store import generations as gens
@@ -135,18 +135,22 @@ class StoreOwner:
         return self
 
     def _ensure_topics(self) -> None:
-        self.log.create_topics(
-            [TopicSpec(self.topics[name], spec.partitions, compacted=True)
-             for name, spec in self.specs.items()],
-            exist_ok=True,
-        )
+        """Create missing changelogs (compacted); an existing one must match the spec."""
+        missing = []
         for name, spec in self.specs.items():
-            found = self.log.describe_topic(self.topics[name]).partitions
+            topic = self.topics[name]
+            try:
+                found = self.log.describe_topic(topic).partitions
+            except UnknownTopicError:
+                missing.append(TopicSpec(topic, spec.partitions, compacted=True))
+                continue
             if found != spec.partitions:
                 raise ConfigError(
-                    f"changelog {self.topics[name]} has {found} partitions but table "
+                    f"changelog {topic} has {found} partitions but table "
                     f"{self.name}.{name} declares {spec.partitions}"
                 )
+        if missing:
+            self.log.create_topics(missing, exist_ok=True)
 
     def _write_manifest(self) -> None:
         """Record table shapes so a StoreReader can open the store by name alone."""
