@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -127,7 +128,11 @@ class KafkaProducer(Producer):
     def flush(self, timeout: float | None = None) -> None:
         if self._closed:
             raise LogClosedError("flush() on a closed Kafka producer")
-        remaining = self._producer.flush(-1 if timeout is None else timeout)
+        try:
+            remaining = self._producer.flush(-1 if timeout is None else timeout)
+        except KafkaException as exc:
+            raise ProduceError(f"the Kafka producer failed while flushing: "
+                               f"{describe(exc)}") from exc
         self._raise_failures()
         if remaining:
             raise LogError(f"{remaining} record(s) still unacknowledged after {timeout}s")
@@ -175,7 +180,7 @@ class KafkaProducer(Producer):
         try:
             self._producer.begin_transaction()
         except KafkaException as exc:
-            raise _transaction_error("begin", exc) from exc
+            raise self._transaction_error("begin", exc) from exc
 
     def send_offsets_to_transaction(
         self, consumer: Consumer, offsets: Mapping[TopicPartition, int]
@@ -200,7 +205,7 @@ class KafkaProducer(Producer):
             self._producer.send_offsets_to_transaction(
                 positions, consumer.group_metadata(), self._timeout)
         except KafkaException as exc:
-            raise _transaction_error("add offsets to", exc) from exc
+            raise self._transaction_error("add offsets to", exc) from exc
 
     def commit_transaction(self, timeout: float | None = None) -> None:
         self._require_transactional("commit_transaction()")
@@ -215,7 +220,7 @@ class KafkaProducer(Producer):
                 # librdkafka's contract: a retriable commit error means "call again".
                 if err is not None and err.retriable() and time.monotonic() < deadline:
                     continue
-                raise _transaction_error("commit", exc) from exc
+                raise self._transaction_error("commit", exc) from exc
         self._raise_failures()
 
     def abort_transaction(self, timeout: float | None = None) -> None:
@@ -223,11 +228,22 @@ class KafkaProducer(Producer):
         try:
             self._producer.abort_transaction(self._timeout if timeout is None else timeout)
         except KafkaException as exc:
-            raise _transaction_error("abort", exc) from exc
+            raise self._transaction_error("abort", exc) from exc
         # Records of the aborted transaction fail with a purge error; they were
         # discarded on purpose, so they are not reported by a later flush().
         with self._failures_lock:
             self._failures.clear()
+
+    def _transaction_error(self, action: str, exc: KafkaException) -> TransactionError:
+        """Map a transaction failure; a fatal one (fencing) poisons the producer."""
+        err = kafka_error_of(exc)
+        hint = ""
+        if err is not None and err.fatal():
+            self._fatal = describe(exc)
+            hint = " (fatal: the producer is fenced or broken; create a new one)"
+        elif err is not None and err.txn_requires_abort():
+            hint = " (call abort_transaction() and retry the work)"
+        return TransactionError(f"cannot {action} the transaction: {describe(exc)}{hint}")
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -236,14 +252,26 @@ class KafkaProducer(Producer):
             return
         self._closed = True
         try:
-            remaining = self._producer.flush(-1 if timeout is None else timeout)
+            remaining = (self._producer.flush(-1 if timeout is None else timeout)
+                         if self._fatal is None else len(self._producer))
             if remaining:
                 LOGGER.warning("closing Kafka producer with %d unacknowledged record(s); "
                                "they are discarded", remaining)
                 self._producer.purge()
                 self._producer.flush(0)
+        except KafkaException as exc:
+            # A fatal error (e.g. fencing) surfaced while draining: nothing more can
+            # be delivered, so release the client; the error was already raised or
+            # logged where it happened.
+            self._fatal = self._fatal or describe(exc)
+            LOGGER.warning("Kafka producer closed after a fatal error: %s", self._fatal)
         finally:
-            self._producer.close()
+            with warnings.catch_warnings():
+                if self._fatal is not None:
+                    # librdkafka warns that aborting the open transaction failed;
+                    # for a fenced producer that is expected and already reported.
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                self._producer.close()
         self._raise_failures()
 
 
@@ -266,11 +294,3 @@ def _produce_error(err: KafkaError, msg: Message) -> ProduceError:
     )
 
 
-def _transaction_error(action: str, exc: KafkaException) -> TransactionError:
-    err = kafka_error_of(exc)
-    hint = ""
-    if err is not None and err.fatal():
-        hint = " (fatal: the producer is fenced or broken; create a new one)"
-    elif err is not None and err.txn_requires_abort():
-        hint = " (call abort_transaction() and retry the work)"
-    return TransactionError(f"cannot {action} the transaction: {describe(exc)}{hint}")
