@@ -27,12 +27,13 @@ from slither_stream.dispatch.batch import BatchOutcome
 from slither_stream.dispatch.executors.base import executor_name
 from slither_stream.dispatch.options import DispatchOptions
 from slither_stream.errors import DispatchError
-from slither_stream.item import Item
+from slither_stream.item import Item, next_id
 
 
 def _wrap(items: Iterable[object]) -> Iterator[Item]:
+    """Raw payloads become Items as they are pulled (never ahead of the strategy)."""
     for value in items:
-        yield Item.wrap(value)
+        yield value if isinstance(value, Item) else Item(id=next_id(), payload=value)
 
 
 def halt_error(outcome: BatchOutcome, opts: DispatchOptions,

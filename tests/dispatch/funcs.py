@@ -64,3 +64,14 @@ def announce_and_hang(payloads: list[Any]) -> list[Any]:
         handle.write(str(os.getpid()))
     time.sleep(3600)
     return payloads
+
+
+def spin(payloads: list[Any]) -> list[Any]:
+    """CPU-bound work (~20 µs per item, GIL held), for throughput benchmarks."""
+    out = []
+    for p in payloads:
+        acc = 0
+        for k in range(400):
+            acc += (p + k) * k % 7
+        out.append(acc)
+    return out
