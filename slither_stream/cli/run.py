@@ -73,16 +73,19 @@ def run_command(topology: str, *, input_path: Path, log_url: str | None,
                                      session_id=session, timeout=timeout)
             except PipeRunError as error:
                 click.echo(f"error: {error}", err=True)
-                _report(log, definition.with_namespace(ns), error.partial, url)
+                _report(log, definition.with_namespace(ns), error.partial, url, len(inputs))
                 sys.exit(1)
-            _report(log, definition.with_namespace(ns), outputs, url)
+            _report(log, definition.with_namespace(ns), outputs, url, len(inputs))
     except SlitherError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
 
 
-def _report(log: Any, definition: Any, outputs: dict[str, list[Item]], url: str) -> None:
-    click.echo(f"pipe {definition.name}: log {url}, namespace {definition.namespace}")
+def _report(log: Any, definition: Any, outputs: dict[str, list[Item]], url: str,
+            input_count: int) -> None:
+    click.echo(f"pipe {definition.name}: {input_count} inputs, log {url}, "
+               f"namespace {definition.namespace}")
+    click.echo(f"input topic: {definition.input_topic}")
     click.echo("outputs:")
     for name, topic in definition.output_topics.items():
         click.echo(f"  {name:<10} {len(outputs.get(name, [])):>8}  {topic}")

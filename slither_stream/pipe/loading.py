@@ -94,25 +94,23 @@ def load_topology(location: str, *, attribute: str | None = None) -> Pipe:
 
 
 def _import_file(path: Path) -> Any:
-    """Import a topology file as a module named after its path relative to the cwd.
+    """Import a topology file under its package-qualified name.
 
-    The file's project root (the cwd) goes on ``sys.path`` so the topology can import
-    its sibling modules (``topologies.models``) by the same names a worker uses.
+    The first directory above the file that is not a package (no ``__init__.py``)
+    goes on ``sys.path``, so ``topologies/scoring.py`` is imported as
+    ``topologies.scoring`` and can import ``topologies.models`` — the same names a
+    worker process or a compute pool uses — wherever the command runs from.
     """
-    cwd = Path.cwd().resolve()
-    try:
-        relative = path.relative_to(cwd)
-        module_name = ".".join(relative.with_suffix("").parts)
-    except ValueError:
-        module_name = path.stem
-    if str(cwd) not in sys.path:
-        sys.path.insert(0, str(cwd))
+    root = path.parent
+    parts = [path.stem]
+    while (root / "__init__.py").exists():
+        parts.insert(0, root.name)
+        root = root.parent
+    module_name = ".".join(parts)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
     if module_name in sys.modules:
         return sys.modules[module_name]
-    try:
-        return importlib.import_module(module_name)
-    except ImportError:
-        pass
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ConfigError(f"cannot load topology file {str(path)!r}")

@@ -40,7 +40,7 @@ class StoreSession:
 
         with ExitStack() as stack:
             app = StoreApp([spec.store for spec in self.definition.stores], log=self.log,
-                           app=self.definition.namespace,
+                           app=self.definition.name,
                            data_dir=self.data_dir or DEFAULT_DATA_DIR)
             stack.enter_context(app)
             stack.enter_context(app.session(self.session_id))

@@ -1,0 +1,1 @@
+"""Runnable example pipes (``slither run topologies/scoring.py --input ...``)."""
