@@ -1,11 +1,16 @@
-"""Transactions: records and input offsets commit together or not at all."""
+"""Transactions: records and input offsets commit together or not at all.
+
+On Kafka a committed transaction becomes readable once its markers are written,
+shortly after ``commit_transaction`` returns, so reads go through a consumer that
+waits for the expected records (bounded), and offsets are checked with a deadline.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from slither_stream.log import Log, TopicPartition
-from tests.contract.helpers import read_all
+from slither_stream.log import Log, Record, TopicPartition
+from tests.contract.helpers import consume_n, eventually
 
 Namer = Callable[[str], str]
 
@@ -24,8 +29,9 @@ def test_commit_makes_records_and_offsets_visible(log: Log, unique_name: Namer) 
             producer.produce(sink, f"out-{i}".encode(), f"k{i}".encode())
         producer.send_offsets_to_transaction(consumer, {tp_in: 5})
         producer.commit_transaction(30)
-    assert sorted(r.value for r in read_all(log, sink)) == [b"out-0", b"out-1", b"out-2"]
-    assert log.committed_offsets(group, [tp_in]) == {tp_in: 5}
+    assert sorted(r.value for r in _read(log, sink, 3)) == [b"out-0", b"out-1", b"out-2"]
+    eventually(lambda: log.committed_offsets(group, [tp_in]) == {tp_in: 5},
+               what="offsets committed by the transaction")
 
 
 def test_abort_discards_records_and_offsets(log: Log, unique_name: Namer) -> None:
@@ -51,8 +57,9 @@ def test_abort_discards_records_and_offsets(log: Log, unique_name: Namer) -> Non
         producer.produce(sink, b"kept-2", b"k")
         producer.commit_transaction(30)
 
-    assert [r.value for r in read_all(log, sink)] == [b"kept-1", b"kept-2"]
-    assert log.committed_offsets(group, [tp_in]) == {tp_in: 2}
+    assert [r.value for r in _read(log, sink, 2)] == [b"kept-1", b"kept-2"]
+    eventually(lambda: log.committed_offsets(group, [tp_in]) == {tp_in: 2},
+               what="offsets committed by the first transaction")
 
 
 def test_read_committed_consumer_sees_no_aborted_records(log: Log, unique_name: Namer) -> None:
@@ -73,3 +80,12 @@ def test_read_committed_consumer_sees_no_aborted_records(log: Log, unique_name: 
             assert batch, "the committed record never arrived"
             got.extend(batch)
         assert [r.value for r in got] == [b"yes"]
+
+
+def _read(log: Log, topic: str, count: int) -> list[Record]:
+    """Exactly ``count`` records of ``topic`` from the start, then nothing more."""
+    with log.consumer(f"reader-{topic}") as reader:
+        reader.assign([(tp, 0) for tp in log.partitions_of(topic)])
+        records = consume_n(reader, count)
+        assert reader.poll_batch(10, timeout=1.0) == []
+    return records

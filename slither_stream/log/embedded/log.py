@@ -61,6 +61,8 @@ class EmbeddedLog(Log):
 
     def create_topics(self, specs: Iterable[TopicSpec], *, exist_ok: bool = True) -> None:
         self.engine.create_topics(list(specs), exist_ok)
+        if self._cleaner is not None:
+            self._cleaner.request()  # a topic with retention changes its schedule
 
     def describe_topic(self, name: str) -> TopicInfo:
         return self.engine.topic(name).info()
