@@ -88,6 +88,8 @@ class Runner:
         for the input records). An input of type ``bytes`` is produced as the raw
         record value (for example a line of a JSONL file): the first stage decodes
         it, and undecodable input goes to that stage's dead-letter topic.
+        ``store_dir``: where the pipe's stores keep their RocksDB state (default: in
+        the temporary directory of a default run, else ``.slither-stores``).
         """
         definition = _definition(pipe)
         results: dict[str, list[Item]] = {name: [] for name in definition.outputs}
@@ -106,13 +108,14 @@ class Runner:
                log: Log | str | None = None, namespace: str | None = None,
                session_id: str | None = None, metadata: Mapping[str, Any] | None = None,
                timeout: float | None = None, keys: Any = None,
+               store_dir: str | None = None,
                ) -> Iterator[tuple[str, Item]]:
         """Yield ``(output_name, item)`` as output records arrive (see :meth:`run`)."""
         definition = _definition(pipe)
         items = _wrap(inputs, keys)
         session = session_id or new_session_id()
         return _stream(definition, items, log=log, namespace=namespace, session=session,
-                       metadata=metadata or {}, timeout=timeout)
+                       metadata=metadata or {}, timeout=timeout, store_dir=store_dir)
 
 
 def _definition(pipe: Pipe | PipeDefinition) -> PipeDefinition:
@@ -148,11 +151,11 @@ def _wrap(inputs: Iterable[Any], keys: Any) -> list[Item | bytes]:
 
 def _stream(definition: PipeDefinition, items: list[Item | bytes], *, log: Log | str | None,
             namespace: str | None, session: str, metadata: Mapping[str, Any],
-            timeout: float | None) -> Iterator[tuple[str, Item]]:
+            timeout: float | None, store_dir: str | None) -> Iterator[tuple[str, Item]]:
     with ExitStack() as cleanup:
-        opened, definition, store_dir = _open(cleanup, definition, log, namespace, session)
+        opened, definition, default_dir = _open(cleanup, definition, log, namespace, session)
         stores = cleanup.enter_context(StoreSession(definition, opened, session,
-                                                    data_dir=store_dir))
+                                                    data_dir=store_dir or default_dir))
         context = Context(pipe=definition.name, session_id=session,
                           stores=stores.stores, metadata=dict(metadata),
                           view_resolver=stores.resolver)
