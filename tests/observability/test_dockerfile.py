@@ -69,3 +69,15 @@ def test_environment_names_options_the_cli_reads() -> None:
         envvars[name].type.convert(env[name], envvars[name], None)
     assert env["SLITHER_METRICS_HOST"] == "0.0.0.0"
     assert env["SLITHER_LOG"].startswith("embedded:///data")
+
+
+def test_prometheus_scrapes_the_port_the_image_serves_on() -> None:
+    env = {}
+    for word, args in instructions():
+        if word == "ENV":
+            env.update(pair.partition("=")[::2] for pair in shlex.split(args))
+    scrape = (ROOT / "docker" / "grafana" / "prometheus.yml").read_text()
+    ports = set(re.findall(r"^\s*port:\s*(\d+)\s*$", scrape, flags=re.MULTILINE))
+    assert ports == {env["SLITHER_METRICS_PORT"]}
+    exposed = [args for word, args in instructions() if word == "EXPOSE"]
+    assert exposed == [env["SLITHER_METRICS_PORT"]]
