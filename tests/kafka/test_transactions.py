@@ -103,3 +103,27 @@ def test_transaction_calls_need_a_transactional_producer_and_an_open_transaction
             producer.produce(sink, b"outside")
         with pytest.raises(TransactionError):
             producer.commit_transaction()
+
+
+def test_position_steps_over_the_commit_marker_so_lag_reaches_zero(
+        kafka_log: Log, topic: Callable[..., str], unique_name: Callable[[str], str]) -> None:
+    name = topic("marker")
+    group = unique_name("marker-group")
+    tp = TopicPartition(name, 0)
+    with kafka_log.producer(transactional_id=unique_name("tx")) as producer:
+        producer.begin_transaction()
+        for i in range(3):
+            producer.produce(name, str(i).encode())
+        producer.commit_transaction()
+    end = kafka_log.end_offsets([tp])[tp]
+    assert end == 4  # three records and the commit marker
+    with kafka_log.consumer(group) as consumer:
+        consumer.assign([tp])
+        records = consumer.poll_batch(10, 10.0)
+        while len(records) < 3:
+            records += consumer.poll_batch(10, 5.0)
+        assert [r.offset for r in records] == [0, 1, 2]
+        consumer.poll_batch(10, 0.5)
+        assert consumer.position([tp]) == {tp: 4}
+        consumer.commit()
+    assert kafka_log.total_lag(group, name) == 0

@@ -43,6 +43,7 @@ class KafkaConsumer(Consumer):
         self._timeout = settings.timeout
         self._topics = topics
         self._positions: dict[TopicPartition, int] = {}
+        self._seeked: set[TopicPartition] = set()  # seeked, no record returned since
         self._assigned: set[TopicPartition] = set()
         self._paused: set[TopicPartition] = set()
         self._mode: str | None = None  # "subscribe" or "assign" once chosen
@@ -113,6 +114,7 @@ class KafkaConsumer(Consumer):
         self._assigned.update(added)
         for tp in added:
             self._positions.pop(tp, None)
+            self._seeked.discard(tp)
         if self._user_assign is not None and added:
             self._user_assign(added)
 
@@ -130,6 +132,7 @@ class KafkaConsumer(Consumer):
                 self._assigned.discard(tp)
                 self._paused.discard(tp)
                 self._positions.pop(tp, None)
+                self._seeked.discard(tp)
 
     def assign(self, partitions: Iterable[TopicPartition | tuple[TopicPartition, int]]) -> None:
         self._check_open("assign()")
@@ -157,6 +160,7 @@ class KafkaConsumer(Consumer):
         self._assigned = set(wanted)
         self._paused &= self._assigned
         self._positions = {tp: offset for tp, offset in wanted.items() if offset is not None}
+        self._seeked = set(self._positions)
 
     # -- reading ------------------------------------------------------------------
 
@@ -196,20 +200,17 @@ class KafkaConsumer(Consumer):
                            f"{describe(exc)}") from exc
 
     def _convert(self, messages: list[Message]) -> list[Record]:
-        """Messages to records, tracking positions; errors are raised (or deferred
-        until the records before them have been returned)."""
+        """Messages to records, tracking positions. An error is raised once the
+        records fetched with it have been returned (never dropping them)."""
         records: list[Record] = []
         positions = self._positions
+        seeked = self._seeked
         for msg in messages:
             err = msg.error()
             if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                error = _consume_error(err, msg, self._group)
-                if records:
-                    self._deferred = error
-                    break
-                raise error
+                if err.code() != KafkaError._PARTITION_EOF and self._deferred is None:
+                    self._deferred = _consume_error(err, msg, self._group)
+                continue
             topic = msg.topic()
             partition = msg.partition()
             offset = msg.offset()
@@ -218,7 +219,13 @@ class KafkaConsumer(Consumer):
             headers = _headers(raw_headers) if raw_headers else ()
             records.append(Record(topic, partition, offset, msg.key(), msg.value(), headers,
                                   msg.timestamp()[1]))
-            positions[TopicPartition(topic, partition)] = offset + 1
+            tp = TopicPartition(topic, partition)
+            positions[tp] = offset + 1
+            if seeked:
+                seeked.discard(tp)
+        if not records and self._deferred is not None:
+            error, self._deferred = self._deferred, None
+            raise error
         return records
 
     # -- offsets ------------------------------------------------------------------
@@ -226,7 +233,8 @@ class KafkaConsumer(Consumer):
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         self._check_open("commit()")
         if offsets is None:
-            chosen = {tp: pos for tp, pos in self._positions.items() if tp in self._assigned}
+            chosen = {tp: pos for tp, pos in self._current(self._assigned).items()
+                      if pos is not None}
         else:
             chosen = {}
             for tp, offset in offsets.items():
@@ -270,11 +278,12 @@ class KafkaConsumer(Consumer):
         wanted = [check_partition(tp) for tp in partitions]
         result: dict[TopicPartition, int | None] = {}
         unknown: list[TopicPartition] = []
+        current = self._current([tp for tp in wanted if tp in self._assigned])
         for tp in wanted:
             if tp not in self._assigned:
                 result[tp] = None
-            elif tp in self._positions:
-                result[tp] = self._positions[tp]
+            elif current.get(tp) is not None:
+                result[tp] = current[tp]
             else:
                 unknown.append(tp)
         if unknown:
@@ -282,6 +291,29 @@ class KafkaConsumer(Consumer):
             for tp in unknown:
                 start = committed.get(tp)
                 result[tp] = start if start is not None else self._reset_offset(tp)
+        return result
+
+    def _current(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
+        """Known positions of assigned partitions (None where nothing is known yet).
+
+        librdkafka's position also steps over transaction markers after the last
+        record, which the offset of the last record cannot tell; it is used unless
+        the application seeked since (librdkafka then reports no position until it
+        fetches again).
+        """
+        wanted = list(partitions)
+        result: dict[TopicPartition, int | None] = {
+            tp: self._positions.get(tp) for tp in wanted}
+        ask = [KafkaTopicPartition(tp.topic, tp.partition)
+               for tp in wanted if tp not in self._seeked]
+        if ask:
+            try:
+                answer = self._consumer.position(ask)
+            except KafkaException as exc:
+                raise LogError(f"cannot read the consumer position: {describe(exc)}") from exc
+            for ktp in answer:
+                if ktp.offset >= 0:
+                    result[TopicPartition(ktp.topic, ktp.partition)] = ktp.offset
         return result
 
     def _reset_offset(self, tp: TopicPartition) -> int:
@@ -316,6 +348,7 @@ class KafkaConsumer(Consumer):
             if tp in self._paused:
                 self._consumer.pause([plain])
         self._positions[tp] = target
+        self._seeked.add(tp)
 
     # -- flow control ---------------------------------------------------------------
 
@@ -372,6 +405,7 @@ class KafkaConsumer(Consumer):
             self._assigned.clear()
             self._paused.clear()
             self._positions.clear()
+            self._seeked.clear()
 
 
 def _headers(raw: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]
