@@ -50,6 +50,7 @@ META_CF = "_slither_meta"
 POINTER = "CURRENT"
 OWNER_LOCK = "OWNER.lock"
 _PREFIX = "gen-"
+_CLOSE_RETRY = 0.005  # seconds between close attempts while a read holds a handle
 
 _COMPRESSION = {
     "none": DBCompressionType.none,
@@ -239,7 +240,9 @@ class Generation:
         self.meta_handle = self.db.get_column_family_handle(META_CF)
         self._pins = 0
         self._pins_changed = threading.Condition()
+        self._closing = False
         self._closed = False
+        self._open_handles: list[Rdict] = [self.meta, *self.tables.values()]
 
     # -- checkpoints ---------------------------------------------------------------
 
@@ -261,8 +264,19 @@ class Generation:
             self.db.write(batch)
         else:
             options = WriteOptions()
-            options.disable_wal = True
+            options.disable_wal = True  # type: ignore[method-assign,assignment]
             self.db.write(batch, options)
+
+    def flush(self) -> None:
+        """Flush every memtable to SST files: tables first, checkpoints last.
+
+        Needed after writes made without the WAL, before anyone else (a secondary
+        instance, a restart) may look. A crash between the two flushes leaves data
+        newer than its checkpoint, which a restore simply re-applies.
+        """
+        for column in self.tables.values():
+            column.flush(True)
+        self.meta.flush(True)
 
     # -- pins and lifecycle --------------------------------------------------------
 
@@ -270,7 +284,7 @@ class Generation:
     def pin(self) -> Iterator[Generation]:
         """Keep this generation open for the duration of a scan."""
         with self._pins_changed:
-            if self._closed:
+            if self._closing:
                 raise StoreError(f"generation {self.number} of {self.store_dir} is closed")
             self._pins += 1
         try:
@@ -284,16 +298,37 @@ class Generation:
     def closed(self) -> bool:
         return self._closed
 
-    def close(self) -> None:
-        """Wait for pinned scans to finish, then close RocksDB. Idempotent."""
+    def try_close(self) -> bool:
+        """Close RocksDB unless a scan pins it or a read is inside a handle right now.
+
+        Returns True once closed. From the first attempt on, new scans are refused
+        (they move to the successor generation). Column-family handles keep the
+        database open on their own, so each is closed; a read that races with this
+        fails with DbClosedError and is retried on the successor by the table.
+        """
         with self._pins_changed:
             if self._closed:
-                return
-            self._pins_changed.wait_for(lambda: self._pins == 0)
+                return True
+            self._closing = True
+            if self._pins:
+                return False
+            try:
+                while self._open_handles:
+                    self._open_handles[-1].close()
+                    self._open_handles.pop()
+            except RuntimeError:  # "Already borrowed": a point read is in progress
+                return False
             self._closed = True
         self.db.close()
         if self._secondary_path is not None:
             shutil.rmtree(self._secondary_path, ignore_errors=True)
+        return True
+
+    def close(self) -> None:
+        """Close, waiting for pinned scans and in-flight reads to finish. Idempotent."""
+        while not self.try_close():
+            with self._pins_changed:
+                self._pins_changed.wait(_CLOSE_RETRY)
 
 
 # -- retirement ----------------------------------------------------------------------

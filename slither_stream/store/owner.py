@@ -40,7 +40,8 @@ _log = logging.getLogger(__name__)
 
 MANIFEST = "tables.json"
 BULK_CHUNK = 50_000
-RETRY_DELETE_AFTER = 1.0
+RETRY_DELETE_AFTER = 1.0  # a StoreReader still holds the generation
+RETRY_CLOSE_AFTER = 0.05  # a scan or read still uses the generation
 
 
 def changelog_topic(app: str, store: str, table: str) -> str:
@@ -89,6 +90,7 @@ class StoreOwner:
         self._tables = {name: Table(self, self.name, spec, self) for name, spec in
                         self.specs.items()}
         self._retirer = Retirer(f"slither-store-{self.name}-retire")
+        self._retiring: set[Generation] = set()
         self._owner_lock: OwnerLock | None = None
         self._producer: Producer | None = None
 
@@ -179,7 +181,7 @@ class StoreOwner:
             restore(self.log, generation, self._topic_tables(), store=self.name,
                     group=self._restore_group(), options=self.restore_options, wal=not fresh)
             if fresh:
-                generation.db.flush()
+                generation.flush()
                 gens.write_pointer(self.store_dir, number)
         except BaseException:
             generation.close()
@@ -206,6 +208,10 @@ class StoreOwner:
                 producer.close()
         finally:
             self._retirer.close()
+            for retired in list(self._retiring):
+                retired.close()
+                gens.try_delete_generation(self.store_dir, retired.number)
+            self._retiring.clear()
             if generation is not None:
                 generation.close()
             if self._owner_lock is not None:
@@ -349,9 +355,14 @@ class StoreOwner:
         no StoreReader holds it."""
         store_dir = self.store_dir
 
+        if generation is not None:
+            self._retiring.add(generation)
+
         def retire() -> float | None:
             if generation is not None:
-                generation.close()
+                if not generation.try_close():
+                    return RETRY_CLOSE_AFTER
+                self._retiring.discard(generation)
             if gens.try_delete_generation(store_dir, number):
                 _log.debug("store %s: deleted generation %d", self.name, number)
                 return None

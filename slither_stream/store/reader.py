@@ -25,12 +25,13 @@ from typing import Self
 from slither_stream.errors import ConfigError, StoreError
 from slither_stream.store import generations as gens
 from slither_stream.store.behaviour import Store
-from slither_stream.store.generations import Generation
+from slither_stream.store.generations import Generation, Retirer
 from slither_stream.store.owner import MANIFEST
 from slither_stream.store.spec import TableSpec, check_name
 from slither_stream.store.table import TableReader
 
 _OPEN_ATTEMPTS = 20
+_RETRY_CLOSE = 0.05
 
 
 class StoreReader:
@@ -49,6 +50,7 @@ class StoreReader:
         data_dir: str | Path,
         tables: Sequence[TableSpec] | None = None,
         catch_up_interval: float | None = 1.0,
+        grace_period: float = 1.0,
     ) -> None:
         if isinstance(store, str):
             self.name = check_name("store", store)
@@ -62,7 +64,10 @@ class StoreReader:
         self.specs = {spec.name: spec for spec in specs}
         self._tables = {name: TableReader(self, self.name, spec)
                         for name, spec in self.specs.items()}
+        self.grace_period = grace_period
         self._lock = threading.Lock()
+        self._retiring: dict[Generation, int] = {}
+        self._retirer = Retirer(f"slither-store-reader-{self.name}-retire")
         self._current, self._held = self._open_live()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -152,11 +157,23 @@ class StoreReader:
             if live is not None and live != self._current.number:
                 old, old_held = self._current, self._held
                 self._current, self._held = self._open_live()
-                old.close()  # waits for pinned scans; point reads retry on the new one
-                os.close(old_held)
+                self._retire(old, old_held)
             else:
                 self._current.db.try_catch_up_with_primary()
             return self._current.number
+
+    def _retire(self, generation: Generation, held: int) -> None:
+        """Close ``generation`` once calls that started on it are done, then release
+        its flock so the owner may delete it."""
+        self._retiring[generation] = held
+
+        def retire() -> float | None:
+            if not generation.try_close():
+                return _RETRY_CLOSE
+            os.close(self._retiring.pop(generation))
+            return None
+
+        self._retirer.schedule(self.grace_period, retire)
 
     def _follow(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -175,7 +192,12 @@ class StoreReader:
             self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self._retirer.close()
         with self._lock:
+            for generation, held in list(self._retiring.items()):
+                generation.close()
+                os.close(held)
+            self._retiring.clear()
             self._current.close()
             os.close(self._held)
 

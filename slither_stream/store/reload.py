@@ -112,7 +112,7 @@ def _replay(owner: StoreOwner, generation: Generation) -> None:
     with owner.write_lock:
         restore(owner.log, generation, topics, store=owner.name, group=group,
                 options=owner.restore_options, wal=False)
-        generation.db.flush()
+        generation.flush()
         owner.swap(generation)
 
 
@@ -139,7 +139,7 @@ def _load(owner: StoreOwner, generation: Generation) -> None:
         batch = WriteBatch(raw_mode=True)
         generation.put_checkpoints(batch, checkpoints)
         generation.write(batch, wal=False)
-        generation.db.flush()
+        generation.flush()
         owner.swap(generation)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
-from rocksdict import DbClosedError, Rdict
+from rocksdict import DbClosedError
 
 from slither_stream.errors import KeyNotFoundError, StoreError
 from slither_stream.store.generations import Generation, raw_get, raw_get_many, raw_items
@@ -96,16 +96,17 @@ class TableReader:
 
     # -- point reads ---------------------------------------------------------------
 
-    def _column(self) -> Rdict:
-        return self._source.current.tables[self.name]
-
     def _raw_get(self, encoded: bytes) -> bytes | None:
+        generation = self._source.current
         try:
-            return raw_get(self._column(), encoded)
-        except DbClosedError:
-            # The generation retired between reading the reference and the call;
-            # the source already serves its successor.
-            return raw_get(self._column(), encoded)
+            return raw_get(generation.tables[self.name], encoded)
+        except (DbClosedError, RuntimeError):
+            # The generation retired between reading the reference and the call
+            # (closed, or being closed: "already borrowed"); read its successor.
+            successor = self._source.current
+            if successor is generation:
+                raise
+            return raw_get(successor.tables[self.name], encoded)
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value stored under ``key``, or ``default``."""
@@ -131,10 +132,14 @@ class TableReader:
         if not keys:
             return []
         encoded = [self.encode_key(key) for key in keys]
+        generation = self._source.current
         try:
-            raws = raw_get_many(self._column(), encoded)
-        except DbClosedError:
-            raws = raw_get_many(self._column(), encoded)
+            raws = raw_get_many(generation.tables[self.name], encoded)
+        except (DbClosedError, RuntimeError):
+            successor = self._source.current
+            if successor is generation:
+                raise
+            raws = raw_get_many(successor.tables[self.name], encoded)
         return [
             default if raw is None else self.decode_value(key, raw)
             for key, raw in zip(keys, raws, strict=True)

@@ -48,3 +48,22 @@ class Stamped(Store):
 
     def items_batch(self, keys: Sequence[Any]) -> list[Any]:
         return self.table("items").get_many(keys)
+
+
+class BlockingStamped(Stamped):
+    """A Stamped store whose ``load`` can stop half-way and wait on stdin.
+
+    Used by the crash test: the child process prints ``loading`` once the new
+    generation is half built and then waits for a line that never comes (the parent
+    SIGKILLs it).
+    """
+
+    block = False
+
+    def load(self, tables: Mapping[str, Any]) -> None:
+        super().load(tables)
+        if self.block:
+            import sys
+
+            print("loading", flush=True)
+            sys.stdin.readline()
