@@ -10,9 +10,12 @@ embedded half alone.
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +63,80 @@ def unique_name() -> Callable[[str], str]:
     """Make names unique per test, since the Kafka broker outlives each test."""
     suffix = uuid.uuid4().hex[:10]
     return lambda base: f"{base}-{suffix}"
+
+
+# -- CI guard: Kafka tests must run, not skip ----------------------------------------
+#
+# With SLITHER_REQUIRE_KAFKA=1 (set by .ci/run) the session fails when any selected
+# test marked ``kafka`` was skipped, or when none ran at all: a green CI run must mean
+# the Kafka half of the suite really ran against a broker. SLITHER_KAFKA_REPORT=PATH
+# writes the tally as JSON so the CI script can check it independently.
+
+REQUIRE_KAFKA_ENV = "SLITHER_REQUIRE_KAFKA"
+KAFKA_REPORT_ENV = "SLITHER_KAFKA_REPORT"
+
+
+class _KafkaTally:
+    """Which selected kafka-marked tests ran and which were skipped."""
+
+    def __init__(self) -> None:
+        self.selected: set[str] = set()
+        self.executed: set[str] = set()
+        self.skipped: dict[str, str] = {}
+
+    def problems(self) -> list[str]:
+        found = [f"kafka test skipped: {node} ({reason})"
+                 for node, reason in sorted(self.skipped.items())]
+        if not self.executed:
+            found.append(f"no kafka-marked test ran ({len(self.selected)} selected)")
+        return found
+
+
+_kafka_tally = _KafkaTally()
+
+
+def _kafka_required() -> bool:
+    return os.environ.get(REQUIRE_KAFKA_ENV, "").strip().lower() not in {"", "0", "false", "no"}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _kafka_tally.selected = {
+        item.nodeid for item in session.items if item.get_closest_marker("kafka") is not None
+    }
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid not in _kafka_tally.selected:
+        return
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(
+            report.longrepr)
+        _kafka_tally.skipped[report.nodeid] = reason
+    elif report.when == "call":
+        _kafka_tally.executed.add(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    report_path = os.environ.get(KAFKA_REPORT_ENV)
+    if report_path:
+        Path(report_path).write_text(json.dumps({
+            "selected": len(_kafka_tally.selected),
+            "executed": len(_kafka_tally.executed),
+            "skipped": sorted(_kafka_tally.skipped),
+        }))
+    if _kafka_required() and _kafka_tally.problems():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _kafka_required():
+        return
+    problems = _kafka_tally.problems()
+    if problems:
+        terminalreporter.section("kafka tests required", sep="=", red=True, bold=True)
+        for line in problems:
+            terminalreporter.write_line(line)
+    else:
+        terminalreporter.write_line(
+            f"kafka tests required: {len(_kafka_tally.executed)} ran, none skipped"
+        )
