@@ -33,16 +33,16 @@ NEXT_TOPIC_ID_KEY = META_TAG + b"next_topic_id"
 MAX_OFFSET = (1 << 64) - 1
 
 _PARTITION = struct.Struct(">cII")
-_RECORD_KEY = struct.Struct(">cIIQ")
+RECORD_KEY = struct.Struct(">cIIQ")
 _U64 = struct.Struct(">Q")
 # timestamp, key length, value length (-1 encodes None), header count
-_RECORD_HEAD = struct.Struct(">qiiH")
+RECORD_HEAD = struct.Struct(">qiiH")
 _HEADER_HEAD = struct.Struct(">HI")
 
-_record_key_pack = _RECORD_KEY.pack
-_record_key_unpack = _RECORD_KEY.unpack
-_head_pack = _RECORD_HEAD.pack
-_head_unpack_from = _RECORD_HEAD.unpack_from
+_record_key_pack = RECORD_KEY.pack
+_record_key_unpack = RECORD_KEY.unpack
+_head_pack = RECORD_HEAD.pack
+_head_unpack_from = RECORD_HEAD.unpack_from
 
 
 def record_key(topic_id: int, partition: int, offset: int) -> bytes:
@@ -122,7 +122,7 @@ class DecodedRecord:
 def decode_record(blob: bytes) -> DecodedRecord:
     """Inverse of :func:`encode_record`."""
     timestamp, key_len, value_len, header_count = _head_unpack_from(blob)
-    pos = _RECORD_HEAD.size
+    pos = RECORD_HEAD.size
     key: bytes | None = None
     if key_len >= 0:
         key = blob[pos:pos + key_len]
@@ -148,6 +148,6 @@ def decode_record(blob: bytes) -> DecodedRecord:
 def decode_for_cleaning(blob: bytes) -> tuple[bytes | None, bool, int]:
     """``(key, is_tombstone, timestamp_ms)`` without decoding value or headers."""
     timestamp, key_len, value_len, _ = _head_unpack_from(blob)
-    pos = _RECORD_HEAD.size
+    pos = RECORD_HEAD.size
     key = blob[pos:pos + key_len] if key_len >= 0 else None
     return key, value_len < 0, timestamp

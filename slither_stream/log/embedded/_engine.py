@@ -51,6 +51,9 @@ DB_DIR = "rocksdb"
 _record_key = codec.record_key
 _record_offset = codec.record_offset
 _decode = codec.decode_record
+_unpack_head = codec.RECORD_HEAD.unpack_from
+_unpack_key = codec.RECORD_KEY.unpack
+_HEAD_SIZE = codec.RECORD_HEAD.size
 
 
 @dataclass(slots=True)
@@ -274,6 +277,10 @@ class Engine:
             batch = WriteBatch(raw_mode=True)
             put = batch.put
             next_ends: dict[tuple[TopicState, int], int] = {}
+            # Entries per partition: RocksDB inserts keys that arrive in order much
+            # faster than interleaved ones, so the batch is written partition by
+            # partition (offsets within a partition are already ascending).
+            entries: dict[tuple[TopicState, int], list[tuple[bytes, bytes]]] = {}
             for record in pending:
                 state = record.topic
                 if topics.get(state.name) is not state:
@@ -283,9 +290,14 @@ class Engine:
                 offset = next_ends.get(slot)
                 if offset is None:
                     offset = state.ends[record.partition]
-                put(_record_key(state.topic_id, record.partition, offset), record.blob)
+                    entries[slot] = []
+                entries[slot].append(
+                    (_record_key(state.topic_id, record.partition, offset), record.blob))
                 next_ends[slot] = offset + 1
                 results.append(offset)
+            for slot in sorted(entries, key=lambda s: (s[0].topic_id, s[1])):
+                for key, blob in entries[slot]:
+                    put(key, blob)
             for commit in commits:
                 if topics.get(commit.topic.name) is not commit.topic:
                     raise UnknownTopicError(commit.topic.name)
@@ -317,13 +329,29 @@ class Engine:
              limit: int) -> tuple[list[Record], int]:
         """Up to ``limit`` records with ``start <= offset < end``, and the next position."""
         records: list[Record] = []
+        append = records.append
         name = state.name
+        unpack_head = _unpack_head
+        unpack_key = _unpack_key
+        head_size = _HEAD_SIZE
         with self.using_db():
             for key, blob in self.scan(_record_key(state.topic_id, partition, start),
                                        _record_key(state.topic_id, partition, end)):
-                fields = _decode(blob)
-                records.append(Record(name, partition, _record_offset(key), fields.key,
-                                      fields.value, fields.headers, fields.timestamp_ms))
+                timestamp, key_len, value_len, header_count = unpack_head(blob)
+                if header_count:
+                    fields = _decode(blob)
+                    append(Record(name, partition, _record_offset(key), fields.key,
+                                  fields.value, fields.headers, fields.timestamp_ms))
+                elif key_len >= 0:
+                    # the common case, decoded inline: no headers
+                    cut = head_size + key_len
+                    append(Record(name, partition, unpack_key(key)[3], blob[head_size:cut],
+                                  blob[cut:cut + value_len] if value_len >= 0 else None,
+                                  (), timestamp))
+                else:
+                    append(Record(name, partition, unpack_key(key)[3], None,
+                                  blob[head_size:head_size + value_len]
+                                  if value_len >= 0 else None, (), timestamp))
                 if len(records) >= limit:
                     return records, records[-1].offset + 1
         return records, end

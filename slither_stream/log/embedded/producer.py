@@ -54,12 +54,13 @@ class EmbeddedProducer(Producer):
         self._engine = owner.engine
         self._batch_records = options.batch_records
         self._linger = options.linger_ms / 1000.0
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._write_lock = threading.Lock()
         self._buffer: list[PendingRecord] = []
         self._first_at = 0.0
         self._failures: list[Exception] = []
         self._round_robin: dict[str, int] = {}
+        self._sticky: dict[str, int] = {}
         self._closed = False
         self._txn_id = transactional_id
         self._txn_epoch = 0
@@ -95,16 +96,21 @@ class EmbeddedProducer(Producer):
         timestamp_ms: int | None = None,
         on_delivery: DeliveryCallback | None = None,
     ) -> None:
-        if self._closed:
-            raise LogClosedError("produce() on a closed producer")
-        state = self._engine.topic(topic)
-        key = _as_bytes("key", key)
-        value = _as_bytes("value", value)
+        engine = self._engine
+        state = engine.topics.get(topic)
+        if state is None or engine.closed or self._closed:
+            if self._closed:
+                raise LogClosedError("produce() on a closed producer")
+            state = engine.topic(topic)
+        if key is not None and type(key) is not bytes:
+            key = _as_bytes("key", key)
+        if value is not None and type(value) is not bytes:
+            value = _as_bytes("value", value)
         if partition is None:
             if key is not None:
                 partition = partition_for_key(key, state.partitions)
             else:
-                partition = self._next_round_robin(topic, state.partitions)
+                partition = self._sticky_partition(topic, state.partitions)
         elif isinstance(partition, bool) or not isinstance(partition, int) \
                 or not 0 <= partition < state.partitions:
             raise ConfigError(
@@ -141,10 +147,15 @@ class EmbeddedProducer(Producer):
         if size >= self._batch_records:
             self._write_buffer(None)
 
-    def _next_round_robin(self, topic: str, partitions: int) -> int:
-        index = self._round_robin.get(topic, -1) + 1
-        self._round_robin[topic] = index
-        return index % partitions
+    def _sticky_partition(self, topic: str, partitions: int) -> int:
+        """Keyless records stick to one partition per batch (Kafka's sticky
+        partitioner): batches stay per-partition, and successive batches rotate."""
+        chosen = self._sticky.get(topic)
+        if chosen is None or chosen >= partitions:
+            index = self._round_robin.get(topic, -1) + 1
+            self._round_robin[topic] = index
+            chosen = self._sticky[topic] = index % partitions
+        return chosen
 
     def flush(self, timeout: float | None = None) -> None:
         self._write_buffer(timeout)
@@ -183,6 +194,7 @@ class EmbeddedProducer(Producer):
         try:
             with self._cond:
                 batch, self._buffer = self._buffer, []
+                self._sticky.clear()
             if batch:
                 self._deliver(batch, self._append(batch))
         finally:
