@@ -13,9 +13,11 @@ def cli() -> None:
     """slither-stream: stream processing for Python on Kafka-style logs."""
 
 
+from slither_stream.cli.compute import compute_command  # noqa: E402
 from slither_stream.cli.run import run_command  # noqa: E402
 from slither_stream.cli.worker import worker_command  # noqa: E402
 
+cli.add_command(compute_command)
 cli.add_command(run_command)
 cli.add_command(worker_command)
 

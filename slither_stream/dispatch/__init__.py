@@ -16,7 +16,14 @@ where their defaults come from, :mod:`.policies` for error handling.
 from slither_stream.dispatch.api import call_batch, run, stream
 from slither_stream.dispatch.batch import SKIP_EVENT
 from slither_stream.dispatch.compute import BatchComputeError
-from slither_stream.dispatch.executors import Executor, Inline, Processes, Threads
+from slither_stream.dispatch.executors import (
+    Executor,
+    Inline,
+    Processes,
+    Threads,
+    Topic,
+    run_compute_worker,
+)
 from slither_stream.dispatch.options import (
     DispatchOptions,
     configure,
@@ -52,6 +59,7 @@ __all__ = [
     "Skip",
     "Strategy",
     "Threads",
+    "Topic",
     "WeightedBatch",
     "call_batch",
     "configure",
@@ -61,6 +69,7 @@ __all__ = [
     "retry",
     "route",
     "run",
+    "run_compute_worker",
     "skip",
     "stream",
 ]

@@ -75,3 +75,31 @@ def spin(payloads: list[Any]) -> list[Any]:
             acc += (p + k) * k % 7
         out.append(acc)
     return out
+
+
+def _first_time(marker: str, note: str = "") -> bool:
+    """True (and the marker is created holding this pid) on the first call only."""
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    os.write(fd, f"{os.getpid()}{note}".encode())
+    os.close(fd)
+    return True
+
+
+def exit_once(payloads: list[Any]) -> list[Any]:
+    """``payloads[0]`` is a marker path: the first worker to see it dies (os._exit)."""
+    if _first_time(payloads[0]):
+        os._exit(1)
+    return [[p, os.getpid()] for p in payloads]
+
+
+def thread_dies_once(payloads: list[Any]) -> list[Any]:
+    """Like ``exit_once`` for in-process workers: the first call ends its worker
+    thread with SystemExit, mid-batch, before any reply or commit."""
+    import threading
+
+    if _first_time(payloads[0], f" {threading.current_thread().name}"):
+        raise SystemExit("worker thread dies mid-batch")
+    return [[p, os.getpid()] for p in payloads]
