@@ -14,9 +14,15 @@ each one feeds. Metric names are the family names; counters are exposed with a
 ===========================================  =================================================
 Event                                        Metric (labels)
 ===========================================  =================================================
-``slither.pipe.records`` {count}             ``slither_records`` counter (stage, direction)
+``slither.pipe.stage.stop|exception``        ``slither_records`` counter (stage,
+{batch_size in metadata}                     direction="in"): records a stage consumed
+``slither.pipe.records`` {count}             ``slither_records`` counter (stage, direction);
+                                             direction "out" from the stage runtime, "in"
+                                             only from consumers outside stage spans
 ``slither.pipe.lag`` {lag}                   ``slither_consumer_lag`` gauge
-                                             (stage, topic, partition)
+                                             (stage, topic, partition); see
+                                             :mod:`~slither_stream.observability.lag` for
+                                             lag read from the log at scrape time
 ``slither.pipe.lag.clear``                   removes that ``slither_consumer_lag`` series
 ``slither.pipe.dlq`` {count}                 ``slither_dlq_records`` counter (stage)
 ``slither.dispatch.batch.start``             ``slither_dispatch_batches_in_flight`` gauge +1
@@ -60,11 +66,10 @@ because one emitter sent a bad number would be worse than losing that one sample
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -72,6 +77,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from slither_stream import telemetry
 from slither_stream.observability import events
+from slither_stream.observability.lag import LagCollector, LagSource, LagWatch
 from slither_stream.telemetry import Event, Measurements, Metadata
 
 _log = logging.getLogger(__name__)
@@ -154,9 +160,8 @@ class MetricsRegistry:
 
         self.records = counter("records", "Records read (in) or written (out) by a stage.",
                                ["stage", "direction"])
-        self.consumer_lag = gauge("consumer_lag",
-                                  "End offset minus committed offset of an owned partition.",
-                                  ["stage", "topic", "partition"])
+        self.lag = LagCollector(NAMESPACE)
+        reg.register(self.lag)
         self.dlq_records = counter("dlq_records", "Records sent to the dead-letter topic.",
                                    ["stage"])
         self.batches_in_flight = gauge("dispatch_batches_in_flight",
@@ -257,6 +262,15 @@ class MetricsRegistry:
                  tb: TracebackType | None) -> None:
         self.uninstall()
 
+    def watch_lag(self, log: LagSource, *, stage: str, group: str, topic: str) -> None:
+        """Report ``group``'s lag on ``topic`` as ``stage``'s, read at every scrape."""
+        self.lag.watch(log, stage=stage, group=group, topic=topic)
+
+    def watch_pipe_lag(self, log: LagSource, definition: Any,
+                       stages: Sequence[str] | None = None) -> list[LagWatch]:
+        """Watch the input lag of ``stages`` (default all) of a compiled pipe definition."""
+        return self.lag.watch_pipe(log, definition, stages)
+
     def track_readiness(self, is_ready: Callable[[], bool]) -> None:
         """Make ``slither_ready`` read ``is_ready()`` at every scrape."""
         self.ready.set_function(lambda: 1.0 if is_ready() else 0.0)
@@ -300,18 +314,12 @@ class MetricsRegistry:
         count = _measure(event, m, "count")
         self.records.labels(stage=_label(meta, "stage"), direction=direction).inc(count)
 
-    def _lag_labels(self, meta: Metadata) -> dict[str, str]:
-        return {"stage": _label(meta, "stage"), "topic": _label(meta, "topic"),
-                "partition": _label(meta, "partition")}
-
     def _on_lag(self, event: Event, m: Measurements, meta: Metadata) -> None:
-        self.consumer_lag.labels(**self._lag_labels(meta)).set(_measure(event, m, "lag"))
+        self.lag.report(_label(meta, "stage"), _label(meta, "topic"),
+                        _label(meta, "partition"), _measure(event, m, "lag"))
 
     def _on_lag_clear(self, event: Event, m: Measurements, meta: Metadata) -> None:
-        labels = self._lag_labels(meta)
-        # KeyError: never reported for this partition, so there is nothing to forget.
-        with contextlib.suppress(KeyError):
-            self.consumer_lag.remove(labels["stage"], labels["topic"], labels["partition"])
+        self.lag.clear(_label(meta, "stage"), _label(meta, "topic"), _label(meta, "partition"))
 
     def _on_dlq(self, event: Event, m: Measurements, meta: Metadata) -> None:
         self.dlq_records.labels(stage=_label(meta, "stage")).inc(_measure(event, m, "count"))
@@ -350,11 +358,19 @@ class MetricsRegistry:
         self.downstream_lag.labels(stage=stage,
                                    downstream_group=_label(meta, "downstream_group")).set(lag)
 
+    def _count_stage_input(self, event: Event, meta: Metadata) -> None:
+        size = meta.get("batch_size")
+        if size is not None:
+            self.records.labels(stage=_label(meta, "stage"), direction="in") \
+                .inc(_measure(event, {"batch_size": size}, "batch_size"))
+
     def _on_stage_stop(self, event: Event, m: Measurements, meta: Metadata) -> None:
+        self._count_stage_input(event, meta)
         self.stage_duration.labels(stage=_label(meta, "stage"), type=_label(meta, "type")) \
             .observe(_measure(event, m, "duration"))
 
     def _on_stage_exception(self, event: Event, m: Measurements, meta: Metadata) -> None:
+        self._count_stage_input(event, meta)
         self.stage_failures.labels(stage=_label(meta, "stage"), type=_label(meta, "type"),
                                    kind=_label(meta, "kind")).inc()
 

@@ -40,6 +40,7 @@ class Observability:
             self.server.stop()
         self.tracing.uninstall()
         self.metrics.uninstall()
+        self.metrics.lag.unwatch_all()  # the watched logs may be closed after this
 
     def __enter__(self) -> Observability:
         return self

@@ -29,6 +29,8 @@ def test_metrics_after_a_pipe_run(metrics: MetricsRegistry, log_url: str,
     assert status == 200
     got = samples(body)
     assert got[key("slither_pipe_runs_total", pipe=name, outcome="ok")] == 1
+    assert got[key("slither_records_total", stage="score", direction="in")] == 10
+    assert got[key("slither_records_total", stage="route", direction="in")] == 10
     dispatched = sum(value for (sample, labels), value in got.items()
                      if sample == "slither_dispatch_items_total"
                      and ("stage", "score") in labels)
