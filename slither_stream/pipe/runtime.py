@@ -21,6 +21,7 @@ until it does not. The loop is synchronous, so when a rebalance revokes partitio
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -115,6 +116,7 @@ class StageRuntime:
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._processor: StageProcessor | None = None
+        self._since_idle = 0
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -152,10 +154,15 @@ class StageRuntime:
                 if records:
                     with self.stats.lock:
                         self.stats.idle = False
+                    self._since_idle += len(records)
                     self._handle(records)
                 else:
                     with self.stats.lock:
                         self.stats.idle = self._tracker.pending() == 0
+                    if self._since_idle and self.stats.idle:
+                        _log.info("stage %s (member %s, pid %d) caught up after %d records",
+                                  self.name, self.member, os.getpid(), self._since_idle)
+                        self._since_idle = 0
                 self._progress()
         finally:
             self._close()

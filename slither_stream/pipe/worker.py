@@ -139,7 +139,8 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
     if spec.cwd is not None:
         os.chdir(spec.cwd)
     logging.basicConfig(level=os.environ.get("SLITHER_LOG_LEVEL", "WARNING"),
-                        format=f"%(asctime)s worker-{member} %(levelname)s %(message)s")
+                        format=f"%(asctime)s worker-{member} pid %(process)d %(levelname)s "
+                               "%(name)s: %(message)s")
     definition: PipeDefinition = load_topology(spec.topology).compile()
     if spec.namespace:
         definition = definition.with_namespace(spec.namespace)

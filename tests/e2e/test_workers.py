@@ -1,0 +1,207 @@
+"""Long-lived workers: shared partitions under exactly_once, SIGKILL and restart."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from slither_stream.item import Item
+from slither_stream.log import Log, open_log
+from slither_stream.pipe.definition import PipeDefinition
+from slither_stream.pipe.envelope import Envelope
+from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.worker import Worker
+from tests.e2e import worker_topology
+from tests.e2e.helpers import read_topic, wait_for_records
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGY = "tests/e2e/worker_topology.py"
+Names = Callable[[str], str]
+
+
+def produce(log: Log, topic: str, payloads: list[dict[str, object]], *,
+            partition: Callable[[int], int] | None = None) -> None:
+    envelope = Envelope()
+    with log.producer() as producer:
+        for index, payload in enumerate(payloads):
+            key, value, headers = envelope.encode(Item.wrap(payload))
+            producer.produce(topic, value, key, headers=headers,
+                             partition=None if partition is None else partition(index))
+        producer.flush()
+
+
+class Lines:
+    """Lines of a child's output, read by a named thread into a queue."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self.queue: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        stream = process.stdout
+        self.thread = threading.Thread(target=self._pump, args=(stream,),
+                                       name="test-worker-output", daemon=True)
+        self.thread.start()
+
+    def _pump(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            self.queue.put(line)
+
+    def wait_for(self, pattern: str, *, timeout: float = 60.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        compiled = re.compile(pattern)
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no line matching {pattern!r}; last lines: " \
+                                  f"{''.join(self.seen[-15:])}"
+            try:
+                line = self.queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            found = compiled.search(line)
+            if found:
+                return found
+
+
+def _kafka(log_url: str) -> bool:
+    return log_url.startswith("kafka://")
+
+
+def _follow_until(log: Log, topic: str, wanted: set[int], *, timeout: float = 90.0) -> None:
+    consumer = log.consumer(f"follow-{topic}-{time.monotonic_ns()}")
+    seen: set[int] = set()
+    try:
+        consumer.assign([(tp, 0) for tp in log.partitions_of(topic)])
+        deadline = time.monotonic() + timeout
+        while not wanted <= seen:
+            assert time.monotonic() < deadline, f"missing {sorted(wanted - seen)[:10]}..."
+            seen.update(orjson.loads(r.value or b"")["n"] for r in consumer.poll_batch(500, 0.5))
+    finally:
+        consumer.close()
+
+
+@contextmanager
+def worker_process(log_url: str, topology: str, namespace: str, *,
+                   processes: int = 1) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
+    env = {**os.environ, "SLITHER_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "slither"), "worker", topology,
+         "--log", log_url, "--namespace", namespace, "--processes", str(processes)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = Lines(process)
+    try:
+        yield process, lines
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_sigkill_mid_stream_then_restart_loses_nothing(
+        log_url: str, unique_name: Names) -> None:
+    namespace = unique_name("slow")
+    definition = worker_topology.slow_pipe.compile().with_namespace(namespace)
+    total = 300
+    with open_log(log_url) as log:
+        ensure_topics(log, definition)
+        produce(log, definition.input_topic, [{"n": n} for n in range(total)])
+    with worker_process(log_url, f"{TOPOLOGY}:slow_pipe", namespace) as (process, lines):
+        for _ in range(60):  # a few batches are written and committed...
+            first = int(lines.wait_for(r"processed \d+ in pid (\d+)").group(1))
+        os.kill(first, signal.SIGKILL)  # ...but most of the stream is still ahead
+        restarted = int(lines.wait_for(r"started worker slot 0 as pid (\d+)").group(1))
+        assert restarted != first
+        if _kafka(log_url):
+            # the dead member keeps its partitions until its session times out; follow
+            # the output (read through the consumer's poll) until every input is there
+            with open_log(log_url) as log:
+                _follow_until(log, definition.output_topic("default"), set(range(total)))
+        else:
+            # the embedded log lives in the worker process: its "caught up" line says
+            # the restarted worker consumed everything left
+            lines.wait_for(rf"pid {restarted} .*caught up after \d+ records")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    with open_log(log_url) as log:
+        outputs = read_topic(log, definition.output_topic("default"))
+        numbers = Counter(orjson.loads(r.value or b"")["n"] for r in outputs)
+        assert set(numbers) == set(range(total))  # at least once: nothing lost
+        workers = {orjson.loads(r.value or b"")["worker"].split(":")[0] for r in outputs}
+        assert {str(first), str(restarted)} <= workers
+        plan = definition.stage("tag")
+        assert log.total_lag(plan.group, plan.input_topic) == 0
+
+
+
+
+def test_two_workers_share_partitions_exactly_once(log_url: str, unique_name: Names) -> None:
+    namespace = unique_name("workers")
+    definition: PipeDefinition = worker_topology.eos_pipe.compile().with_namespace(namespace)
+    output = definition.output_topic("default")
+    with open_log(log_url) as log:
+        ensure_topics(log, definition)
+        with _two_members(log, log_url, definition, namespace):
+            # probe rounds (one record per partition) until both members answer:
+            # each round's outputs show which member owns which partition
+            seen: set[str] = set()
+            sent = 0
+            deadline = time.monotonic() + 90
+            while len(seen) < 2:
+                assert time.monotonic() < deadline, f"only {seen} ever processed records"
+                produce(log, definition.input_topic,
+                        [{"n": -1 - sent - p} for p in range(4)], partition=lambda p: p)
+                sent += 4
+                records = wait_for_records(log, output, sent)
+                seen = {orjson.loads(r.value or b"")["worker"] for r in records[-4:]}
+            total = 200
+            produce(log, definition.input_topic, [{"n": n} for n in range(total)])
+            records = wait_for_records(log, output, sent + total)
+        outputs = read_topic(log, output)
+    counts = Counter(orjson.loads(r.value or b"")["n"] for r in outputs)
+    assert len(outputs) == sent + total
+    assert set(counts.values()) == {1}  # every input exactly once
+    assert set(counts) == set(range(total)) | {-1 - i for i in range(sent)}
+    workers = Counter(orjson.loads(r.value or b"")["worker"] for r in outputs)
+    assert len(workers) == 2
+
+
+@contextmanager
+def _two_members(log: Log, log_url: str, definition: PipeDefinition,
+                 namespace: str) -> Iterator[None]:
+    """Two group members: two worker processes on Kafka; two in-process workers on the
+    embedded log (which one process owns)."""
+    if _kafka(log_url):
+        with worker_process(log_url, f"{TOPOLOGY}:eos_pipe", namespace, processes=2) as (
+                process, _lines):
+            yield
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+        return
+    workers = [Worker(log, definition, member=str(member)) for member in range(2)]
+    threads = [threading.Thread(target=w.run, name=f"test-member-{i}")
+               for i, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.stop()
+        for thread in threads:
+            thread.join()
