@@ -22,6 +22,14 @@ Event                                     Measurements            Metadata
 ``slither.store.restore.progress``        ``records``, ``total``  ``store``, ``table``
 ========================================  ======================  ===========================
 
+A stage runtime does not need ``slither.pipe.records`` or ``slither.pipe.dlq``: it
+adds ``records_out`` and ``dead_lettered`` to the metadata of its
+``slither.pipe.stage`` span (``batch_size`` already counts the records in); see
+:mod:`slither_stream.observability.metrics`. The events are for code that consumes
+or produces outside a stage span. Lag can also be read from the log at scrape time
+instead of emitted (:meth:`MetricsRegistry.watch_pipe_lag
+<slither_stream.observability.metrics.MetricsRegistry.watch_pipe_lag>`).
+
 ``lag.clear`` is emitted when a partition is revoked from a worker, so the worker
 stops reporting a lag it no longer owns (otherwise the gauge would freeze at its
 last value and mislead whoever watches the dashboard).

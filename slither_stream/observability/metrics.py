@@ -14,11 +14,13 @@ each one feeds. Metric names are the family names; counters are exposed with a
 ===========================================  =================================================
 Event                                        Metric (labels)
 ===========================================  =================================================
-``slither.pipe.stage.stop|exception``        ``slither_records`` counter (stage,
-{batch_size in metadata}                     direction="in"): records a stage consumed
-``slither.pipe.records`` {count}             ``slither_records`` counter (stage, direction);
-                                             direction "out" from the stage runtime, "in"
-                                             only from consumers outside stage spans
+``slither.pipe.stage.stop|exception``        ``slither_records`` counter (stage, direction):
+metadata ``batch_size``, ``records_out``,    "in" += batch_size (records consumed), "out" +=
+``dead_lettered`` (the last two optional)    records_out; ``slither_dlq_records`` +=
+                                             dead_lettered. A stage runtime reports through
+                                             its span metadata like this.
+``slither.pipe.records`` {count}             ``slither_records`` counter (stage, direction),
+                                             for code outside stage spans
 ``slither.pipe.lag`` {lag}                   ``slither_consumer_lag`` gauge
                                              (stage, topic, partition); see
                                              :mod:`~slither_stream.observability.lag` for
@@ -358,19 +360,25 @@ class MetricsRegistry:
         self.downstream_lag.labels(stage=stage,
                                    downstream_group=_label(meta, "downstream_group")).set(lag)
 
-    def _count_stage_input(self, event: Event, meta: Metadata) -> None:
-        size = meta.get("batch_size")
-        if size is not None:
-            self.records.labels(stage=_label(meta, "stage"), direction="in") \
-                .inc(_measure(event, {"batch_size": size}, "batch_size"))
+    def _count_stage_records(self, event: Event, meta: Metadata) -> None:
+        stage = _label(meta, "stage")
+        for field, direction in (("batch_size", "in"), ("records_out", "out")):
+            value = meta.get(field)
+            if value is not None:
+                self.records.labels(stage=stage, direction=direction) \
+                    .inc(_measure(event, {field: value}, field))
+        dead = meta.get("dead_lettered")
+        if dead is not None:
+            self.dlq_records.labels(stage=stage) \
+                .inc(_measure(event, {"dead_lettered": dead}, "dead_lettered"))
 
     def _on_stage_stop(self, event: Event, m: Measurements, meta: Metadata) -> None:
-        self._count_stage_input(event, meta)
+        self._count_stage_records(event, meta)
         self.stage_duration.labels(stage=_label(meta, "stage"), type=_label(meta, "type")) \
             .observe(_measure(event, m, "duration"))
 
     def _on_stage_exception(self, event: Event, m: Measurements, meta: Metadata) -> None:
-        self._count_stage_input(event, meta)
+        self._count_stage_records(event, meta)
         self.stage_failures.labels(stage=_label(meta, "stage"), type=_label(meta, "type"),
                                    kind=_label(meta, "kind")).inc()
 

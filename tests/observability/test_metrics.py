@@ -229,3 +229,18 @@ def test_whole_store_restore_marked_done_reads_complete(metrics: MetricsRegistry
     telemetry.execute(event, {"records": 95, "total": 120},
                       {"store": "features", "generation": 1, "done": True})
     assert scrape(metrics)[ratio] == 1.0
+
+
+def test_stage_span_metadata_counts_records_in_out_and_dead_letters(
+    metrics: MetricsRegistry,
+) -> None:
+    stage_meta = {"pipe": "p", "stage": "enrich", "type": "local", "batch_size": 20}
+    with telemetry.span(("slither", "pipe", "stage"), stage_meta) as meta:
+        meta["records_out"] = 17
+        meta["dead_lettered"] = 2
+    with telemetry.span(("slither", "pipe", "stage"), dict(stage_meta, batch_size=5)):
+        pass
+    got = scrape(metrics)
+    assert got[key("slither_records_total", stage="enrich", direction="in")] == 25
+    assert got[key("slither_records_total", stage="enrich", direction="out")] == 17
+    assert got[key("slither_dlq_records_total", stage="enrich")] == 2
