@@ -203,8 +203,7 @@ class KafkaConsumer(Consumer):
         """Messages to records, tracking positions. An error is raised once the
         records fetched with it have been returned (never dropping them)."""
         records: list[Record] = []
-        positions = self._positions
-        seeked = self._seeked
+        last: dict[tuple[str, int], int] = {}  # plain tuples: cheaper than TopicPartition
         for msg in messages:
             err = msg.error()
             if err is not None:
@@ -219,10 +218,11 @@ class KafkaConsumer(Consumer):
             headers = _headers(raw_headers) if raw_headers else ()
             records.append(Record(topic, partition, offset, msg.key(), msg.value(), headers,
                                   msg.timestamp()[1]))
+            last[(topic, partition)] = offset
+        for (topic, partition), offset in last.items():
             tp = TopicPartition(topic, partition)
-            positions[tp] = offset + 1
-            if seeked:
-                seeked.discard(tp)
+            self._positions[tp] = offset + 1
+            self._seeked.discard(tp)
         if not records and self._deferred is not None:
             error, self._deferred = self._deferred, None
             raise error

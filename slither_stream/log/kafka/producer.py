@@ -49,6 +49,7 @@ class KafkaProducer(Producer):
         self._transactional_id = transactional_id
         self._failures: list[ProduceError] = []
         self._failures_lock = threading.Lock()
+        self._on_failure = self._record_failure  # bound once: produce() is the hot path
         self._fatal: str | None = None
         self._closed = False
         try:
@@ -91,7 +92,7 @@ class KafkaProducer(Producer):
                 raise ConfigError(f"partition must be a non-negative integer, got {partition!r}")
             self._topics.check(TopicPartition(topic, partition))
             target = partition
-        callback = (self._record_failure if on_delivery is None
+        callback = (self._on_failure if on_delivery is None
                     else partial(_deliver, on_delivery))
         record_headers: list[tuple[str, str | bytes | None]] | None = (
             list(headers) if headers else None)
