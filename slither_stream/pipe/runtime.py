@@ -75,7 +75,9 @@ class StageRuntime:
     ``run()`` blocks until :meth:`stop` is called (then it drains: the batch in
     hand finishes, is committed, and the clients close) or the stage halts (then it
     raises :class:`PipeError`). ``on_progress`` is called after every batch and every
-    empty poll, from the stage's thread.
+    empty poll, from the stage's thread. ``lag_interval`` is how often (seconds) the
+    downstream lag is measured for backpressure; a stage overshoots ``max_lag`` by at
+    most what it writes in that time.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class StageRuntime:
         poll_timeout: float = 0.1,
         on_progress: Callable[[StageRuntime], None] | None = None,
         envelope: Envelope | None = None,
+        lag_interval: float = 0.05,
     ) -> None:
         self.log = log
         self.definition = definition
@@ -112,6 +115,7 @@ class StageRuntime:
                 downstream_group=self.plan.downstream_group,
                 downstream_topic=self.plan.downstream_topic,
                 max_lag=self.plan.max_lag, resume_lag=definition.resume_lag_for(self.plan),
+                interval=lag_interval,
             )
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
