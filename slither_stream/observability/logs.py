@@ -79,6 +79,20 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+class _StaticFields(logging.Filter):
+    """Adds fixed fields to every record passing the handler (never overrides)."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.fields = dict(fields)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in self.fields.items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
 class _SlitherHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler this module installed, so reconfiguring replaces only it."""
 
@@ -97,17 +111,22 @@ def parse_level(level: str | int) -> int:
 
 
 def configure_logging(level: str | int = "info", fmt: str = "json",
-                      stream: TextIO | None = None) -> logging.Handler:
+                      stream: TextIO | None = None,
+                      fields: Mapping[str, Any] | None = None) -> logging.Handler:
     """Send the root logger's records to ``stream`` (stderr) as JSON or text lines.
 
-    Returns the installed handler. Calling again replaces the handler installed by
-    the previous call.
+    ``fields`` are added to every line unless the record sets them itself (a worker
+    process passes e.g. ``{"member": "0"}`` so lines from several processes can be
+    told apart). Returns the installed handler. Calling again replaces the handler
+    installed by the previous call.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown log format {fmt!r}; use one of {', '.join(FORMATS)}")
     number = parse_level(level)
     handler = _SlitherHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    if fields:
+        handler.addFilter(_StaticFields(fields))
     root = logging.getLogger()
     for existing in list(root.handlers):
         if isinstance(existing, _SlitherHandler):

@@ -96,3 +96,14 @@ def test_text_format_and_reconfiguring_replaces_only_our_handler() -> None:
 def test_bad_level_or_format_is_a_clear_error(level: object, fmt: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         configure_logging(level, fmt=fmt)  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("restore_root")
+def test_static_fields_are_added_to_every_line_without_overriding() -> None:
+    out = io.StringIO()
+    configure_logging("info", fmt="json", stream=out, fields={"member": "1", "stage": "all"})
+    logging.getLogger("w").info("one")
+    logging.getLogger("w").info("two", extra={"stage": "score"})
+    first, second = (json.loads(line) for line in lines(out))
+    assert (first["member"], first["stage"]) == ("1", "all")
+    assert (second["member"], second["stage"]) == ("1", "score")
