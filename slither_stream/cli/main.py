@@ -21,6 +21,14 @@ cli.add_command(compute_command)
 cli.add_command(run_command)
 cli.add_command(worker_command)
 
+from slither_stream.cli.consume import consume_command  # noqa: E402
+from slither_stream.cli.produce import produce_command  # noqa: E402
+from slither_stream.cli.topics import topics_command  # noqa: E402
+
+cli.add_command(topics_command)
+cli.add_command(produce_command)
+cli.add_command(consume_command)
+
 
 def main() -> None:
     """Console-script entry point."""

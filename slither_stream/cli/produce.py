@@ -1,0 +1,137 @@
+"""``slither produce TOPIC FILE|-``: JSON lines (or Avro) into a topic.
+
+Every valid line is produced, whatever the bad ones around it; each bad line is
+reported on stderr with its number and reason, and any bad line makes the exit code
+1, so a script notices. The final count goes to stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from slither_stream.cli._common import (
+    EXIT_DATA,
+    EXIT_USAGE,
+    Command,
+    failure,
+    log_option,
+    opened_log,
+    reports_errors,
+)
+from slither_stream.cli._progress import Progress
+from slither_stream.cli._records import BadLine, KeySource, parse_line
+from slither_stream.log.types import RecordMetadata
+from slither_stream.serde import SchemaRegistry, Serde, default_registry, serde_for
+
+EPILOG = ("Exit codes: 0 all lines produced, 1 some lines bad or not delivered (the valid "
+          "ones were still produced), 2 bad arguments or unknown topic, 3 log failure.")
+
+
+class DeliveryTally:
+    """Counts acknowledgements; delivery callbacks may run on a client thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.acknowledged = 0
+        self.failed = 0
+        self.first_error: str | None = None
+
+    def __call__(self, error: Exception | None, metadata: RecordMetadata | None) -> None:
+        with self._lock:
+            if error is None:
+                self.acknowledged += 1
+                return
+            self.failed += 1
+            if self.first_error is None:
+                self.first_error = str(error)
+
+
+def input_size(source: IO[bytes]) -> int | None:
+    """Byte size of a regular input file (for the progress bar); None for pipes."""
+    try:
+        info = os.fstat(source.fileno())
+    except (OSError, ValueError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def choose_key(key_field: str | None, key_pointer: str | None) -> KeySource | None:
+    if key_field is not None and key_pointer is not None:
+        raise failure("use either --key-field or --key-pointer, not both", EXIT_USAGE)
+    if key_field is not None:
+        return KeySource.field(key_field)
+    if key_pointer is not None:
+        return KeySource.pointer(key_pointer)
+    return None
+
+
+def choose_serde(schema: str | None, schemas_dir: Path | None) -> Serde[Any] | None:
+    """None for JSON (lines are produced as written), else Avro of ``schema``."""
+    if schema is None:
+        return None
+    registry = SchemaRegistry.load(schemas_dir) if schemas_dir else default_registry()
+    return serde_for(f"avro:{schema}", registry=registry)
+
+
+@click.command("produce", cls=Command, epilog=EPILOG)
+@click.argument("topic")
+@click.argument("source", metavar="FILE|-", type=click.File("rb"))
+@click.option("--key-field", metavar="NAME", help="Top-level field whose value keys the record.")
+@click.option("--key-pointer", metavar="/JSON/POINTER",
+              help="RFC 6901 pointer to the key, e.g. /user/id.")
+@click.option("--schema", metavar="NAME",
+              help="Encode as Avro with this schema (Confluent framing) instead of JSON.")
+@click.option("--schemas", "schemas_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory of .avsc files (default: $SLITHER_SCHEMAS or ./schemas).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress on stderr (default: when stderr is a terminal).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds to wait for the log to acknowledge the records.")
+@log_option
+@reports_errors
+def produce_command(topic: str, source: IO[bytes], *, key_field: str | None,
+                    key_pointer: str | None, schema: str | None, schemas_dir: Path | None,
+                    progress: bool | None, timeout: float, log_url: str) -> None:
+    """Produce each JSON line of FILE (or stdin, '-') as one record of TOPIC."""
+    key = choose_key(key_field, key_pointer)
+    serde = choose_serde(schema, schemas_dir)
+    tally = DeliveryTally()
+    bad = 0
+    produced = 0
+    with opened_log(log_url) as log:
+        log.describe_topic(topic)  # an unknown topic fails before any input is read
+        producer = log.producer()
+        try:
+            with Progress(f"producing to {topic}", input_size(source),
+                          enabled=progress) as shown:
+                for number, raw in enumerate(source, start=1):
+                    shown.advance(len(raw), 0)
+                    text = raw.strip()
+                    if not text:
+                        continue
+                    line = parse_line(number, text, key=key, serde=serde)
+                    if isinstance(line, BadLine):
+                        bad += 1
+                        click.echo(f"line {line.number}: {line.reason}", err=True)
+                        continue
+                    producer.produce(topic, line.value, line.key, on_delivery=tally)
+                    produced += 1
+                    shown.advance(0, 1)
+            producer.flush(timeout)
+        finally:
+            producer.close(timeout)
+    click.echo(f"produced {tally.acknowledged} records to {topic}")
+    problems = []
+    if bad:
+        problems.append(f"{bad} bad line{'s' if bad != 1 else ''} skipped")
+    if tally.failed:
+        problems.append(f"{tally.failed} of {produced} records not delivered "
+                        f"(first error: {tally.first_error})")
+    if problems:
+        raise failure("; ".join(problems), EXIT_DATA)
