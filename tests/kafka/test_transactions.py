@@ -115,8 +115,8 @@ def test_position_steps_over_the_commit_marker_so_lag_reaches_zero(
         for i in range(3):
             producer.produce(name, str(i).encode())
         producer.commit_transaction()
-    end = kafka_log.end_offsets([tp])[tp]
-    assert end == 4  # three records and the commit marker
+    # The coordinator writes the commit marker just after commit_transaction
+    # returns; reading the records (visible only once it is there) waits for it.
     with kafka_log.consumer(group) as consumer:
         consumer.assign([tp])
         records = consumer.poll_batch(10, 10.0)
@@ -126,4 +126,5 @@ def test_position_steps_over_the_commit_marker_so_lag_reaches_zero(
         consumer.poll_batch(10, 0.5)
         assert consumer.position([tp]) == {tp: 4}
         consumer.commit()
+    assert kafka_log.end_offsets([tp]) == {tp: 4}  # three records and the marker
     assert kafka_log.total_lag(group, name) == 0
