@@ -12,6 +12,11 @@ This is the one place defaults live. A value comes from, in order of precedence:
 
 Unknown options, wrong types and out-of-range values raise
 :class:`~slither_stream.errors.ConfigError` naming the option.
+
+``ordering="preserve"`` yields results batch by batch in the order the strategy made
+the batches, items in batch order: that is input order for FixedBatch and
+WeightedBatch, and grouped by key (keys in first-appearance order) for KeyPartition.
+``"as_completed"`` yields each batch's results as soon as it finishes.
 """
 
 from __future__ import annotations

@@ -187,3 +187,16 @@ def test_pool_starts_lazily_on_first_batch() -> None:
         assert len(pool.worker_pids()) == 1
     finally:
         pool.close()
+
+
+def test_retry_after_a_crash_succeeds_on_the_replacement_worker(tmp_path: Path) -> None:
+    marker = tmp_path / "crashed-once"
+    with dispatch.Processes(f"{FUNCS}:exit_once", processes=1) as pool:
+        first_pid = pool.worker_pids()[0]
+        results = dispatch.call_batch([str(marker), 1], executor=pool,
+                                      on_error=dispatch.retry(2, backoff=0))
+        assert int(marker.read_text()) == first_pid
+        assert [r.payload for r in results] == [[str(marker), pool.worker_pids()[0]],
+                                                [1, pool.worker_pids()[0]]]
+        assert pool.worker_pids() != [first_pid]
+        assert pool.restarts == 1

@@ -287,3 +287,22 @@ def test_closing_the_stream_early_stops_pulling() -> None:
     for thread in leftovers:
         thread.join(5)
     assert not any(thread.is_alive() for thread in leftovers), "runner threads stop"
+
+
+def test_key_partition_and_weighted_batches_reach_the_function() -> None:
+    seen: list[list[Any]] = []
+
+    def record(payloads: list[Any]) -> list[Any]:
+        seen.append(list(payloads))
+        return payloads
+
+    words = ["ant", "bee", "asp", "cat", "bat", "ape"]
+    results = dispatch.run(words, executor=dispatch.Inline(record),
+                           strategy=dispatch.KeyPartition(lambda item: item.payload[0]))
+    assert seen == [["ant", "asp", "ape"], ["bee", "bat"], ["cat"]]
+    assert [r.payload for r in results] == ["ant", "asp", "ape", "bee", "bat", "cat"]
+
+    seen.clear()
+    dispatch.run([3, 3, 9, 2, 2, 2], executor=dispatch.Inline(record),
+                 strategy=dispatch.WeightedBatch(6, lambda item: item.payload))
+    assert seen == [[3, 3], [9], [2, 2, 2]]
