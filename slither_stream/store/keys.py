@@ -74,39 +74,44 @@ class KeyCodec(ABC):
         """Bytes that every encoded key "starting with" ``prefix`` begins with."""
 
 
+_STR_TAG, _INT_TAG, _BYTES_TAG, _FLOAT_TAG = bytes([_STR]), bytes([_INT]), bytes([_BYTES]), \
+    bytes([_FLOAT])
+_NONE_BYTES, _TUPLE_TAG = bytes([_NONE]), bytes([_TUPLE])
+
+
 def _escape(data: bytes) -> bytes:
-    return data.replace(b"\x00", b"\x00\xff") + b"\x00"
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"\x00\xff")
+    return data + b"\x00"
 
 
-def _encode_scalar(value: Any, out: bytearray) -> None:
+def _scalar(value: Any) -> bytes:
+    """One scalar's tagged encoding (the hot path: str and int first)."""
     kind = type(value)
     if kind is str:
-        out.append(_STR)
-        out += _escape(value.encode("utf-8"))
-    elif kind is int:
+        return _STR_TAG + _escape(value.encode("utf-8"))
+    if kind is int:
         if not _INT_MIN <= value <= _INT_MAX:
             raise KeyEncodingError(f"int key {value} is outside the signed 64-bit range")
-        out.append(_INT)
-        out += _U64.pack(value + _INT_BIAS)
-    elif value is None:
-        out.append(_NONE)
-    elif kind is bytes:
-        out.append(_BYTES)
-        out += _escape(value)
-    elif kind is float:
+        return _INT_TAG + _U64.pack(value + _INT_BIAS)
+    if value is None:
+        return _NONE_BYTES
+    if kind is bytes:
+        return _BYTES_TAG + _escape(value)
+    if kind is float:
         if math.isnan(value):
             raise KeyEncodingError("NaN cannot be a key: it is not equal to itself")
         bits = _U64.unpack(_F64.pack(value))[0]
         bits = bits ^ _ALL if bits & _SIGN else bits | _SIGN
-        out.append(_FLOAT)
-        out += _U64.pack(bits)
-    elif kind is bool:
+        return _FLOAT_TAG + _U64.pack(bits)
+    if kind is bool:
         raise KeyEncodingError("bool keys are not supported (True would collide with 1)")
-    else:
-        raise KeyEncodingError(
-            f"unsupported key type {kind.__name__}: keys must be str, bytes, int, float, "
-            "None or a tuple of those"
-        )
+    if kind is tuple:
+        raise KeyEncodingError("nested tuples are not supported in keys")
+    raise KeyEncodingError(
+        f"unsupported key type {kind.__name__}: keys must be str, bytes, int, float, "
+        "None or a tuple of those"
+    )
 
 
 def _read_escaped(data: bytes, start: int) -> tuple[bytes, int]:
@@ -151,16 +156,9 @@ class TupleKeyCodec(KeyCodec):
     order_preserving = True
 
     def encode(self, key: Any) -> bytes:
-        out = bytearray()
         if type(key) is tuple:
-            out.append(_TUPLE)
-            for element in key:
-                if type(element) is tuple:
-                    raise KeyEncodingError("nested tuples are not supported in keys")
-                _encode_scalar(element, out)
-        else:
-            _encode_scalar(key, out)
-        return bytes(out)
+            return _TUPLE_TAG + b"".join([_scalar(element) for element in key])
+        return _scalar(key)
 
     def decode(self, data: bytes) -> Any:
         try:

@@ -16,13 +16,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rocksdict import WriteBatch
 
 from slither_stream import telemetry
 from slither_stream.errors import StoreError
 from slither_stream.log.base import Log
-from slither_stream.log.types import TopicPartition
+from slither_stream.log.types import Record, TopicPartition
 from slither_stream.store.generations import Generation
 
 _log = logging.getLogger(__name__)
@@ -109,14 +110,9 @@ def restore(
             records = consumer.poll_batch(opts.poll_records, timeout=0.5)
             if records:
                 last_record = time.monotonic()
-                for record in records:
-                    if record.key is not None:
-                        handle = handles[record.topic]
-                        if record.value is None:
-                            batch.delete(record.key, handle)
-                        else:
-                            batch.put(record.key, record.value, handle)
-                    reached[TopicPartition(record.topic, record.partition)] = record.offset + 1
+                last = _apply(records, batch, handles)
+                for (topic, partition), offset in last.items():
+                    reached[TopicPartition(topic, partition)] = offset + 1
                 in_batch += len(records)
                 tracker.advance(len(records))
                 finished = {tp for tp in pending if reached.get(tp, -1) >= ends[tp]}
@@ -143,6 +139,25 @@ def restore(
         consumer.close()
     tracker.finish()
     return tracker.records
+
+
+def _apply(records: list[Record], batch: WriteBatch,
+           handles: Mapping[str, Any]) -> dict[tuple[str, int], int]:
+    """Add records to ``batch`` as raw puts/deletes; return the last offset per
+    (topic, partition). The restore hot loop: keep it lean."""
+    put = batch.put
+    delete = batch.delete
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        key = record.key
+        if key is not None:
+            value = record.value
+            if value is None:
+                delete(key, handles[record.topic])
+            else:
+                put(key, value, handles[record.topic])
+        last[record.topic, record.partition] = record.offset
+    return last
 
 
 class _Progress:

@@ -57,6 +57,8 @@ class TableReader:
         self.name = spec.name
         self._keys = spec.key_codec
         self._values = spec.value_codec
+        self._encode = spec.key_codec.encode
+        self._decode = spec.value_codec.decode
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.store}.{self.name} ({self.spec.type})>"
@@ -96,22 +98,40 @@ class TableReader:
 
     # -- point reads ---------------------------------------------------------------
 
-    def _raw_get(self, encoded: bytes) -> bytes | None:
+    def _raw_get(self, encoded: bytes, *, retired: Generation | None = None) -> bytes | None:
         generation = self._source.current
-        try:
-            return raw_get(generation.tables[self.name], encoded)
-        except (DbClosedError, RuntimeError):
-            # The generation retired between reading the reference and the call
-            # (closed, or being closed: "already borrowed"); read its successor.
-            successor = self._source.current
-            if successor is generation:
-                raise
-            return raw_get(successor.tables[self.name], encoded)
+        if retired is None:
+            try:
+                return raw_get(generation.tables[self.name], encoded)
+            except (DbClosedError, RuntimeError):
+                retired = generation
+                generation = self._source.current
+        # The generation retired between reading the reference and the call (closed,
+        # or being closed: "already borrowed"); read its successor.
+        if generation is retired:
+            raise StoreError(f"table {self.store}.{self.name}: generation "
+                             f"{retired.number} is closed and has no successor")
+        return raw_get(generation.tables[self.name], encoded)
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value stored under ``key``, or ``default``."""
-        raw = self._raw_get(self.encode_key(key))
-        return default if raw is None else self.decode_value(key, raw)
+        # The hottest call in the package: codec methods are bound once in __init__
+        # and the error wrappers run only on failure.
+        try:
+            encoded = self._encode(key)
+        except KeyEncodingError:
+            encoded = self.encode_key(key)  # raises the StoreError naming the table
+        generation = self._source.current
+        try:
+            raw = generation.tables[self.name].get(encoded)
+        except (DbClosedError, RuntimeError):
+            raw = self._raw_get(encoded, retired=generation)
+        if raw is None:
+            return default
+        try:
+            return self._decode(raw)
+        except Exception:
+            return self.decode_value(key, raw)  # raises the StoreError naming the key
 
     def get_strict(self, key: Any) -> Any:
         """The value under ``key``; :class:`KeyNotFoundError` names store, table, key."""
@@ -131,7 +151,11 @@ class TableReader:
         keys = list(keys)
         if not keys:
             return []
-        encoded = [self.encode_key(key) for key in keys]
+        encode = self._encode
+        try:
+            encoded = [encode(key) for key in keys]
+        except KeyEncodingError:
+            encoded = [self.encode_key(key) for key in keys]  # raises, naming the key
         generation = self._source.current
         try:
             raws = raw_get_many(generation.tables[self.name], encoded)
@@ -140,10 +164,12 @@ class TableReader:
             if successor is generation:
                 raise
             raws = raw_get_many(successor.tables[self.name], encoded)
-        return [
-            default if raw is None else self.decode_value(key, raw)
-            for key, raw in zip(keys, raws, strict=True)
-        ]
+        decode = self._decode
+        try:
+            return [default if raw is None else decode(raw) for raw in raws]
+        except Exception:
+            return [default if raw is None else self.decode_value(key, raw)
+                    for key, raw in zip(keys, raws, strict=True)]
 
     # -- scans ---------------------------------------------------------------------
 
