@@ -6,9 +6,11 @@ Schemas are parsed once (:class:`AvroSchema`); each call is one fastavro
 Encoding validates the value first (on by default). fastavro's writer alone coerces
 silently -- ``1.5`` into an ``int`` field is written as ``1``, ``"1"`` into a
 ``double`` as ``1.0``, ``2**40`` into an ``int`` as a long that Java readers reject
--- so an unvalidated encode can corrupt data without an error. Validation roughly
-doubles the encode cost; ``validate=False`` turns it off for trusted producers. An
-invalid value raises SerializationError naming the field path (``lines[2].price``).
+-- so an unvalidated encode can corrupt data without an error. The check is the
+schema compiled once into closures (:mod:`~slither_stream.serde.checker`), cheaper
+than fastavro's per-call validator; ``validate=False`` skips it for trusted
+producers. An invalid value raises SerializationError naming the field path
+(``lines[2].price``).
 
 Decoding: with framing the 5-byte header names the writer schema's id, which is
 looked up among this serde's own schema and the registry (older versions included),
@@ -29,9 +31,9 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
-from fastavro.validation import validate as fastavro_validate
 
 from slither_stream.errors import SerializationError
+from slither_stream.serde.checker import compile_check
 from slither_stream.serde.framing import HEADER_SIZE, frame_header, parse_header
 from slither_stream.serde.mismatch import find_mismatch
 from slither_stream.serde.schemas import AvroSchema, SchemaRegistry
@@ -72,6 +74,7 @@ class AvroSerde:
         self.name = f"avro:{self.schema.full_name}" if framing else (
             f"avro-bare:{self.schema.full_name}")
         self._parsed = self.schema.parsed
+        self._check = compile_check(self._parsed, self.schema.named)
         self._header = frame_header(self.schema.schema_id) if framing else b""
         self._writers: dict[int, AvroSchema] = {
             self.writer_schema.schema_id: self.writer_schema,
@@ -81,7 +84,7 @@ class AvroSerde:
     # -- encode ---------------------------------------------------------------------
 
     def encode(self, value: Any) -> bytes:
-        if self.validate and not fastavro_validate(value, self._parsed, raise_errors=False):
+        if self.validate and not self._check(value):
             raise self._encode_error(value, None)
         buffer = io.BytesIO()
         buffer.write(self._header)
