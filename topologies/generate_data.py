@@ -95,6 +95,39 @@ def main() -> None:
             count = int(rng.integers(1, 5))
             chosen = [sentences[int(i)] for i in rng.choice(len(sentences), count, replace=False)]
             handle.write(json.dumps({"doc_id": f"d{index:03d}", "text": " ".join(chosen)}) + "\n")
+    write_claims_training(rng)
+
+
+def claim_training_rows(rng: np.random.Generator) -> list[tuple[str, int]]:
+    """Labelled sentences: 1 = a checkable factual claim, 0 = opinion or chatter."""
+    subjects = ["Unemployment", "Inflation", "The city budget", "Crime", "Exports",
+                "Rainfall", "Ticket sales", "The population", "Hospital admissions"]
+    verbs = ["rose", "fell", "grew", "dropped", "doubled since", "increased by",
+             "decreased by"]
+    opinions = ["I think {s} is fine.", "{s} feels worse than ever.",
+                "We should care more about {s}.", "Honestly {s} is boring.",
+                "Nobody likes {s}.", "What a lovely day for {s}.",
+                "{s} is the best thing about this town.", "I believe {s} will improve."]
+    rows: list[tuple[str, int]] = []
+    for _ in range(300):
+        subject = subjects[int(rng.integers(0, len(subjects)))]
+        if rng.random() < 0.5:
+            verb = verbs[int(rng.integers(0, len(verbs)))]
+            number = int(rng.integers(2, 90))
+            unit = [" percent", "%", "", " million"][int(rng.integers(0, 4))]
+            year = f" in {int(rng.integers(1995, 2025))}" if rng.random() < 0.6 else ""
+            rows.append((f"{subject} {verb} {number}{unit}{year}.", int(rng.random() > 0.05)))
+        else:
+            text = opinions[int(rng.integers(0, len(opinions)))].format(s=subject.lower())
+            rows.append((text[0].upper() + text[1:], int(rng.random() < 0.05)))
+    return rows
+
+
+def write_claims_training(rng: np.random.Generator) -> None:
+    with (DATA / "claims_train.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "checkworthy"])
+        writer.writerows(claim_training_rows(rng))
 
 
 if __name__ == "__main__":
