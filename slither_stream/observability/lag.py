@@ -36,9 +36,14 @@ LAG_LABELS = ("stage", "topic", "partition")
 
 
 class _PartitionLag(Protocol):
-    topic: str
-    partition: int
-    lag: int
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def lag(self) -> int: ...
 
 
 class LagSource(Protocol):
@@ -51,11 +56,16 @@ class _StagePlan(Protocol):
     @property
     def name(self) -> str: ...
 
-    group: str
-    input_topic: str
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def input_topic(self) -> str: ...
 
 
-class _Definition(Protocol):
+class PipeStages(Protocol):
+    """A compiled pipe definition, as far as lag watching needs one."""
+
     @property
     def stages(self) -> Sequence[_StagePlan]: ...
 
@@ -108,7 +118,7 @@ class LagCollector:
         with self._lock:
             self._watches[(stage, group, topic)] = LagWatch(log, stage, group, topic)
 
-    def watch_pipe(self, log: LagSource, definition: _Definition,
+    def watch_pipe(self, log: LagSource, definition: PipeStages,
                    stages: Iterable[str] | None = None) -> list[LagWatch]:
         """Watch the input lag of ``stages`` (default: all) of a compiled pipe."""
         wanted = None if stages is None else set(stages)

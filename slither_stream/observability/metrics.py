@@ -79,7 +79,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from slither_stream import telemetry
 from slither_stream.observability import events
-from slither_stream.observability.lag import LagCollector, LagSource, LagWatch
+from slither_stream.observability.lag import LagCollector, LagSource, LagWatch, PipeStages
 from slither_stream.telemetry import Event, Measurements, Metadata
 
 _log = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ class MetricsRegistry:
         """Report ``group``'s lag on ``topic`` as ``stage``'s, read at every scrape."""
         self.lag.watch(log, stage=stage, group=group, topic=topic)
 
-    def watch_pipe_lag(self, log: LagSource, definition: Any,
+    def watch_pipe_lag(self, log: LagSource, definition: PipeStages,
                        stages: Sequence[str] | None = None) -> list[LagWatch]:
         """Watch the input lag of ``stages`` (default all) of a compiled pipe definition."""
         return self.lag.watch_pipe(log, definition, stages)
