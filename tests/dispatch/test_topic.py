@@ -160,3 +160,15 @@ def test_topic_rejects_bad_configuration(log: Log) -> None:
     with pytest.raises(ConfigError, match="partitions"):
         dispatch.Topic(log, f"{FUNCS}:double", request_topic="a", reply_topic="b",
                        partitions=0)
+
+
+def test_worker_refuses_requests_for_another_function(log: Log, log_url: str,
+                                                       names: Names) -> None:
+    with topic(log, f"{FUNCS}:identity", names) as executor, \
+            workers(log, log_url, f"{FUNCS}:double", names, count=1), \
+            pytest.raises(DispatchError) as caught:
+        dispatch.call_batch([1], executor=executor, timeout=60)
+    failure = caught.value.cause
+    assert isinstance(failure, BatchComputeError)
+    assert failure.reason == "contract"
+    assert f"runs {FUNCS}:double, but the request asks for {FUNCS}:identity" in str(failure)

@@ -21,9 +21,18 @@ from multiprocessing.connection import Connection, wait
 from slither_stream.dispatch.compute import BatchComputeError
 from slither_stream.dispatch.wire import Codec
 
-WORKER_MODULE = "slither_stream.dispatch.executors.processes.worker"
 SYS_PATH_ENV = "SLITHER_WORKER_SYS_PATH"
 """Carries the parent's ``sys.path`` so workers import what the parent can."""
+
+BOOTSTRAP = (
+    "import json, os, sys\n"
+    f"sys.path[:] = json.loads(os.environ[{SYS_PATH_ENV!r}])\n"
+    "from slither_stream.dispatch.executors.processes.worker import main\n"
+    "main(sys.argv[1:])\n"
+)
+"""The worker's ``python -c`` program: install the parent's ``sys.path`` first, so
+slither_stream and the user's module import even when only the parent's runtime
+``sys.path`` edits make them importable."""
 
 
 @dataclass
@@ -79,7 +88,7 @@ def launch(spec: str, codec: Codec) -> WorkerProcess:
     env[SYS_PATH_ENV] = json.dumps(sys.path)
     try:
         popen = subprocess.Popen(
-            [sys.executable, "-m", WORKER_MODULE, str(child_end.fileno()), spec, codec.name],
+            [sys.executable, "-c", BOOTSTRAP, str(child_end.fileno()), spec, codec.name],
             pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, env=env,
             cwd=os.getcwd())
     except OSError as error:

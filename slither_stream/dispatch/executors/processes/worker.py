@@ -1,7 +1,8 @@
 """Worker-process side of the Processes executor.
 
-A worker is a fresh interpreter (``python -m`` this module; the spawn model, never
-fork) given one end of a socket pair. It imports the compute function once, reports
+A worker is a fresh interpreter (``python -c`` running :func:`main`, see
+``supervisor.BOOTSTRAP``; the spawn model, never fork) given one end of a socket
+pair. It imports the compute function once, reports
 ``["ready", pid]`` (or ``["failed", traceback]``), then serves one batch message at a
 time until the socket closes. Unlike multiprocessing's spawn it does not re-import
 the parent's ``__main__``, so user scripts need no ``if __name__ == "__main__"``
@@ -10,10 +11,8 @@ guard. Keep this module's imports light: every worker pays for them at start.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sys
 import traceback
 from multiprocessing.connection import Connection
 
@@ -44,14 +43,6 @@ def main(argv: list[str]) -> None:
     """``worker.py FD SPEC CODEC``: serve on the inherited socket ``FD``."""
     # Ctrl-C goes to the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from slither_stream.dispatch.executors.processes.supervisor import SYS_PATH_ENV
-
-    inherited = os.environ.get(SYS_PATH_ENV)
-    if inherited:
-        sys.path[:] = [entry for entry in json.loads(inherited) if isinstance(entry, str)]
     fd, spec, codec_name = int(argv[0]), argv[1], argv[2]
     serve(Connection(fd), spec, codec_name)
 
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
