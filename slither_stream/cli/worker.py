@@ -18,6 +18,7 @@ import click
 
 from slither_stream.errors import SlitherError
 from slither_stream.log import default_log_url
+from slither_stream.observability import configure_logging, observability_options
 
 
 @click.command("worker")
@@ -28,20 +29,33 @@ from slither_stream.log import default_log_url
 @click.option("--log", "log_url", default=None,
               help="Log URL (default: $SLITHER_LOG or embedded://.slither).")
 @click.option("--namespace", default=None, help="Topic namespace (default: the pipe name).")
-def worker_command(topology: str, stages: tuple[str, ...], processes: int,
-                   log_url: str | None, namespace: str | None) -> None:
-    """Run the stages of the pipe in TOPOLOGY as consumer-group workers."""
+@observability_options
+def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
+                   log_url: str | None, namespace: str | None, metrics_port: int | None,
+                   metrics_host: str, log_level: str, log_format: str) -> None:
+    """Run the stages of the pipe in TOPOLOGY as consumer-group workers.
+
+    With --metrics-port P, worker process i serves /metrics, /healthz (200 once its
+    stores are restored) and /livez on port P + i.
+    """
     from slither_stream.pipe.loading import load_topology
     from slither_stream.pipe.worker import Supervisor, WorkerSpec
 
-    logging.basicConfig(level=os.environ.get("SLITHER_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s supervisor %(levelname)s %(message)s")
+    if log_format == "json":
+        configure_logging(log_level, "json", fields={"member": "supervisor"})
+    else:
+        logging.basicConfig(level=log_level.upper(),
+                            format="%(asctime)s supervisor %(levelname)s %(message)s")
+    chosen = click.get_current_context().get_parameter_source("log_level")
+    child_level = None if chosen is click.core.ParameterSource.DEFAULT else log_level
     try:
         definition = load_topology(topology).compile()
         for stage in stages:
             definition.stage(stage)
         spec = WorkerSpec(topology=topology, log_url=log_url or default_log_url(),
-                          stages=stages, namespace=namespace, cwd=os.getcwd())
+                          stages=stages, namespace=namespace, cwd=os.getcwd(),
+                          metrics_port=metrics_port, metrics_host=metrics_host,
+                          log_level=child_level, log_format=log_format)
         supervisor = Supervisor(spec, processes=processes)
     except SlitherError as error:
         click.echo(f"error: {error}", err=True)

@@ -216,8 +216,12 @@ class StageRuntime:
         with telemetry.span(telemetry.PIPE_STAGE, {
             "pipe": self.definition.name, "stage": self.name, "type": self.plan.kind,
             "batch_size": len(records),
-        }):
+        }) as span_meta:
             writes, halted = self._plan_writes(records)
+            dead = sum(1 for group in writes for write in group
+                       if write.topic == self.plan.dlq_topic)
+            span_meta["dead_lettered"] = dead
+            span_meta["records_out"] = sum(len(group) for group in writes) - dead
             if self.exactly_once:
                 self._write_transaction(records, writes, halted)
             else:

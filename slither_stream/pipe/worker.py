@@ -22,7 +22,7 @@ import multiprocessing.connection
 import os
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 from slither_stream.context import Context, new_session_id
 from slither_stream.errors import ConfigError, PipeError
 from slither_stream.log import Log, open_log
+from slither_stream.observability import configure_logging, start_observability
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.runner import ensure_topics
 from slither_stream.pipe.runtime import StageRuntime
@@ -47,7 +48,8 @@ class Worker:
 
     def __init__(self, log: Log, definition: PipeDefinition, *,
                  stages: Sequence[str] | None = None, member: str = "0",
-                 session_id: str | None = None, poll_timeout: float = 0.2) -> None:
+                 session_id: str | None = None, poll_timeout: float = 0.2,
+                 on_ready: Callable[[], None] | None = None) -> None:
         chosen = list(stages) if stages else [plan.name for plan in definition.stages]
         for name in chosen:
             definition.stage(name)  # raises ConfigError naming the known stages
@@ -59,6 +61,8 @@ class Worker:
         self.member = member
         self.session_id = session_id or new_session_id()
         self.poll_timeout = poll_timeout
+        self.on_ready = on_ready
+        """Called once the stores are restored and every stage thread has started."""
         self.runtimes: list[StageRuntime] = []
         self._threads: list[threading.Thread] = []
         self._errors: list[tuple[str, BaseException]] = []
@@ -85,6 +89,8 @@ class Worker:
                     name=f"slither-worker-{self.definition.name}-{name}-{self.member}")
                 self._threads.append(thread)
                 thread.start()
+            if self.on_ready is not None:
+                self.on_ready()
             try:
                 self._finished.wait()
             finally:
@@ -130,6 +136,17 @@ class WorkerSpec:
     stages: tuple[str, ...] = ()
     namespace: str | None = None
     cwd: str | None = None
+    metrics_port: int | None = None
+    """Base port of /metrics, /healthz, /livez; slot ``i`` serves on base + i."""
+    metrics_host: str = "127.0.0.1"
+    log_level: str | None = None
+    log_format: str = "text"
+
+    def metrics_port_of(self, member: str) -> int | None:
+        """The metrics port of worker slot ``member`` (0 stays 0: any free port)."""
+        if self.metrics_port is None or self.metrics_port == 0:
+            return self.metrics_port
+        return self.metrics_port + (int(member) if member.isdigit() else 0)
 
 
 def worker_main(spec: WorkerSpec, member: str) -> None:
@@ -138,15 +155,22 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
 
     if spec.cwd is not None:
         os.chdir(spec.cwd)
-    logging.basicConfig(level=os.environ.get("SLITHER_LOG_LEVEL", "WARNING"),
-                        format=f"%(asctime)s worker-{member} pid %(process)d %(levelname)s "
-                               "%(name)s: %(message)s")
+    level = spec.log_level or os.environ.get("SLITHER_LOG_LEVEL", "WARNING")
+    if spec.log_format == "json":
+        configure_logging(level, "json", fields={"member": member, "pid": os.getpid()})
+    else:
+        logging.basicConfig(level=level.upper(),
+                            format=f"%(asctime)s worker-{member} pid %(process)d %(levelname)s "
+                                   "%(name)s: %(message)s")
     definition: PipeDefinition = load_topology(spec.topology).compile()
     if spec.namespace:
         definition = definition.with_namespace(spec.namespace)
     log = open_log(spec.log_url)
+    obs = start_observability(spec.metrics_port_of(member), metrics_host=spec.metrics_host)
     try:
-        worker = Worker(log, definition, stages=spec.stages or None, member=member)
+        obs.metrics.watch_pipe_lag(log, definition, spec.stages or None)
+        worker = Worker(log, definition, stages=spec.stages or None, member=member,
+                        on_ready=obs.readiness.set_started)
 
         def on_term(_signum: int, _frame: FrameType | None) -> None:
             worker.stop()
@@ -159,6 +183,7 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
             _log.error("%s", error)
             raise SystemExit(EXIT_HALTED) from error
     finally:
+        obs.stop()
         log.close()
 
 
