@@ -47,8 +47,10 @@ class StoreApp:
         grace_period: float = 10.0,
         restore: RestoreOptions | None = None,
         views: ViewRegistry | None = None,
+        follow: bool = False,
     ) -> None:
         self.app = app
+        self.follow = follow
         self.data_dir = Path(data_dir)
         self.grace_period = grace_period
         self.restore_options = restore
@@ -84,7 +86,8 @@ class StoreApp:
                     continue
                 owner = StoreOwner(store, self.log, app=self.app, data_dir=self.data_dir,
                                    grace_period=self.grace_period,
-                                   restore_options=self.restore_options)
+                                   restore_options=self.restore_options,
+                                   follow=self.follow)
                 store.bind(owner)
                 try:
                     owner.start()

@@ -28,6 +28,7 @@ from slither_stream.errors import ConfigError, ProduceError, StoreError, Unknown
 from slither_stream.log.base import Log, Producer
 from slither_stream.log.types import RecordMetadata, TopicPartition, TopicSpec
 from slither_stream.store import generations as gens
+from slither_stream.store.follower import ChangelogFollower
 from slither_stream.store.generations import Generation, OwnerLock, Retirer
 from slither_stream.store.recovery import RestoreOptions, restore
 from slither_stream.store.spec import TableSpec
@@ -62,6 +63,7 @@ class StoreOwner:
         grace_period: float = 10.0,
         restore_options: RestoreOptions | None = None,
         flush_timeout: float = 30.0,
+        follow: bool = False,
     ) -> None:
         from slither_stream.store.spec import check_name
 
@@ -86,6 +88,12 @@ class StoreOwner:
         self.restore_options = restore_options or RestoreOptions()
         self.flush_timeout = flush_timeout
         self.write_lock = threading.RLock()
+        self.follow = follow
+        # Guards applying records to RocksDB and ``positions`` (next changelog offset
+        # applied per partition); waiters for "my write is applied" wait on it.
+        self.applied = threading.Condition()
+        self.positions: dict[TopicPartition, int] = {}
+        self._follower: ChangelogFollower | None = None
         self._current: Generation | None = None
         self._tables = {name: Table(self, self.name, spec, self) for name, spec in
                         self.specs.items()}
@@ -128,6 +136,9 @@ class StoreOwner:
             self._write_manifest()
             self._start_generation()
             self._producer = self.log.producer()
+            if self.follow:
+                self._follower = ChangelogFollower(self)
+                self._follower.start()
             if self.store.has_loader and self._changelog_empty():
                 _log.info("store %s: empty changelog, populating it with load()", self.name)
                 self.reload("load")
@@ -187,6 +198,12 @@ class StoreOwner:
             generation.close()
             raise
         self._current = generation
+        self.positions = self._checkpoints_of(generation)
+
+    def _checkpoints_of(self, generation: Generation) -> dict[TopicPartition, int]:
+        partitions = [tp for topic in self.topics.values() for tp in self.log.partitions_of(topic)]
+        return {tp: offset for tp, offset in generation.checkpoints(partitions).items()
+                if offset is not None}
 
     def _changelog_empty(self) -> bool:
         partitions = [tp for topic in self.topics.values() for tp in self.log.partitions_of(topic)]
@@ -200,6 +217,9 @@ class StoreOwner:
 
     def close(self) -> None:
         """Stop serving: flush the producer, close generations, release the lock."""
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            follower.stop()
         with self.write_lock:
             producer, self._producer = self._producer, None
             generation, self._current = self._current, None
@@ -245,13 +265,19 @@ class StoreOwner:
             else:
                 batch.put(key, value, handle)
         generation.put_checkpoints(batch, acks)
-        generation.write(batch)
+        with self.applied:
+            generation.write(batch)
+            self.positions.update(acks)
+            self.applied.notify_all()
 
     def _write_one(self, table: str, key: bytes, value: bytes | None) -> None:
         meta = self._producer_or_fail().send(self.topics[table], value, key,
                                              timeout=self.flush_timeout)
-        self._apply(table, [(key, value)],
-                    {TopicPartition(meta.topic, meta.partition): meta.offset + 1})
+        acks = {TopicPartition(meta.topic, meta.partition): meta.offset + 1}
+        if self.follow:
+            self.wait_applied(acks)
+        else:
+            self._apply(table, [(key, value)], acks)
 
     def _emit_write(self, table: str, count: int) -> None:
         if telemetry.has_handlers(telemetry.STORE_WRITE):
@@ -328,8 +354,43 @@ class StoreOwner:
                 f"(first: {failures[0]}); the store keeps its previous state for them"
             )
         if apply and entries:
-            self._apply(table, entries, acks)
+            if self.follow:
+                self.wait_applied(acks)
+            else:
+                self._apply(table, entries, acks)
         return acks
+
+    # -- follow mode ---------------------------------------------------------------
+
+    def wait_applied(self, targets: dict[TopicPartition, int],
+                     timeout: float | None = None) -> None:
+        """Wait until the live generation has applied the changelog up to ``targets``
+        (next offsets). In follow mode the follower thread does the applying."""
+        limit = self.flush_timeout if timeout is None else timeout
+        follower = self._follower
+
+        def reached() -> bool:
+            if follower is not None and follower.failure is not None:
+                return True
+            return all(self.positions.get(tp, 0) >= offset for tp, offset in targets.items())
+
+        with self.applied:
+            done = self.applied.wait_for(reached, limit)
+        if follower is not None:
+            follower.check()
+        if not done:
+            raise StoreError(
+                f"store {self.name!r}: changelog not applied up to {targets} within {limit}s "
+                f"(applied: {self.positions})"
+            )
+
+    def sync(self, timeout: float | None = None) -> None:
+        """Follow mode: wait until every record now in the changelog (from any host)
+        is applied locally — read-your-writes across hosts."""
+        if not self.follow:
+            raise ConfigError(f"store {self.name!r}: sync() needs follow=True")
+        partitions = [tp for topic in self.topics.values() for tp in self.log.partitions_of(topic)]
+        self.wait_applied(self.log.end_offsets(partitions), timeout)
 
     # -- reload --------------------------------------------------------------------
 
@@ -342,11 +403,13 @@ class StoreOwner:
     def swap(self, generation: Generation) -> Generation:
         """Make ``generation`` live (pointer file, then reference); retire the old one.
 
-        The caller holds :attr:`write_lock` and has flushed ``generation``.
+        The caller holds :attr:`write_lock` and :attr:`applied`, and has flushed
+        ``generation``.
         """
         old = self.current
         gens.write_pointer(self.store_dir, generation.number)
         self._current = generation
+        self.positions = self._checkpoints_of(generation)
         self._retire_later(old, old.number)
         return old
 

@@ -27,7 +27,6 @@ from rocksdict import WriteBatch
 
 from slither_stream import telemetry
 from slither_stream.errors import ConfigError, StoreError
-from slither_stream.log.types import TopicPartition
 from slither_stream.store import generations as gens
 from slither_stream.store.generations import Generation, raw_items
 from slither_stream.store.recovery import restore
@@ -105,15 +104,11 @@ def reload_store(owner: StoreOwner, source: ReloadSource | None) -> int:
 
 
 def _replay(owner: StoreOwner, generation: Generation) -> None:
-    topics = {topic: name for name, topic in owner.topics.items()}
     group = f"{owner.app}.{owner.name}.reload"
-    restore(owner.log, generation, topics, store=owner.name, group=group,
+    restore(owner.log, generation, _topics(owner), store=owner.name, group=group,
             options=owner.restore_options, wal=False)
-    with owner.write_lock:
-        restore(owner.log, generation, topics, store=owner.name, group=group,
-                options=owner.restore_options, wal=False)
-        generation.flush()
-        owner.swap(generation)
+    with owner.write_lock, owner.applied:
+        _catch_up_and_swap(owner, generation)
 
 
 def _load(owner: StoreOwner, generation: Generation) -> None:
@@ -121,26 +116,40 @@ def _load(owner: StoreOwner, generation: Generation) -> None:
     owner.store.load(loaders)
     for loader in loaders.values():
         loader.flush()
-    with owner.write_lock:
+    with owner.write_lock, owner.applied:
         old = owner.current
-        checkpoints: dict[TopicPartition, int] = {}
+        # Start from the old generation's checkpoints, publish the difference, then
+        # replay from those checkpoints: that re-applies the difference (a no-op on
+        # these keys) and, in log order, anything other hosts wrote meanwhile.
+        batch = WriteBatch(raw_mode=True)
+        generation.put_checkpoints(batch, dict(owner.positions))
+        generation.write(batch, wal=False)
         for name in owner.specs:
-            partitions = owner.log.partitions_of(owner.topics[name])
-            checkpoints.update({tp: offset for tp, offset in old.checkpoints(partitions).items()
-                                if offset is not None})
             changes: list[tuple[bytes, bytes | None]] = []
             for change in _differences(old, generation, name):
                 changes.append(change)
                 if len(changes) >= LOAD_BATCH:
-                    checkpoints.update(owner.publish(name, changes, apply=False))
+                    owner.publish(name, changes, apply=False)
                     changes = []
             if changes:
-                checkpoints.update(owner.publish(name, changes, apply=False))
-        batch = WriteBatch(raw_mode=True)
-        generation.put_checkpoints(batch, checkpoints)
-        generation.write(batch, wal=False)
-        generation.flush()
-        owner.swap(generation)
+                owner.publish(name, changes, apply=False)
+        _catch_up_and_swap(owner, generation)
+
+
+def _topics(owner: StoreOwner) -> dict[str, str]:
+    return {topic: name for name, topic in owner.topics.items()}
+
+
+def _catch_up_and_swap(owner: StoreOwner, generation: Generation) -> None:
+    """Apply what reached the changelog since the build began, flush, swap.
+
+    The caller holds the write lock and the ``applied`` condition, so no write or
+    follower batch lands between the catch-up and the swap.
+    """
+    restore(owner.log, generation, _topics(owner), store=owner.name,
+            group=f"{owner.app}.{owner.name}.reload", options=owner.restore_options, wal=False)
+    generation.flush()
+    owner.swap(generation)
 
 
 def _differences(old: Generation, new: Generation,
