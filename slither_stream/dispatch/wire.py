@@ -91,7 +91,7 @@ def serve_request(function: ComputeFunction, name: str, codec: Codec, data: byte
         payloads = codec.decode(data)
         if not isinstance(payloads, list):
             raise BatchComputeError(f"request for {name} is not a list of payloads",
-                                 function=name, reason="contract")
+                                    function=name, reason="contract")
         return codec.encode(["ok", call_checked(function, name, payloads)])
     except BatchComputeError as failure:
         return encode_error(codec, failure.reason, failure.error_type or "BatchComputeError",
@@ -126,7 +126,8 @@ def decode_reply(codec: Codec, function: str, data: bytes,
             if reason == known:
                 return_reason = known
         raise BatchComputeError(str(message), function=function, reason=return_reason,
-                             error_type=error_type, remote_traceback=trace,
-                             worker_pid=worker_pid)
-    raise BatchComputeError(f"malformed reply from compute function {function}: {reply!r:.200}",
-                         function=function, reason="contract", worker_pid=worker_pid)
+                                error_type=error_type, remote_traceback=trace,
+                                worker_pid=worker_pid)
+    raise BatchComputeError(
+        f"malformed reply from compute function {function}: {reply!r:.200}",
+        function=function, reason="contract", worker_pid=worker_pid)

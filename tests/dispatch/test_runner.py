@@ -306,3 +306,16 @@ def test_key_partition_and_weighted_batches_reach_the_function() -> None:
     dispatch.run([3, 3, 9, 2, 2, 2], executor=dispatch.Inline(record),
                  strategy=dispatch.WeightedBatch(6, lambda item: item.payload))
     assert seen == [[3, 3], [9], [2, 2, 2]]
+
+
+def test_batch_compute_error_survives_pickling() -> None:
+    import pickle
+
+    from slither_stream.dispatch.compute import BatchComputeError
+
+    error = BatchComputeError("boom", function="m:f", reason="crashed", error_type="X",
+                              remote_traceback="trace", worker_pid=42)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.function, copy.reason, copy.error_type, copy.remote_traceback,
+            copy.worker_pid) == ("m:f", "crashed", "X", "trace", 42)
+    assert str(copy) == str(error)

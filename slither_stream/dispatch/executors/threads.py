@@ -52,8 +52,9 @@ class Threads:
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._closed:
-                raise BatchComputeError(f"Threads executor for {self.function_name} is closed",
-                                     function=self.function_name, reason="unavailable")
+                raise BatchComputeError(
+                    f"Threads executor for {self.function_name} is closed",
+                    function=self.function_name, reason="unavailable")
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
                     self.max_workers, thread_name_prefix="slither-compute-thread")

@@ -1,10 +1,10 @@
 """Processes: a supervised pool of long-lived compute worker processes.
 
 Each worker imports ``"module:function"`` once and then serves batches: one batch is
-one message over the worker's pipe (the payload list encoded in one call, see
+one message over the worker's socket (the payload list encoded in one call, see
 :mod:`slither_stream.dispatch.wire`). A runner thread checks a worker out, sends the
-batch and waits on the worker's pipe *and* its process sentinel
-(:func:`multiprocessing.connection.wait`) with the batch timeout:
+batch and waits on the worker's socket *and* its process sentinel (a pidfd), with
+:func:`multiprocessing.connection.wait` and the batch timeout:
 
 * a reply arrives → results, or the function's error with its remote traceback;
 * the sentinel fires (segfault, ``os._exit``, OOM kill) → that batch fails with
@@ -169,7 +169,7 @@ class Processes:
                 self._cond.wait()
             if self._closed:
                 raise BatchComputeError(f"Processes pool for {self.spec} is closed",
-                                     function=self.spec, reason="unavailable")
+                                        function=self.spec, reason="unavailable")
             return self._idle.pop()
 
     def _checkin(self, slot: _Slot) -> None:
@@ -193,7 +193,10 @@ class Processes:
             self._replace(slot)
         else:
             self._respawn(slot)
-        assert slot.worker is not None
+        if slot.worker is None:
+            raise BatchComputeError(f"no compute worker for {self.spec} could be started "
+                                    "(see the log for the start-up error)",
+                                    function=self.spec, reason="unavailable")
         return slot.worker
 
     def _respawn(self, slot: _Slot) -> None:
