@@ -12,9 +12,10 @@ Public API (everything else in this package is internal):
 - :func:`changelog_topic` -- the changelog topic name of a table.
 
 Module map: ``spec`` (declarations), ``keys`` / ``values`` (encodings), ``table``
-(reads, write entry points), ``owner`` (the single writer), ``recovery`` (changelog
-restore), ``reload`` (generation builds), ``generations`` (directories, pointer,
-locks, retirement), ``reader`` (StoreReader), ``views``, ``app``.
+(reads, write entry points), ``owner`` (the single writer), ``follower`` (follow
+mode: apply every host's changelog records), ``recovery`` (changelog restore),
+``reload`` (generation builds), ``generations`` (directories, pointer, locks),
+``retirement`` (deferred close/delete), ``reader`` (StoreReader), ``views``, ``app``.
 """
 
 from __future__ import annotations

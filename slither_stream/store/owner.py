@@ -29,8 +29,9 @@ from slither_stream.log.base import Log, Producer
 from slither_stream.log.types import RecordMetadata, TopicPartition, TopicSpec
 from slither_stream.store import generations as gens
 from slither_stream.store.follower import ChangelogFollower
-from slither_stream.store.generations import Generation, OwnerLock, Retirer
+from slither_stream.store.generations import Generation, OwnerLock
 from slither_stream.store.recovery import RestoreOptions, restore
+from slither_stream.store.retirement import Retirer
 from slither_stream.store.spec import TableSpec
 from slither_stream.store.table import Table
 

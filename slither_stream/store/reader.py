@@ -25,8 +25,9 @@ from typing import Self
 from slither_stream.errors import ConfigError, StoreError
 from slither_stream.store import generations as gens
 from slither_stream.store.behaviour import Store
-from slither_stream.store.generations import Generation, Retirer
+from slither_stream.store.generations import Generation
 from slither_stream.store.owner import MANIFEST
+from slither_stream.store.retirement import Retirer
 from slither_stream.store.spec import TableSpec, check_name
 from slither_stream.store.table import TableReader
 
