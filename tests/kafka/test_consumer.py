@@ -167,3 +167,34 @@ def test_rebalance_is_incremental(kafka_log: Log, topic: Callable[..., str],
     finally:
         second.close()
         first.close()
+
+
+def test_seek_inside_on_assign_sets_where_reading_starts(
+        kafka_log: Log, topic: Callable[..., str], unique_name: Callable[[str], str]) -> None:
+    name = topic("seek-on-assign", partitions=2)
+    _fill(kafka_log, name, 5, partition=0)
+    _fill(kafka_log, name, 5, partition=1)
+    with kafka_log.consumer(unique_name("seek-on-assign")) as consumer:
+        seen_assigned: list[set[TopicPartition]] = []
+
+        def on_assign(tps: list[TopicPartition]) -> None:
+            seen_assigned.append(consumer.assignment())
+            for tp in tps:
+                consumer.seek(tp, 3)
+
+        consumer.subscribe([name], on_assign=on_assign)
+        records = _read(consumer, 4)
+    assert seen_assigned and seen_assigned[0] == {TopicPartition(name, 0),
+                                                  TopicPartition(name, 1)}
+    assert sorted((r.partition, r.offset) for r in records) == [(0, 3), (0, 4), (1, 3), (1, 4)]
+
+
+def test_reading_a_deleted_assigned_topic_raises_unknown_topic(
+        kafka_log: Log, topic: Callable[..., str]) -> None:
+    name = topic("deleted")
+    with kafka_log.consumer("deleted-reader") as consumer:
+        consumer.assign([TopicPartition(name, 0)])
+        kafka_log.delete_topic(name)
+        with pytest.raises(UnknownTopicError):
+            for _ in range(20):
+                consumer.poll_batch(10, 0.5)
