@@ -101,11 +101,10 @@ class AvroSerde:
                 found.reason(),
                 serde=self.name, operation="encode", field=found.path,
             )
-        detail = f"{type(cause).__name__}: {cause}" if cause else "fastavro validation failed"
-        return SerializationError(
-            f"value does not match schema {self.schema.full_name}: {detail}",
-            serde=self.name, operation="encode",
-        )
+        reason = f"value does not match schema {self.schema.full_name}"
+        if cause is not None:
+            reason += f" ({type(cause).__name__}: {cause})"
+        return SerializationError(reason, serde=self.name, operation="encode")
 
     # -- decode ---------------------------------------------------------------------
 

@@ -105,8 +105,8 @@ class _Walker:
     def _leaf(self, schema: Any, datum: Any, path: str) -> Mismatch | None:
         try:
             ok = validate(datum, schema, raise_errors=False)
-        except Exception:  # a leaf fastavro cannot check alone: do not guess
-            return None
+        except Exception:  # a logical-type writer refused the value outright
+            ok = False
         if ok:
             return None
         return Mismatch(path, _type_name(schema), describe_value(datum))
@@ -114,6 +114,9 @@ class _Walker:
     def _record(self, schema: dict[str, Any], datum: Any, path: str) -> Mismatch | None:
         if not isinstance(datum, Mapping):
             return Mismatch(path, _type_name(schema), describe_value(datum))
+        if "-type" in datum and datum["-type"] != schema["name"]:
+            return Mismatch(_child(path, "-type"), f"{schema['name']!r} (the record's name)",
+                            describe_value(datum["-type"]))
         fields = schema.get("fields", [])
         for field in fields:
             name = field["name"]
@@ -163,6 +166,8 @@ class _Walker:
         return None
 
     def _union(self, branches: list[Any], datum: Any, path: str) -> Mismatch | None:
+        if isinstance(datum, tuple):  # fastavro's (type name, value) notation
+            return self._tagged(branches, datum, path)
         if any(self.walk(branch, datum, path) is None for branch in branches):
             return None
         # Only one branch has the value's shape: report the mismatch inside it.
@@ -171,6 +176,18 @@ class _Walker:
         if len(same_shape) == 1:
             return self.walk(same_shape[0], datum, path)
         return Mismatch(path, _type_name([self._resolve(b) for b in branches]),
+                        describe_value(datum))
+
+    def _tagged(self, branches: list[Any], datum: tuple[Any, ...], path: str) -> Mismatch | None:
+        by_name: dict[str, Any] = {}
+        for branch in branches:
+            if isinstance(branch, str):
+                by_name.setdefault(branch, branch)
+            elif isinstance(branch, dict) and branch.get("type") in ("record", "error"):
+                by_name.setdefault(str(branch["name"]), branch)
+        if len(datum) == 2 and isinstance(datum[0], str) and datum[0] in by_name:
+            return self.walk(by_name[datum[0]], datum[1], path)
+        return Mismatch(path, f"a (type name, value) pair naming one of [{', '.join(by_name)}]",
                         describe_value(datum))
 
     def _kind(self, schema: Any) -> str | None:

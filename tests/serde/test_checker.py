@@ -12,7 +12,7 @@ from fastavro.validation import validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slither_stream.serde import AvroSchema
+from slither_stream.serde import AvroSchema, find_mismatch
 from slither_stream.serde.checker import compile_check
 from tests.serde.conftest import ORDER_SCHEMA
 from tests.serde.orders import orders, sample_order
@@ -114,3 +114,28 @@ def test_decimal_scale_overflow_is_invalid_like_fastavro() -> None:
     schema = AvroSchema.parse(SMALL_SCHEMAS[-1])
     value = Decimal("1.234")
     assert compile_check(schema.parsed, schema.named)(value) == fastavro_says(value, schema)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=orders(), data=st.data())
+def test_every_rejection_is_explained_by_a_field_path(value: dict[str, Any],
+                                                       data: st.DataObject) -> None:
+    """The compiled check and the mismatch walker agree, so errors always name a field."""
+    container, key = data.draw(st.sampled_from(_slots(value)))
+    container[key] = data.draw(ANYTHING)
+    found = find_mismatch(ORDER.parsed, ORDER.named, value)
+    assert ORDER_CHECK(value) == (found is None)
+    if found is not None:
+        assert found.path  # never blamed on the whole record: the mutated slot is inside
+
+
+def test_tagged_union_values() -> None:
+    tagged = dict(sample_order(), gift=("slither.test.Line", {"sku": "x", "price": 1.0}))
+    assert ORDER_CHECK(tagged) is True
+    bad = dict(sample_order(), gift=("slither.test.Line", {"sku": 5, "price": 1.0}))
+    assert ORDER_CHECK(bad) is False
+    found = find_mismatch(ORDER.parsed, ORDER.named, bad)
+    assert found is not None and found.path == "gift.sku"
+    unknown = dict(sample_order(), gift=("Nope", {}))
+    found = find_mismatch(ORDER.parsed, ORDER.named, unknown)
+    assert found is not None and found.expected.startswith("a (type name, value) pair")
