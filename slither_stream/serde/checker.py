@@ -52,7 +52,7 @@ def _enum(symbols: frozenset[str]) -> Check:
 
 
 def _fixed(size: int) -> Check:
-    return lambda datum: isinstance(datum, bytes) and len(datum) == size
+    return lambda datum: isinstance(datum, bytes | bytearray) and len(datum) == size
 
 
 _PRIMITIVES: dict[str, Check] = {

@@ -12,6 +12,7 @@ validator, so the walker agrees with what fastavro accepts.
 
 from __future__ import annotations
 
+import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,7 +144,8 @@ class _Walker:
         return None
 
     def _array(self, schema: dict[str, Any], datum: Any, path: str) -> Mismatch | None:
-        if not isinstance(datum, Sequence) or isinstance(datum, str | bytes | bytearray):
+        # fastavro's rule: any sequence but str (bytes are a sequence of ints)
+        if not isinstance(datum, Sequence | array.array) or isinstance(datum, str):
             return Mismatch(path, _type_name(schema), describe_value(datum))
         items = schema.get("items")
         for index, item in enumerate(datum):
@@ -201,6 +203,6 @@ class _Walker:
     def _shape(datum: Any) -> tuple[str, ...]:
         if isinstance(datum, Mapping):
             return ("record", "error", "map")
-        if isinstance(datum, Sequence) and not isinstance(datum, str | bytes | bytearray):
+        if isinstance(datum, Sequence | array.array) and not isinstance(datum, str):
             return ("array",)
         return ()
