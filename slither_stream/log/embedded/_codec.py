@@ -34,7 +34,7 @@ MAX_OFFSET = (1 << 64) - 1
 
 _PARTITION = struct.Struct(">cII")
 RECORD_KEY = struct.Struct(">cIIQ")
-_U64 = struct.Struct(">Q")
+U64 = struct.Struct(">Q")
 # timestamp, key length, value length (-1 encodes None), header count
 RECORD_HEAD = struct.Struct(">qiiH")
 _HEADER_HEAD = struct.Struct(">HI")
@@ -81,11 +81,11 @@ def topic_key(name: str) -> bytes:
 
 
 def pack_u64(value: int) -> bytes:
-    return _U64.pack(value)
+    return U64.pack(value)
 
 
 def unpack_u64(data: bytes) -> int:
-    return int(_U64.unpack(data)[0])
+    return int(U64.unpack(data)[0])
 
 
 def encode_record(

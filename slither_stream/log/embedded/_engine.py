@@ -34,8 +34,8 @@ from slither_stream.errors import (
     TopicExistsError,
     UnknownTopicError,
 )
-from slither_stream.log.base import DeliveryCallback
 from slither_stream.log.embedded import _codec as codec
+from slither_stream.log.embedded._batch import PendingBatch, Slot
 from slither_stream.log.embedded._groups import GroupCoordinator
 from slither_stream.log.embedded._lock import DirectoryLock
 from slither_stream.log.embedded._options import LogOptions
@@ -53,18 +53,8 @@ _record_offset = codec.record_offset
 _decode = codec.decode_record
 _unpack_head = codec.RECORD_HEAD.unpack_from
 _unpack_key = codec.RECORD_KEY.unpack
+_pack_u64 = codec.U64.pack
 _HEAD_SIZE = codec.RECORD_HEAD.size
-
-
-@dataclass(slots=True)
-class PendingRecord:
-    """A produced record waiting for its batch write."""
-
-    topic: TopicState
-    partition: int
-    blob: bytes
-    timestamp_ms: int
-    callback: DeliveryCallback | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,56 +251,49 @@ class Engine:
 
     # -- records ------------------------------------------------------------------
 
-    def append(self, pending: Sequence[PendingRecord],
-               commits: Sequence[OffsetCommit] = (),
-               fence: Callable[[], None] | None = None) -> list[int | Exception]:
-        """Write records (and offsets) in one RocksDB batch; offsets or errors.
+    def append(self, batch: PendingBatch, commits: Sequence[OffsetCommit] = (),
+               fence: Callable[[], None] | None = None) -> dict[Slot, int | Exception]:
+        """Write a batch (and offsets) in one RocksDB WriteBatch.
 
-        ``fence`` runs under the write lock before anything is written and may
-        raise to refuse the whole batch (transactional fencing).
+        Returns per partition the offset of its first record (record ``i`` of the
+        partition got ``base + i``), or the error that kept it out. ``fence`` runs
+        under the write lock before anything is written and may raise to refuse the
+        whole batch (transactional fencing).
         """
-        results: list[int | Exception] = []
+        bases: dict[Slot, int | Exception] = {}
         with self.write_lock, self.using_db():
             if fence is not None:
                 fence()
             topics = self.topics
-            batch = WriteBatch(raw_mode=True)
-            put = batch.put
-            next_ends: dict[tuple[TopicState, int], int] = {}
-            # Entries per partition: RocksDB inserts keys that arrive in order much
-            # faster than interleaved ones, so the batch is written partition by
-            # partition (offsets within a partition are already ascending).
-            entries: dict[tuple[TopicState, int], list[tuple[bytes, bytes]]] = {}
-            for record in pending:
-                state = record.topic
+            write = WriteBatch(raw_mode=True)
+            put = write.put
+            pack_offset = _pack_u64
+            sizes: list[tuple[TopicState, int, int]] = []
+            for slot, entries in batch.in_write_order():
+                state, partition = slot
                 if topics.get(state.name) is not state:
-                    results.append(UnknownTopicError(state.name))
+                    bases[slot] = UnknownTopicError(state.name)
                     continue
-                slot = (state, record.partition)
-                offset = next_ends.get(slot)
-                if offset is None:
-                    offset = state.ends[record.partition]
-                    entries[slot] = []
-                entries[slot].append(
-                    (_record_key(state.topic_id, record.partition, offset), record.blob))
-                next_ends[slot] = offset + 1
-                results.append(offset)
-            for slot in sorted(entries, key=lambda s: (s[0].topic_id, s[1])):
-                for key, blob in entries[slot]:
-                    put(key, blob)
+                base = state.ends[partition]
+                prefix = codec.partition_prefix(codec.RECORD_TAG, state.topic_id, partition)
+                offset = base
+                for entry in entries:
+                    put(prefix + pack_offset(offset), entry[0])
+                    offset += 1
+                bases[slot] = base
+                sizes.append((state, partition, len(entries)))
             for commit in commits:
                 if topics.get(commit.topic.name) is not commit.topic:
                     raise UnknownTopicError(commit.topic.name)
                 put(codec.commit_key(commit.topic.topic_id, commit.partition, commit.group),
                     codec.pack_u64(commit.offset))
-            if not next_ends and not commits:
-                return results
-            self.db.write(batch, self.write_options)
+            if not sizes and not commits:
+                return bases
+            self.db.write(write, self.write_options)
             wake_cleaner = False
             with self.cond:
-                for (state, partition), end in next_ends.items():
-                    added = end - state.ends[partition]
-                    state.ends[partition] = end
+                for state, partition, added in sizes:
+                    state.ends[partition] += added
                     if state.compacted:
                         state.dirty[partition] += added
                         state.stored[partition] += added
@@ -318,7 +301,7 @@ class Engine:
                 self.cond.notify_all()
         if wake_cleaner:
             self.on_dirty()
-        return results
+        return bases
 
     def needs_cleaning(self, state: TopicState, partition: int) -> bool:
         dirty = state.dirty[partition]

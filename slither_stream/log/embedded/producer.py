@@ -32,8 +32,9 @@ from slither_stream.errors import (
     TransactionError,
 )
 from slither_stream.log.base import Consumer, DeliveryCallback, Producer
+from slither_stream.log.embedded._batch import PendingBatch, Slot
 from slither_stream.log.embedded._codec import encode_record
-from slither_stream.log.embedded._engine import OffsetCommit, PendingRecord
+from slither_stream.log.embedded._engine import OffsetCommit
 from slither_stream.log.embedded._options import ProducerOptions
 from slither_stream.log.partitioner import partition_for_key
 from slither_stream.log.types import Headers, RecordMetadata, TopicPartition
@@ -54,9 +55,10 @@ class EmbeddedProducer(Producer):
         self._engine = owner.engine
         self._batch_records = options.batch_records
         self._linger = options.linger_ms / 1000.0
-        self._cond = threading.Condition(threading.Lock())
         self._write_lock = threading.Lock()
-        self._buffer: list[PendingRecord] = []
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._buffer = PendingBatch()
         self._first_at = 0.0
         self._failures: list[Exception] = []
         self._round_robin: dict[str, int] = {}
@@ -65,7 +67,7 @@ class EmbeddedProducer(Producer):
         self._txn_id = transactional_id
         self._txn_epoch = 0
         self._in_txn = False
-        self._txn_records: list[PendingRecord] = []
+        self._txn_records = PendingBatch()
         self._txn_offsets: dict[tuple[str, TopicPartition], int] = {}
         self._flusher: threading.Thread | None = None
         if transactional_id is not None:
@@ -124,23 +126,20 @@ class EmbeddedProducer(Producer):
         elif isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int) \
                 or timestamp_ms < 0:
             raise ConfigError(f"timestamp_ms must be a non-negative int, got {timestamp_ms!r}")
-        record = PendingRecord(state, partition,
-                               encode_record(key, value, _headers(headers), timestamp_ms),
-                               timestamp_ms, on_delivery)
+        entry = (encode_record(key, value, _headers(headers), timestamp_ms), timestamp_ms,
+                 on_delivery)
         if self._txn_id is not None:
             if not self._in_txn:
                 raise TransactionError(
                     "a transactional producer produces only inside a transaction: "
                     "call begin_transaction() first"
                 )
-            self._txn_records.append(record)
+            self._txn_records.add(state, partition, entry)
             return
-        with self._cond:
+        with self._lock:
             if self._closed:
                 raise LogClosedError("produce() on a closed producer")
-            buffer = self._buffer
-            buffer.append(record)
-            size = len(buffer)
+            size = self._buffer.add(state, partition, entry)
             if size == 1:
                 self._first_at = time.monotonic()
                 self._cond.notify()
@@ -159,12 +158,12 @@ class EmbeddedProducer(Producer):
 
     def flush(self, timeout: float | None = None) -> None:
         self._write_buffer(timeout)
-        with self._cond:
+        with self._lock:
             failures, self._failures = self._failures, []
         if failures:
             raise ProduceError(
-                f"{len(failures)} record(s) were not written to the embedded log; "
-                f"first error: {failures[0]}"
+                f"records of {len(failures)} partition batch(es) were not written to the "
+                f"embedded log; first error: {failures[0]}"
             ) from failures[0]
 
     def send(
@@ -192,36 +191,38 @@ class EmbeddedProducer(Producer):
         elif not self._write_lock.acquire(timeout=max(0.0, timeout)):
             raise LogError(f"flush timed out after {timeout}s with records outstanding")
         try:
-            with self._cond:
-                batch, self._buffer = self._buffer, []
+            with self._lock:
+                batch, self._buffer = self._buffer, PendingBatch()
                 self._sticky.clear()
-            if batch:
+            if batch.count:
                 self._deliver(batch, self._append(batch))
         finally:
             self._write_lock.release()
 
-    def _append(self, batch: Sequence[PendingRecord], commits: Sequence[OffsetCommit] = (),
-                fence: bool = False) -> list[int | Exception]:
+    def _append(self, batch: PendingBatch) -> dict[Slot, int | Exception]:
         try:
-            return self._engine.append(batch, commits, self._check_fence if fence else None)
-        except TransactionError:
-            raise
+            return self._engine.append(batch)
         except Exception as exc:
-            return [exc] * len(batch)
+            return dict.fromkeys(batch.slots, exc)
 
-    def _deliver(self, batch: Sequence[PendingRecord], results: Sequence[int | Exception]) -> None:
-        for record, result in zip(batch, results, strict=True):
-            callback = record.callback
-            if isinstance(result, Exception):
-                if callback is None:
-                    with self._cond:
-                        self._failures.append(result)
-                    continue
-                self._call(callback, result, None)
-            elif callback is not None:
-                meta = RecordMetadata(record.topic.name, record.partition, result,
-                                      record.timestamp_ms)
-                self._call(callback, None, meta)
+    def _deliver(self, batch: PendingBatch, bases: dict[Slot, int | Exception]) -> None:
+        """Run callbacks (record ``i`` of a partition is at ``base + i``)."""
+        call = self._call
+        for slot, entries in batch.slots.items():
+            base = bases[slot]
+            if isinstance(base, Exception):
+                unreported = sum(1 for entry in entries if entry[2] is None)
+                if unreported:
+                    with self._lock:
+                        self._failures.append(base)
+                for _, _, callback in entries:
+                    if callback is not None:
+                        call(callback, base, None)
+                continue
+            name, partition = slot[0].name, slot[1]
+            for index, (_, timestamp, callback) in enumerate(entries):
+                if callback is not None:
+                    call(callback, None, RecordMetadata(name, partition, base + index, timestamp))
 
     @staticmethod
     def _call(callback: object, error: Exception | None, meta: RecordMetadata | None) -> None:
@@ -235,16 +236,16 @@ class EmbeddedProducer(Producer):
         cond = self._cond
         while True:
             with cond:
-                while not self._buffer and not self._closed:
+                while not self._buffer.count and not self._closed:
                     cond.wait()
                 if self._closed:
                     return
-                while self._buffer and not self._closed:
+                while self._buffer.count and not self._closed:
                     remaining = self._first_at + self._linger - time.monotonic()
                     if remaining <= 0:
                         break
                     cond.wait(remaining)
-                if not self._buffer or self._closed:
+                if not self._buffer.count or self._closed:
                     continue
             self._write_buffer(None)
 
@@ -294,33 +295,34 @@ class EmbeddedProducer(Producer):
 
     def commit_transaction(self, timeout: float | None = None) -> None:
         self._require_txn("commit_transaction()")
-        records, self._txn_records = self._txn_records, []
+        records, self._txn_records = self._txn_records, PendingBatch()
         offsets, self._txn_offsets = self._txn_offsets, {}
         self._in_txn = False
         commits = [OffsetCommit(group, self._engine.resolve(tp), tp.partition, offset)
                    for (group, tp), offset in offsets.items()]
         try:
-            results = self._engine.append(records, commits, self._check_fence)
+            bases = self._engine.append(records, commits, self._check_fence)
         except Exception as exc:
-            self._deliver(records, [exc] * len(records))
+            self._deliver(records, dict.fromkeys(records.slots, exc))
             if isinstance(exc, TransactionError):
                 raise
             raise TransactionError(f"commit_transaction() failed: {exc}") from exc
-        failed = [r for r in results if isinstance(r, Exception)]
-        self._deliver(records, results)
+        failed = [base for base in bases.values() if isinstance(base, Exception)]
+        self._deliver(records, bases)
         if failed:
             raise TransactionError(
-                f"commit_transaction() dropped {len(failed)} record(s): {failed[0]}")
+                f"commit_transaction() could not write to {failed[0]}; the rest committed")
 
     def abort_transaction(self, timeout: float | None = None) -> None:
         self._require_txn("abort_transaction()")
-        records, self._txn_records = self._txn_records, []
+        records, self._txn_records = self._txn_records, PendingBatch()
         self._txn_offsets = {}
         self._in_txn = False
         aborted = TransactionError("the transaction was aborted")
-        for record in records:
-            if record.callback is not None:
-                self._call(record.callback, aborted, None)
+        for entries in records.slots.values():
+            for _, _, callback in entries:
+                if callback is not None:
+                    self._call(callback, aborted, None)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -335,11 +337,11 @@ class EmbeddedProducer(Producer):
         finally:
             with self._cond:
                 self._closed = True
-                stranded, self._buffer = self._buffer, []
+                stranded, self._buffer = self._buffer, PendingBatch()
                 self._cond.notify_all()
-            if stranded:
-                self._deliver(stranded, [LogClosedError("the log closed before the write")]
-                              * len(stranded))
+            if stranded.count:
+                self._deliver(stranded, dict.fromkeys(
+                    stranded.slots, LogClosedError("the log closed before the write")))
             if self._flusher is not None and self._flusher is not threading.current_thread():
                 self._flusher.join()
             self._owner.forget(self)
