@@ -92,12 +92,12 @@ class KafkaAdmin:
         return name not in self._metadata().topics
 
     def _await(self, condition: Callable[[], bool], what: str) -> None:
-        """Re-query metadata until ``condition`` holds, bounded by ``timeout``.
+        """Re-ask the broker until ``condition`` holds, bounded by ``timeout``.
 
         Kafka has no notification for metadata propagation (the broker applies the
         controller's records asynchronously after CreateTopics/DeleteTopics
-        return), so this re-asks with a short exponential backoff. The first check
-        almost always passes on a single-node cluster.
+        return) nor for a transaction's offsets becoming stable, so this re-asks
+        with a short exponential backoff. The first check almost always passes.
         """
         deadline = time.monotonic() + self._settings.timeout
         backoff = 0.01
@@ -105,7 +105,7 @@ class KafkaAdmin:
         while not condition():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise LogError(f"Kafka metadata did not show {what} within "
+                raise LogError(f"Kafka did not report {what} within "
                                f"{self._settings.timeout:g}s")
             pause.wait(min(backoff, remaining))
             backoff = min(backoff * 2, 0.5)
@@ -234,28 +234,42 @@ class KafkaAdmin:
 
     def committed_offsets(self, group: str, partitions: Iterable[TopicPartition]
                           ) -> dict[TopicPartition, int | None]:
+        """A group's committed offsets; offsets a transaction is still committing
+        are waited for (``require_stable``), never reported as missing."""
         if not isinstance(group, str) or not group:
             raise ConfigError(f"consumer group must be a non-empty string, got {group!r}")
         wanted = self._checked(partitions)
         if not wanted:
             return {}
+        answer: dict[TopicPartition, int | None] = {}
+        self._await(partial(self._fetch_committed, group, wanted, answer),
+                    f"stable committed offsets of group {group!r}")
+        return answer
+
+    def _fetch_committed(self, group: str, wanted: list[TopicPartition],
+                         answer: dict[TopicPartition, int | None]) -> bool:
+        """One OffsetFetch into ``answer``; False while a transaction's offsets are
+        pending (the broker says UNSTABLE_OFFSET_COMMIT and librdkafka does not retry)."""
         request = ConsumerGroupTopicPartitions(
             group, [KafkaTopicPartition(tp.topic, tp.partition) for tp in wanted])
         timeout = self._settings.timeout
         try:
             futures = self._client.list_consumer_group_offsets(
-                [request], request_timeout=timeout)
-            answer = _result(next(iter(futures.values())), timeout)
+                [request], require_stable=True, request_timeout=timeout)
+            result = _result(next(iter(futures.values())), timeout)
         except KafkaException as exc:
+            if error_code(exc) == KafkaError.UNSTABLE_OFFSET_COMMIT:
+                return False
             raise translate(exc, f"reading committed offsets of group {group!r}") from exc
-        result: dict[TopicPartition, int | None] = {}
-        for ktp in answer.topic_partitions:
+        for ktp in result.topic_partitions:
             if ktp.error is not None:
+                if ktp.error.code() == KafkaError.UNSTABLE_OFFSET_COMMIT:
+                    return False
                 raise LogError(f"Kafka could not read the committed offset of group "
                                f"{group!r} on {ktp.topic}[{ktp.partition}]: {ktp.error}")
             offset = int(ktp.offset)
-            result[TopicPartition(ktp.topic, ktp.partition)] = None if offset < 0 else offset
-        return result
+            answer[TopicPartition(ktp.topic, ktp.partition)] = None if offset < 0 else offset
+        return True
 
 
 def _result(future: Future[Any], timeout: float) -> Any:

@@ -159,6 +159,10 @@ class KafkaConsumer(Consumer):
             raise LogError(f"cannot assign {sorted(wanted)}: {describe(exc)}") from exc
         self._assigned = set(wanted)
         self._paused &= self._assigned
+        if self._paused:
+            # A new assignment starts every partition fetching; keep paused ones paused.
+            self._consumer.pause([KafkaTopicPartition(tp.topic, tp.partition)
+                                  for tp in self._paused])
         self._positions = {tp: offset for tp, offset in wanted.items() if offset is not None}
         self._seeked = set(self._positions)
 

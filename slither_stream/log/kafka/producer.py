@@ -33,6 +33,9 @@ from slither_stream.log.kafka._topics import TopicCache
 from slither_stream.log.types import Headers, RecordMetadata, TopicPartition
 
 _QUEUE_FULL_POLL = 0.05  # seconds each poll waits for delivery reports to free room
+# A fresh broker loads its transaction coordinator lazily; librdkafka retries
+# init_transactions meanwhile, so allow it longer than an ordinary request.
+_INIT_TRANSACTIONS_S = 30.0
 
 
 class KafkaProducer(Producer):
@@ -58,7 +61,7 @@ class KafkaProducer(Producer):
             raise ConfigError(f"invalid Kafka producer configuration: {describe(exc)}") from exc
         if transactional_id is not None:
             try:
-                self._producer.init_transactions(self._timeout)
+                self._producer.init_transactions(max(self._timeout, _INIT_TRANSACTIONS_S))
             except KafkaException as exc:
                 self._producer.close()
                 raise TransactionError(
