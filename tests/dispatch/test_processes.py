@@ -200,3 +200,28 @@ def test_retry_after_a_crash_succeeds_on_the_replacement_worker(tmp_path: Path) 
                                                 [1, pool.worker_pids()[0]]]
         assert pool.worker_pids() != [first_pid]
         assert pool.restarts == 1
+
+
+@pytest.mark.parametrize("marker", ["hang", "crash"])
+def test_batches_queued_behind_a_failed_batch_are_resent(marker: str) -> None:
+    """With one worker and prefetch 1, batch 2 waits in the worker's socket while
+    batch 1 hangs or crashes; it never started, so it is resent to the replacement."""
+    skipped: list[list[object]] = []
+    with dispatch.Processes(f"{FUNCS}:misbehave", processes=1, prefetch=1) as pool:
+        first = pool.worker_pids()
+        results = dispatch.run([marker, 1, 2, 3], executor=pool, batch_size=1,
+                               max_in_flight=2, timeout=1.0,
+                               on_error=dispatch.skip(
+                                   lambda b, e: skipped.append([i.payload for i in b])))
+        assert [r.payload for r in results] == [2, 4, 6]
+        assert skipped == [[marker]]
+        assert pool.restarts == 1
+        assert pool.worker_pids() != first
+
+
+def test_prefetch_zero_keeps_one_batch_per_worker() -> None:
+    with dispatch.Processes(f"{FUNCS}:with_pid", processes=2, prefetch=0) as pool:
+        results = dispatch.run(range(30), executor=pool, batch_size=3, max_in_flight=6)
+        assert [r.payload[0] for r in results] == list(range(30))
+    with pytest.raises(ConfigError, match="prefetch"):
+        dispatch.Processes(f"{FUNCS}:double", prefetch=-1)
