@@ -74,3 +74,8 @@ def test_unknown_log_options_are_named() -> None:
         settings_from_options("h:1", {"linger": 5})
     with pytest.raises(ConfigError, match="timeout"):
         settings_from_options("h:1", {"timeout": 0})
+
+
+def test_unknown_librdkafka_property_is_a_config_error_before_connecting() -> None:
+    with pytest.raises(ConfigError, match=r"no\.such\.property"):
+        open_log("kafka://127.0.0.1:1", config={"no.such.property": "1"})

@@ -141,7 +141,7 @@ class KafkaSettings:
         base: ConfigMap = {
             "bootstrap.servers": self.bootstrap_servers,
             # Connection attempts give up quickly so errors surface in seconds.
-            "socket.connection.setup.timeout.ms": int(self.connect_timeout * 1000),
+            "socket.connection.setup.timeout.ms": max(1000, int(self.connect_timeout * 1000)),
             # librdkafka logs go to Python logging instead of raw stderr.
             "logger": LOGGER,
         }

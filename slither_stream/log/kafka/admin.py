@@ -43,7 +43,10 @@ class KafkaAdmin:
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
-        self._client = AdminClient(settings.client_config())
+        try:
+            self._client = AdminClient(settings.client_config())
+        except KafkaException as exc:
+            raise ConfigError(f"invalid Kafka client configuration: {describe(exc)}") from exc
         self.topics = TopicCache(self.fetch_partitions)
 
     # -- cluster metadata ---------------------------------------------------------
