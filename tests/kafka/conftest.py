@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from slither_stream.log import Log, open_log
+from slither_stream.log import Log, TopicSpec, open_log
 
 
 @pytest.fixture
@@ -24,8 +24,6 @@ def topic(kafka_log: Log, unique_name: Callable[[str], str]) -> Callable[..., st
     """Create a uniquely named topic: ``topic("base", partitions=3)``."""
 
     def make(base: str, partitions: int = 1, **config: str) -> str:
-        from slither_stream.log import TopicSpec
-
         name = unique_name(base)
         kafka_log.create_topics([TopicSpec(name, partitions, config=dict(config))])
         return name
