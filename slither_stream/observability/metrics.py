@@ -59,11 +59,14 @@ metadata ``batch_size``, ``records_out``,    "in" += batch_size (records consume
                                              histogram (store)
 ===========================================  =================================================
 
-Two metrics do not come from events: ``slither_ready`` (1 once the process is ready,
-see :meth:`MetricsRegistry.track_readiness`) and ``slither_telemetry_errors`` (events
-that arrived malformed, by event name). A malformed event is logged and counted,
-never raised: a raising telemetry handler is detached, and losing every metric
-because one emitter sent a bad number would be worse than losing that one sample.
+Metrics that do not come from events: ``slither_ready`` (1 once the process is ready,
+see :meth:`MetricsRegistry.track_readiness`), ``slither_telemetry_errors`` (events
+that arrived malformed, by event name), and lag read from the log at scrape time
+(:meth:`MetricsRegistry.watch_pipe_lag`) with its ``slither_lag_errors``.
+
+A malformed event is logged and counted, never raised: a raising telemetry handler
+is detached, and losing every metric because one emitter sent a bad number would be
+worse than losing that one sample.
 """
 
 from __future__ import annotations
