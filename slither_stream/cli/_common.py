@@ -99,7 +99,7 @@ def _one_line_usage(make: Callable[..., click.Context]) -> Callable[..., click.C
         except click.UsageError as error:
             if isinstance(error, (OneLineUsageError, *_HELP_ERRORS)):
                 raise
-            raise OneLineUsageError(error.message, error.ctx) from None
+            raise OneLineUsageError(error.format_message(), error.ctx) from None
 
     return wrapper
 
@@ -126,7 +126,7 @@ class Group(click.Group):
         except click.UsageError as error:
             if isinstance(error, (OneLineUsageError, *_HELP_ERRORS)):
                 raise
-            raise OneLineUsageError(error.message, error.ctx) from None
+            raise OneLineUsageError(error.format_message(), error.ctx) from None
 
 
 def log_option(func: Callable[P, R]) -> Callable[P, R]:
