@@ -16,12 +16,15 @@ from slither_stream.log.types import TopicPartition
 
 
 class _PartitionState:
-    __slots__ = ("committed", "done", "pending")
+    __slots__ = ("committed", "done", "pending", "ready")
 
     def __init__(self) -> None:
         self.pending: deque[int] = deque()
         self.done: set[int] = set()
+        self.ready: int | None = None
+        """One past the done prefix: what should be committed."""
         self.committed: int | None = None
+        """What the log confirmed as committed."""
 
 
 class OffsetTracker:
@@ -48,18 +51,24 @@ class OffsetTracker:
             state.done.add(offset)
 
     def committable(self) -> dict[TopicPartition, int]:
-        """Offsets to commit now (next offset to read), only where progress was made."""
+        """Offsets to commit now (next offset to read) where they are ahead of what
+        was confirmed; a commit that failed is offered again until confirmed."""
         result: dict[TopicPartition, int] = {}
         for tp, state in self._partitions.items():
-            advanced: int | None = None
             while state.pending and state.pending[0] in state.done:
                 finished = state.pending.popleft()
                 state.done.discard(finished)
-                advanced = finished + 1
-            if advanced is not None:
-                state.committed = advanced
-                result[tp] = advanced
+                state.ready = finished + 1
+            if state.ready is not None and state.ready != state.committed:
+                result[tp] = state.ready
         return result
+
+    def confirm(self, offsets: dict[TopicPartition, int]) -> None:
+        """Record that ``offsets`` were committed."""
+        for tp, offset in offsets.items():
+            state = self._partitions.get(tp)
+            if state is not None:
+                state.committed = offset
 
     def position(self, tp: TopicPartition) -> int | None:
         """The first offset of ``tp`` not yet done (None when nothing is pending)."""

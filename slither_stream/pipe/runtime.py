@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from slither_stream import telemetry
 from slither_stream.context import Context
-from slither_stream.errors import PipeError, SerializationError
+from slither_stream.errors import LogError, PipeError, SerializationError
 from slither_stream.item import Item
 from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.log.types import Headers, Record, RecordMetadata, TopicPartition
@@ -41,6 +41,9 @@ from slither_stream.pipe.results import Emit, Failure, Outcome, Skip
 from slither_stream.pipe.stages import StageProcessor, processor_for
 
 _log = logging.getLogger(__name__)
+
+MAX_TRANSACTION_FAILURES = 5
+"""Consecutive aborted transactions after which the stage gives up (raises)."""
 
 
 @dataclass
@@ -121,6 +124,8 @@ class StageRuntime:
         self._producer: Producer | None = None
         self._processor: StageProcessor | None = None
         self._since_idle = 0
+        self._transaction_failures = 0
+        self._revoked_in_poll: set[TopicPartition] = set()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -154,7 +159,10 @@ class StageRuntime:
             self._consumer.subscribe([self.plan.input_topic], on_revoke=self._on_revoke)
             while not self._stop.is_set():
                 self._apply_backpressure()
+                self._revoked_in_poll.clear()
                 records = self._consumer.poll_batch(self.poll_size, self.poll_timeout)
+                if self._revoked_in_poll:
+                    records = self._drop_revoked(records)
                 if records:
                     with self.stats.lock:
                         self.stats.idle = False
@@ -208,6 +216,18 @@ class StageRuntime:
         if consumer is not None and not self.exactly_once:
             self._commit(consumer)
         self._tracker.forget(partitions)
+        self._revoked_in_poll.update(partitions)
+
+    def _drop_revoked(self, records: list[Record]) -> list[Record]:
+        """Records of partitions revoked during the poll that fetched them belong to
+        the partitions' next owner (it starts from our committed offset): processing
+        them here would duplicate them. A partition revoked and assigned back in the
+        same poll restarts from the committed offset too, so its records go as well."""
+        kept = [r for r in records if r.topic_partition not in self._revoked_in_poll]
+        if len(kept) != len(records):
+            _log.info("stage %s: dropped %d records of partitions revoked while polling",
+                      self.name, len(records) - len(kept))
+        return kept
 
     # -- one batch ------------------------------------------------------------------
 
@@ -374,10 +394,20 @@ class StageRuntime:
                                    on_delivery=acknowledged)
 
     def _commit(self, consumer: Consumer) -> None:
+        """Commit the done prefix. A commit the group refuses (a rebalance is under
+        way: stale generation) is kept and retried at the next batch or in
+        ``on_revoke``; the records stay uncommitted meanwhile, never skipped."""
         with self._ack_lock:
             offsets = self._tracker.committable()
-        if offsets:
+        if not offsets:
+            return
+        try:
             consumer.commit(offsets)
+        except LogError as error:
+            _log.warning("stage %s: commit refused, will retry: %s", self.name, error)
+            return
+        with self._ack_lock:
+            self._tracker.confirm(offsets)
 
     def _rewind(self, records: list[Record]) -> None:
         """Seek back to the first unfinished record of each partition to read it again."""
@@ -412,13 +442,33 @@ class StageRuntime:
                                            headers=write.headers)
             self._producer.send_offsets_to_transaction(self._consumer, offsets)
             self._producer.commit_transaction()
-        except Exception:
-            self._producer.abort_transaction()
+        except LogError as error:
+            # Typically a rebalance (stale generation): nothing of the transaction is
+            # visible; read the batch again from where it started, if still ours.
+            self._transaction_failures += 1
+            _log.warning("stage %s: transaction aborted (%d in a row), re-reading: %s",
+                         self.name, self._transaction_failures, error)
+            self._abort_quietly()
+            owned = self._consumer.assignment()
             for tp in offsets:
-                first = min(r.offset for r in done if r.topic_partition == tp)
-                self._consumer.seek(tp, first)
+                if tp in owned:
+                    self._consumer.seek(tp, min(r.offset for r in done
+                                                if r.topic_partition == tp))
+            if self._transaction_failures >= MAX_TRANSACTION_FAILURES:
+                raise
+            return
+        except BaseException:
+            self._abort_quietly()
             raise
+        self._transaction_failures = 0
         self._count(done, writes, exclude=set())
+
+    def _abort_quietly(self) -> None:
+        assert self._producer is not None
+        try:
+            self._producer.abort_transaction()
+        except LogError as error:
+            _log.warning("stage %s: abort failed: %s", self.name, error)
 
     def _count(self, records: Sequence[Record], writes: list[list[_Write]],
                exclude: set[tuple[TopicPartition, int]]) -> None:

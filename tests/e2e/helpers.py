@@ -19,19 +19,22 @@ def read_topic(log: Log, topic: str, *, timeout: float = 30.0) -> list[Record]:
     consumer = log.consumer(f"reader-{topic}-{time.monotonic_ns()}")
     try:
         consumer.assign([(tp, begins[tp]) for tp in wanted])
-        positions = dict(begins)
+        seen = dict(begins)  # one past the highest offset returned, per partition
         deadline = time.monotonic() + timeout
-        while any(positions[tp] < end for tp, end in wanted.items()):
+        while any(seen[tp] < end for tp, end in wanted.items()):
             assert time.monotonic() < deadline, f"timed out reading {topic}"
-            for record in consumer.poll_batch(500, 0.5):
+            batch = consumer.poll_batch(500, 0.5)
+            for record in batch:
                 tp = TopicPartition(record.topic, record.partition)
                 if record.offset < wanted.get(tp, 0):
                     records.append(record)
-                positions[tp] = max(positions[tp], record.offset + 1)
-            # transaction markers occupy offsets without records: ask where we are
-            for tp, position in consumer.position(list(wanted)).items():
-                if position is not None:
-                    positions[tp] = max(positions[tp], position)
+                seen[tp] = max(seen[tp], record.offset + 1)
+            if not batch:
+                # nothing more to read: transaction markers may fill the last offsets,
+                # which the consumer's position has stepped over
+                for tp, position in consumer.position(list(wanted)).items():
+                    if position is not None:
+                        seen[tp] = max(seen[tp], position)
     finally:
         consumer.close()
     return records

@@ -32,11 +32,14 @@ Names = Callable[[str], str]
 
 
 def produce(log: Log, topic: str, payloads: list[dict[str, object]], *,
-            partition: Callable[[int], int] | None = None) -> None:
+            partition: Callable[[int], int] | None = None, keyed: bool = False) -> None:
+    """Produce payloads as pipe items; ``keyed`` keys each by its ``n`` (spreading
+    them over partitions), ``partition`` picks partitions explicitly."""
     envelope = Envelope()
     with log.producer() as producer:
         for index, payload in enumerate(payloads):
-            key, value, headers = envelope.encode(Item.wrap(payload))
+            item = Item.wrap(payload, key=str(payload["n"]) if keyed else None)
+            key, value, headers = envelope.encode(item)
             producer.produce(topic, value, key, headers=headers,
                              partition=None if partition is None else partition(index))
         producer.flush()
@@ -205,3 +208,70 @@ def _two_members(log: Log, log_url: str, definition: PipeDefinition,
             worker.stop()
         for thread in threads:
             thread.join()
+
+
+def test_member_joining_mid_stream_commits_before_revocation(
+        log: Log, unique_name: Names) -> None:
+    """at_least_once, clean rebalance: the first member commits in ``on_revoke`` before
+    the newcomer takes its partitions, so no record is processed twice or lost."""
+    namespace = unique_name("busy")
+    definition = worker_topology.busy_pipe.compile().with_namespace(namespace)
+    output = definition.output_topic("default")
+    ensure_topics(log, definition)
+    total = 400
+    produce(log, definition.input_topic, [{"n": n} for n in range(total)], keyed=True)
+    first = Worker(log, definition, member="a")
+    second = Worker(log, definition, member="b")
+    threads = [threading.Thread(target=first.run, name="test-member-a")]
+    threads[0].start()
+    try:
+        wait_for_records(log, output, 40)  # the first member is mid-stream...
+        threads.append(threading.Thread(target=second.run, name="test-member-b"))
+        threads[1].start()  # ...when the second joins and takes partitions
+        wait_for_records(log, output, total)
+    finally:
+        first.stop()
+        second.stop()
+        for thread in threads:
+            thread.join()
+    outputs = read_topic(log, output)
+    counts = Counter(orjson.loads(r.value or b"")["n"] for r in outputs)
+    assert set(counts) == set(range(total))
+    assert max(counts.values()) == 1, [n for n, c in counts.items() if c > 1][:10]
+    members = Counter(orjson.loads(r.value or b"")["worker"].rsplit("-", 1)[-1]
+                      for r in outputs)
+    assert set(members) == {"a", "b"}  # both members processed part of the stream
+
+
+def test_sigterm_drains_and_commits(log_url: str, unique_name: Names) -> None:
+    """SIGTERM: the batch in hand finishes and is committed, so a restarted worker
+    continues exactly where the stopped one ended (no record twice, none lost)."""
+    namespace = unique_name("slow")
+    definition = worker_topology.slow_pipe.compile().with_namespace(namespace)
+    plan = definition.stage("tag")
+    output = definition.output_topic("default")
+    total = 300
+    with open_log(log_url) as log:
+        ensure_topics(log, definition)
+        produce(log, definition.input_topic, [{"n": n} for n in range(total)])
+    with worker_process(log_url, f"{TOPOLOGY}:slow_pipe", namespace) as (process, lines):
+        for _ in range(45):
+            lines.wait_for(r"processed \d+ in pid \d+")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    with open_log(log_url) as log:
+        written = len(read_topic(log, output))
+        lag = log.total_lag(plan.group, plan.input_topic)
+        assert 0 < written < total
+        assert written + lag == total  # everything written is committed, nothing more
+    with worker_process(log_url, f"{TOPOLOGY}:slow_pipe", namespace) as (process, lines):
+        if _kafka(log_url):
+            with open_log(log_url) as log:
+                _follow_until(log, output, set(range(total)))
+        else:
+            lines.wait_for(r"caught up after \d+ records")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    with open_log(log_url) as log:
+        counts = Counter(orjson.loads(r.value or b"")["n"] for r in read_topic(log, output))
+    assert set(counts) == set(range(total)) and set(counts.values()) == {1}

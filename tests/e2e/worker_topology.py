@@ -27,3 +27,12 @@ def slow_tag(item: Item, ctx: Any) -> Any:
 eos_pipe = Pipe("workers", partitions=4, delivery="exactly_once").local("tag", tag,
                                                                          batch_size=5)
 slow_pipe = Pipe("slow", partitions=4).local("tag", slow_tag, batch_size=10)
+
+
+def busy_tag(item: Item, ctx: Any) -> Any:
+    """``tag`` with a few milliseconds of simulated work, silently."""
+    time.sleep(0.003)  # the stage's workload, so members overlap in time
+    return tag(item, ctx)
+
+
+busy_pipe = Pipe("busy", partitions=4).local("tag", busy_tag, batch_size=10)

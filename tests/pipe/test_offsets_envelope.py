@@ -23,11 +23,14 @@ def test_commit_only_contiguous_done_prefix() -> None:
     assert tracker.committable() == {}  # 3 is slow: nothing past it
     tracker.done(TP0, 3)
     assert tracker.committable() == {TP0: 8}  # 3, 4, 7 done; 8 is not
+    assert tracker.committable() == {TP0: 8}  # not confirmed yet: offered again
+    tracker.confirm({TP0: 8})
     assert tracker.committable() == {}  # no new progress, nothing to commit again
     assert tracker.position(TP0) == 8
     tracker.done(TP1, 0)
     tracker.done(TP0, 8)
     assert tracker.committable() == {TP0: 9, TP1: 1}
+    tracker.confirm({TP0: 9, TP1: 1})
     assert tracker.pending() == 0
 
 

@@ -158,7 +158,7 @@ def test_compute_rejects_unknown_and_conflicting_options() -> None:
 
     with pytest.raises(ConfigError, match="unknown option"):
         Pipe("t").compute("c", "tests.pipe.helpers:double_batch", batchsize=3)
-    with pytest.raises(ConfigError, match="pipe.on_error"):
+    with pytest.raises(ConfigError, match=r"pipe\.on_error"):
         Pipe("t").compute("c", "tests.pipe.helpers:double_batch", on_error="skip")
     with pytest.raises(ConfigError, match="executor must be one of"):
         Pipe("t").compute("c", "tests.pipe.helpers:double_batch", executor="gpu")
