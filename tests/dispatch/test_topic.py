@@ -172,3 +172,27 @@ def test_worker_refuses_requests_for_another_function(log: Log, log_url: str,
     assert isinstance(failure, BatchComputeError)
     assert failure.reason == "contract"
     assert f"runs {FUNCS}:double, but the request asks for {FUNCS}:identity" in str(failure)
+
+
+@pytest.mark.kafka
+def test_topic_opens_and_closes_its_own_log_from_a_url(kafka_bootstrap: str,
+                                                       names: Names) -> None:
+    url = f"kafka://{kafka_bootstrap}"
+    executor = dispatch.Topic(url, f"{FUNCS}:double", request_topic=names.requests,
+                              reply_topic=names.replies, partitions=1)
+    with executor:
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=dispatch.run_compute_worker,
+            args=(url, f"{FUNCS}:double", names.requests, None, names.group),
+            kwargs={"stop": stop, "session_timeout": 2.0}, name="test-url-worker")
+        worker.start()
+        try:
+            results = dispatch.run(range(10), executor=executor, batch_size=3, timeout=60)
+        finally:
+            stop.set()
+            worker.join(30)
+    assert [r.payload for r in results] == [2 * i for i in range(10)]
+    assert not worker.is_alive()
+    with pytest.raises(DispatchError, match="closed"):
+        dispatch.call_batch([1], executor=executor)
