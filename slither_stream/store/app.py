@@ -27,6 +27,7 @@ from slither_stream.errors import ConfigError, StoreError
 from slither_stream.log import open_log
 from slither_stream.log.base import Log
 from slither_stream.store.behaviour import ReloadSource, Store
+from slither_stream.store.generations import DEFAULT_BLOCK_CACHE_MB
 from slither_stream.store.owner import StoreOwner
 from slither_stream.store.recovery import RestoreOptions
 from slither_stream.store.views import ViewRegistry
@@ -35,7 +36,15 @@ DEFAULT_DATA_DIR = ".slither-stores"
 
 
 class StoreApp:
-    """Starts configured stores (restore first), exposes them by name, stops them."""
+    """Starts configured stores (restore first), exposes them by name, stops them.
+
+    ``stores``: Store classes or instances. ``log``: a Log, a log URL, or None for
+    :func:`~slither_stream.log.default_log_url`. ``app``: prefix of the changelog
+    topics and of the directory under ``data_dir``. ``grace_period``: seconds a
+    retired generation stays open for in-flight reads. ``follow``: apply changelog
+    records from every host (multi-host deployments; see ``follower.py``).
+    ``block_cache_mb``: RocksDB block cache per open generation.
+    """
 
     def __init__(
         self,
@@ -48,9 +57,11 @@ class StoreApp:
         restore: RestoreOptions | None = None,
         views: ViewRegistry | None = None,
         follow: bool = False,
+        block_cache_mb: int = DEFAULT_BLOCK_CACHE_MB,
     ) -> None:
         self.app = app
         self.follow = follow
+        self.block_cache_mb = block_cache_mb
         self.data_dir = Path(data_dir)
         self.grace_period = grace_period
         self.restore_options = restore
@@ -87,7 +98,7 @@ class StoreApp:
                 owner = StoreOwner(store, self.log, app=self.app, data_dir=self.data_dir,
                                    grace_period=self.grace_period,
                                    restore_options=self.restore_options,
-                                   follow=self.follow)
+                                   follow=self.follow, block_cache_mb=self.block_cache_mb)
                 store.bind(owner)
                 try:
                     owner.start()

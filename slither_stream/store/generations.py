@@ -31,6 +31,8 @@ from typing import Any, cast
 
 from rocksdict import (
     AccessType,
+    BlockBasedOptions,
+    Cache,
     DBCompressionType,
     Options,
     Rdict,
@@ -47,6 +49,9 @@ POINTER = "CURRENT"
 OWNER_LOCK = "OWNER.lock"
 _PREFIX = "gen-"
 _CLOSE_RETRY = 0.005  # seconds between close attempts while a read holds a handle
+
+DEFAULT_BLOCK_CACHE_MB = 128
+"""Block cache shared by the tables of one open generation (per process)."""
 
 _COMPRESSION = {
     "none": DBCompressionType.none,
@@ -194,9 +199,15 @@ def raw_get_many(column: Rdict, keys: list[bytes]) -> list[bytes | None]:
 
 # -- an open generation --------------------------------------------------------------
 
-def _table_options(spec: TableSpec) -> Options:
+def _table_options(spec: TableSpec, cache: Cache) -> Options:
+    """Per-table options: compression, a bloom filter (point reads skip files that
+    cannot hold the key) and the generation's shared block cache."""
     options = Options(raw_mode=True)
     options.set_compression_type(_COMPRESSION[spec.compression]())
+    table = BlockBasedOptions()
+    table.set_bloom_filter(10, False)
+    table.set_block_cache(cache)
+    options.set_block_based_table_factory(table)
     return options
 
 
@@ -208,13 +219,14 @@ class Generation:
     """
 
     def __init__(self, store_dir: Path, number: int, specs: Sequence[TableSpec], *,
-                 secondary: bool = False) -> None:
+                 secondary: bool = False, block_cache_mb: int = DEFAULT_BLOCK_CACHE_MB) -> None:
         self.store_dir = store_dir
         self.number = number
         self.path = store_dir / generation_name(number)
         self._secondary_path: str | None = None
         options = Options(raw_mode=True)
-        families = {spec.name: _table_options(spec) for spec in specs}
+        cache = Cache(block_cache_mb << 20)
+        families = {spec.name: _table_options(spec, cache) for spec in specs}
         families[META_CF] = Options(raw_mode=True)
         if secondary:
             self._secondary_path = tempfile.mkdtemp(prefix="slither-secondary-")

@@ -65,6 +65,7 @@ class StoreOwner:
         restore_options: RestoreOptions | None = None,
         flush_timeout: float = 30.0,
         follow: bool = False,
+        block_cache_mb: int = gens.DEFAULT_BLOCK_CACHE_MB,
     ) -> None:
         from slither_stream.store.spec import check_name
 
@@ -90,6 +91,7 @@ class StoreOwner:
         self.flush_timeout = flush_timeout
         self.write_lock = threading.RLock()
         self.follow = follow
+        self.block_cache_mb = block_cache_mb
         # Guards applying records to RocksDB and ``positions`` (next changelog offset
         # applied per partition); waiters for "my write is applied" wait on it.
         self.applied = threading.Condition()
@@ -188,7 +190,7 @@ class StoreOwner:
         fresh = number is None
         if number is None:
             number = max(gens.list_generations(self.store_dir), default=0) + 1
-        generation = Generation(self.store_dir, number, list(self.specs.values()))
+        generation = self.open_generation(number)
         try:
             restore(self.log, generation, self._topic_tables(), store=self.name,
                     group=self._restore_group(), options=self.restore_options, wal=not fresh)
@@ -200,6 +202,11 @@ class StoreOwner:
             raise
         self._current = generation
         self.positions = self._checkpoints_of(generation)
+
+    def open_generation(self, number: int) -> Generation:
+        """Open (creating if needed) generation ``number`` of this store for writing."""
+        return Generation(self.store_dir, number, list(self.specs.values()),
+                          block_cache_mb=self.block_cache_mb)
 
     def _checkpoints_of(self, generation: Generation) -> dict[TopicPartition, int]:
         partitions = [tp for topic in self.topics.values() for tp in self.log.partitions_of(topic)]

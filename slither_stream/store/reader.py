@@ -52,6 +52,7 @@ class StoreReader:
         tables: Sequence[TableSpec] | None = None,
         catch_up_interval: float | None = 1.0,
         grace_period: float = 1.0,
+        block_cache_mb: int = gens.DEFAULT_BLOCK_CACHE_MB,
     ) -> None:
         if isinstance(store, str):
             self.name = check_name("store", store)
@@ -66,6 +67,7 @@ class StoreReader:
         self._tables = {name: TableReader(self, self.name, spec)
                         for name, spec in self.specs.items()}
         self.grace_period = grace_period
+        self.block_cache_mb = block_cache_mb
         self._lock = threading.Lock()
         self._retiring: dict[Generation, int] = {}
         self._retirer = Retirer(f"slither-store-reader-{self.name}-retire")
@@ -116,7 +118,7 @@ class StoreReader:
                 continue  # swapped and being deleted meanwhile: read the pointer again
             try:
                 return Generation(self.store_dir, number, list(self.specs.values()),
-                                  secondary=True), held
+                                  secondary=True, block_cache_mb=self.block_cache_mb), held
             except BaseException:
                 os.close(held)
                 raise

@@ -89,7 +89,7 @@ def reload_store(owner: StoreOwner, source: ReloadSource | None) -> int:
     with telemetry.span(telemetry.STORE_RELOAD, {"store": owner.name, "source": chosen}) as meta:
         number = owner.next_generation_number()
         meta["generation"] = number
-        generation = Generation(owner.store_dir, number, list(owner.specs.values()))
+        generation = owner.open_generation(number)
         try:
             if chosen == "changelog":
                 _replay(owner, generation)
