@@ -13,6 +13,7 @@ from pathlib import Path
 
 from slither_stream.log import TopicPartition
 from slither_stream.log.embedded import EmbeddedLog
+from tests.contract.helpers import read_all
 
 CHILD = textwrap.dedent("""
     import sys
@@ -83,3 +84,55 @@ def test_acknowledged_records_survive_sigkill(log_dir: Path,
     # the reopened log keeps appending after the recovered end
     meta = log.producer().send("events", b"after", b"key-1")
     assert meta.offset == ends[TopicPartition("events", meta.partition)]
+
+
+TXN_CHILD = textwrap.dedent("""
+    import sys
+    from slither_stream.log import TopicPartition
+    from slither_stream.log.embedded import EmbeddedLog
+
+    log = EmbeddedLog(sys.argv[1])
+    log.create_topic("in", 1)
+    log.create_topic("out", 2)
+    consumer = log.consumer("stage")
+    consumer.assign([TopicPartition("in", 0)])
+    producer = log.producer(transactional_id="stage-0")
+    print("ready", flush=True)
+    for txn in range(1, 1_000_000):
+        producer.begin_transaction()
+        for i in range(50):
+            producer.produce("out", f"{txn}:{i}".encode(), f"k{i}".encode())
+        producer.send_offsets_to_transaction(consumer, {TopicPartition("in", 0): txn})
+        producer.commit_transaction()
+        print(txn, flush=True)
+""")
+
+
+def test_transactions_are_all_or_nothing_across_sigkill(
+        log_dir: Path, open_embedded: Callable[..., EmbeddedLog]) -> None:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    child = subprocess.Popen([sys.executable, "-c", TXN_CHILD, str(log_dir)],
+                             stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None
+    committed_before_kill = 0
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        while committed_before_kill < 200:
+            line = child.stdout.readline()
+            assert line, "the transactional process died on its own"
+            committed_before_kill = int(line)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+
+    log = open_embedded()
+    offset = log.committed_offsets("stage", [TopicPartition("in", 0)])[TopicPartition("in", 0)]
+    assert offset is not None and offset >= committed_before_kill
+    per_txn: dict[int, int] = {}
+    for record in read_all(log, "out"):
+        txn = int((record.value or b"").split(b":")[0])
+        per_txn[txn] = per_txn.get(txn, 0) + 1
+    # exactly the transactions whose offsets committed, each with all 50 records
+    assert sorted(per_txn) == list(range(1, offset + 1))
+    assert set(per_txn.values()) == {50}
