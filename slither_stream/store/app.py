@@ -16,6 +16,7 @@ complete), registers the global views, and binds each store instance to its owne
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +39,8 @@ DEFAULT_DATA_DIR = ".slither-stores"
 class StoreApp:
     """Starts configured stores (restore first), exposes them by name, stops them.
 
-    ``stores``: Store classes or instances. ``log``: a Log, a log URL, or None for
+    ``stores``: Store classes or instances, or ``"package.module:ClassName"`` strings
+    (so a configuration file can list them). ``log``: a Log, a log URL, or None for
     :func:`~slither_stream.log.default_log_url`. ``app``: prefix of the changelog
     topics and of the directory under ``data_dir``. ``grace_period``: seconds a
     retired generation stays open for in-flight reads. ``follow``: apply changelog
@@ -48,7 +50,7 @@ class StoreApp:
 
     def __init__(
         self,
-        stores: Iterable[Store | type[Store]],
+        stores: Iterable[Store | type[Store] | str],
         *,
         log: Log | str | None = None,
         app: str = "slither",
@@ -70,7 +72,8 @@ class StoreApp:
         self._log_spec = log
         self._log: Log | None = log if isinstance(log, Log) else None
         self._stores: dict[str, Store] = {}
-        for entry in stores:
+        for declared in stores:
+            entry = import_store(declared) if isinstance(declared, str) else declared
             store = entry() if isinstance(entry, type) else entry
             if not isinstance(store, Store):
                 raise ConfigError(f"{entry!r} is not a Store (subclass slither_stream.store.Store)")
@@ -166,3 +169,18 @@ class StoreApp:
         """Register every store's session views for ``session_id`` (a pipe run)."""
         with self.views.session(session_id, self._stores.values()) as registry:
             yield registry
+
+
+def import_store(path: str) -> type[Store]:
+    """The Store class named ``"package.module:ClassName"``; ConfigError otherwise."""
+    module_name, colon, attribute = path.partition(":")
+    if not colon or not module_name or not attribute:
+        raise ConfigError(f"bad store reference {path!r}: expected 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"cannot import store module {module_name!r}: {error}") from None
+    found = getattr(module, attribute, None)
+    if not (isinstance(found, type) and issubclass(found, Store)):
+        raise ConfigError(f"{path!r} is not a Store subclass (found {found!r})")
+    return found

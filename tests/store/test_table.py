@@ -13,6 +13,7 @@ from slither_stream import telemetry
 from slither_stream.errors import ConfigError, KeyNotFoundError, StoreError
 from slither_stream.log import open_log
 from slither_stream.store import RestoreOptions, RestoreProgress, StoreOwner, changelog_topic
+from slither_stream.store.recovery import STORE_RESTORE_PROGRESS
 from tests.store.conftest import AppFactory
 from tests.store.stores import Counters
 
@@ -110,10 +111,17 @@ def test_restore_after_deleting_rocksdb_dir_rebuilds_identical_contents(
         before = {"plain": list(plain.items()), "ordered": list(ordered.items())}
     shutil.rmtree(data_dir)
     progress: list[RestoreProgress] = []
+    events: list[dict[str, float]] = []
     options = RestoreOptions(on_progress=progress.append, progress_interval=0.0)
-    with make_app([Counters], restore=options) as app:
-        after = {name: list(app["counters"].table(name).items()) for name in before}
+    telemetry.attach("restore-test", STORE_RESTORE_PROGRESS,
+                     lambda event, measurements, meta: events.append(measurements))
+    try:
+        with make_app([Counters], restore=options) as app:
+            after = {name: list(app["counters"].table(name).items()) for name in before}
+    finally:
+        telemetry.detach("restore-test")
     assert after == before
+    assert events and events[-1]["records"] == progress[-1].records
     assert progress[-1].done
     assert progress[-1].records >= 2_000 + 1_000
     assert progress[-1].rate > 0

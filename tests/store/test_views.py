@@ -121,3 +121,14 @@ def test_app_registers_global_views_and_runs_sessions(make_app: AppFactory) -> N
         assert ctx.stores["stamped"].table("items").size() == 20
     with pytest.raises(StoreError, match="no view 'version'"):
         ctx.view("version")
+
+
+def test_stores_can_be_configured_by_import_path(make_app: AppFactory) -> None:
+    with make_app(["tests.store.stores:Counters"]) as app:
+        assert app["counters"].table("plain").size() == 0
+    with pytest.raises(ConfigError, match=r"expected 'package\.module:ClassName'"):
+        make_app(["tests.store.stores.Counters"])
+    with pytest.raises(ConfigError, match="is not a Store subclass"):
+        make_app(["tests.store.stores:value_for"])
+    with pytest.raises(ConfigError, match="cannot import store module 'no_such_module'"):
+        make_app(["no_such_module:Store"])
