@@ -74,7 +74,11 @@ class Pipe:
     * ``partitions`` — partitions of every topic the pipe creates (parallelism per
       stage is bounded by it).
     * ``delivery`` — ``at_least_once`` (default) or ``exactly_once``.
-    * ``ordering`` — ``preserve`` keeps per-key order end to end.
+    * ``ordering`` — ``preserve`` keeps per-key order end to end: records of a
+      partition are processed in offset order, every stage writes its outputs in
+      input order, keyed by the item key, so one key stays in one partition.
+      ``as_completed`` is accepted for dispatch parity; topic stages still write in
+      input order (one valid completion order), so it changes nothing on the log.
     * ``max_lag`` / ``resume_lag`` — a stage pauses its input while the stage after it
       lags by more than ``max_lag`` records and resumes once that lag is at most
       ``resume_lag`` (default: half of ``max_lag``).

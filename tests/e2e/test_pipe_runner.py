@@ -110,10 +110,12 @@ def test_retry_policy_retries_then_routes(log: Log, unique_name: Names) -> None:
     assert {letter.attempts for letter in letters} == {2}
 
 
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
 def test_halt_stops_with_offsets_committed_to_last_good_record(
-        log: Log, unique_name: Names) -> None:
+        log: Log, unique_name: Names, delivery: str) -> None:
     namespace = unique_name("halter")
-    pipe = Pipe("halter", partitions=1).local("check", pipes.fail_on_seven, batch_size=3)
+    pipe = Pipe("halter", partitions=1, delivery=delivery)  # type: ignore[arg-type]
+    pipe.local("check", pipes.fail_on_seven, batch_size=3)
     with pytest.raises(PipeRunError, match="halted on record") as raised:
         Runner.run(pipe, [{"x": x} for x in range(10)], log=log, namespace=namespace,
                    timeout=90)
