@@ -9,6 +9,10 @@ the changelog has is never lost.
 
 Only one process may own a store directory (an exclusive flock); other processes read
 it with :class:`~slither_stream.store.reader.StoreReader`.
+
+With ``follow=True`` (several hosts owning replicas of one store) the owner does not
+apply its own writes: a :class:`~slither_stream.store.follower.ChangelogFollower`
+applies every record in log order and writes wait until it has.
 """
 
 from __future__ import annotations

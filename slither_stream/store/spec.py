@@ -21,14 +21,18 @@ ViewScope = Literal["session", "global"]
 Compression = Literal["none", "lz4", "zstd", "snappy", "zlib"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_APP_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
 _COMPRESSIONS = ("none", "lz4", "zstd", "snappy", "zlib")
 
 
 def check_name(kind: str, name: str) -> str:
-    """Names end up in topic names and directories: letters, digits, ``_`` and ``-``."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    """Names end up in topic names and directories: letters, digits, ``_`` and ``-``
+    (an app name may also contain dots, but not start with one)."""
+    pattern, allowed = (_APP_NAME, "letters, digits, '_', '-' or '.'") if kind == "app" \
+        else (_NAME, "letters, digits, '_' or '-'")
+    if not isinstance(name, str) or not pattern.match(name):
         raise ConfigError(
-            f"bad {kind} name {name!r}: use 1-100 letters, digits, '_' or '-' "
+            f"bad {kind} name {name!r}: use 1-100 {allowed} "
             "(it becomes part of the changelog topic name and a directory name)"
         )
     return name
