@@ -10,7 +10,9 @@ Prints, in one run:
    raw rocksdict column family underneath (bytes in, bytes out), and of a plain dict
    holding the same decoded values -- same random keys for all;
 2. restore records/s: a store starts on an empty directory and rebuilds from an
-   N-record changelog (default 1,000,000), on the embedded log and on Apache Kafka;
+   N-record changelog (default 1,000,000), on the embedded log and on Apache Kafka,
+   next to reading the same changelog through the log interface alone (the log-side
+   ceiling) and to applying the same records from memory (the store-side ceiling);
 3. reload time: ``reload("changelog")`` of the same store (replay into a new
    generation and swap).
 
@@ -78,6 +80,46 @@ def fill_changelog(log: Log, topic: str, records: int) -> float:
     return records / elapsed
 
 
+def read_changelog(log: Log, topic: str, records: int) -> float:
+    """Only read the changelog through the log interface (no RocksDB); records/s."""
+    consumer = log.consumer("bench-read-" + uuid.uuid4().hex[:8])
+    try:
+        consumer.assign([(log.partitions_of(topic)[0], 0)])
+        seen = 0
+        started = time.perf_counter()
+        while seen < records:
+            seen += len(consumer.poll_batch(10_000, timeout=1.0))
+        return records / (time.perf_counter() - started)
+    finally:
+        consumer.close()
+
+
+def apply_only(records: int, scratch: Path) -> float:
+    """The store side of a restore alone: records already in memory, applied in
+    100k-record write batches to a fresh generation and flushed; records/s."""
+    from rocksdict import WriteBatch
+
+    from slither_stream.log.types import Record
+    from slither_stream.store.generations import Generation
+    from slither_stream.store.recovery import _apply
+
+    codec = TupleKeyCodec()
+    batch_of = [Record("t", 0, i, codec.encode(("k", i)), orjson.dumps(value_for(i)))
+                for i in range(records)]
+    scratch.mkdir(parents=True)
+    generation = Generation(scratch, 1, BenchStore().tables())
+    handles = {"t": generation.handles["features"]}
+    started = time.perf_counter()
+    for start in range(0, records, 100_000):
+        batch = WriteBatch(raw_mode=True)
+        _apply(batch_of[start:start + 100_000], batch, handles)
+        generation.write(batch, wal=False)
+    generation.flush()
+    elapsed = time.perf_counter() - started
+    generation.close()
+    return records / elapsed
+
+
 def timed(repeat: int, body: Callable[[], object]) -> float:
     """Median wall-clock seconds of ``repeat`` runs of ``body``."""
     samples = []
@@ -135,7 +177,9 @@ def backend_figures(url: str, data_dir: Path, records: int, *, lookups: int, rep
     app_name = "bench-" + uuid.uuid4().hex[:8]
     log = open_log(url)
     try:
-        fill = fill_changelog(log, changelog_topic(app_name, "bench", "features"), records)
+        topic = changelog_topic(app_name, "bench", "features")
+        fill = fill_changelog(log, topic, records)
+        read = read_changelog(log, topic, records)
         app = StoreApp([BenchStore], log=log, app=app_name, data_dir=data_dir,
                        grace_period=0.5)
         started = time.perf_counter()
@@ -154,7 +198,8 @@ def backend_figures(url: str, data_dir: Path, records: int, *, lookups: int, rep
                     reads = read_figures(app, reader, records, lookups, repeat)
         finally:
             app.stop()
-        return {"fill": fill, "restore": restore, "reload": reload_seconds, "reads": reads}
+        return {"fill": fill, "read": read, "restore": restore, "reload": reload_seconds,
+                "reads": reads}
     finally:
         log.close()
 
@@ -193,6 +238,7 @@ def main() -> None:
         results["embedded"] = backend_figures(
             f"embedded://{root / 'log'}", root / "stores-embedded", args.records,
             lookups=args.lookups, repeat=args.repeat, with_reads=True)
+        ceiling = apply_only(args.records, root / "apply-only")
         if not args.no_kafka:
             with kafka(args.bootstrap) as bootstrap:
                 results["kafka"] = backend_figures(
@@ -205,11 +251,12 @@ def main() -> None:
     for name, point, batch in results["embedded"]["reads"]:
         print(f"{name:<32}{point:>14,.0f}{batch:>18,.0f}")
     print(f"\nRestore and reload of a {args.records:,}-record changelog")
-    print(f"{'backend':<12}{'fill (produce) rec/s':>22}{'restore rec/s':>16}"
-          f"{'reload (changelog) s':>22}")
+    print(f"{'backend':<12}{'fill (produce) rec/s':>22}{'log read only rec/s':>21}"
+          f"{'restore rec/s':>16}{'reload (changelog) s':>22}")
     for backend, figures in results.items():
-        print(f"{backend:<12}{figures['fill']:>22,.0f}{figures['restore']:>16,.0f}"
-              f"{figures['reload']:>22.2f}")
+        print(f"{backend:<12}{figures['fill']:>22,.0f}{figures['read']:>21,.0f}"
+              f"{figures['restore']:>16,.0f}{figures['reload']:>22.2f}")
+    print(f"{'(no log)':<12}{'':>22}{'':>21}{ceiling:>16,.0f}   <- store-side apply alone")
 
 
 if __name__ == "__main__":

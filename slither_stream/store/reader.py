@@ -15,6 +15,7 @@ which stops the owner from deleting it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ from slither_stream.store.owner import MANIFEST
 from slither_stream.store.retirement import Retirer
 from slither_stream.store.spec import TableSpec, check_name
 from slither_stream.store.table import TableReader
+
+_log = logging.getLogger(__name__)
 
 _OPEN_ATTEMPTS = 20
 _RETRY_CLOSE = 0.05
@@ -182,10 +185,11 @@ class StoreReader:
         while not self._stop.wait(interval):
             try:
                 self.catch_up()
-            except StoreError:
+            except Exception:
                 if self._stop.is_set():
                     return
-                raise
+                # Keep serving the generation already open; try again next interval.
+                _log.exception("StoreReader %s: catch-up failed", self.name)
 
     def close(self) -> None:
         """Stop following, close the generation and release its flock. Idempotent."""
