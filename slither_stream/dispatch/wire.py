@@ -1,4 +1,4 @@
-"""Wire format for batches that leave the process (worker pipes, request topics).
+"""Wire format for batches that leave the process (worker sockets, request topics).
 
 One batch is one message: the list of payloads is encoded in a single call, and the
 reply (results or the error) in another, so per-item overhead is one list element,
