@@ -131,3 +131,51 @@ def test_deleted_topic_is_revoked(elog: EmbeddedLog) -> None:
     settle([consumer], lambda: consumer.assignment() == {TopicPartition("a", 0)})
     assert revoked == [TopicPartition("b", 0)]
     consumer.close()
+
+
+def test_member_that_stops_polling_is_expelled_and_rejoins(elog: EmbeddedLog) -> None:
+    elog.create_topic("t", 2)
+    everything = set(elog.partitions_of("t"))
+    lost: list[TopicPartition] = []
+    stuck = elog.consumer("g", **{"max.poll.interval.ms": "300"})
+    active = elog.consumer("g")
+    stuck.subscribe(["t"], on_revoke=lost.extend)
+    active.subscribe(["t"])
+    settle([stuck, active],
+           lambda: len(stuck.assignment()) == 1 and len(active.assignment()) == 1)
+    held = stuck.assignment()
+
+    # only `active` polls now; once `stuck` is 300 ms overdue it is expelled
+    settle([active], lambda: active.assignment() == everything, timeout=10)
+    assert stuck.assignment() == set()
+
+    # the expelled member learns it on its next poll, revokes, and joins again
+    settle([stuck, active],
+           lambda: len(stuck.assignment()) == 1 and len(active.assignment()) == 1)
+    assert set(lost) >= held
+    stuck.close()
+    active.close()
+
+
+def test_member_blocked_in_poll_is_not_expelled(elog: EmbeddedLog) -> None:
+    elog.create_topic("t", 2)
+    waiting = elog.consumer("g", max_poll_interval_ms=1000)
+    other = elog.consumer("g")
+    waiting.subscribe(["t"])
+    other.subscribe(["t"])
+    settle([waiting, other],
+           lambda: len(waiting.assignment()) == 1 and len(other.assignment()) == 1)
+    done = threading.Event()
+
+    def long_poll() -> None:
+        waiting.poll_batch(10, timeout=2.5)  # inside poll: alive, however long
+        done.set()
+
+    thread = threading.Thread(target=long_poll, name="long-poll")
+    thread.start()
+    other.poll_batch(10, timeout=2.0)  # twice the interval passes meanwhile
+    assert len(waiting.assignment()) == 1
+    thread.join(10)
+    assert done.is_set()
+    waiting.close()
+    other.close()

@@ -12,6 +12,12 @@ runs ``on_revoke`` and then releases it, and only then may the new owner take it
 (and run ``on_assign``). So revocation always happens before anyone else reads the
 partition, and an offset committed in ``on_revoke`` is the one the next owner
 starts from.
+
+A member that stops calling ``poll_batch`` for longer than its max poll interval
+(Kafka's ``max.poll.interval.ms``) would block every move that involves it, so the
+next member that polls expels it, as Kafka's coordinator does. The expelled
+consumer finds out in its next ``poll_batch``, runs ``on_revoke`` for what it lost,
+and joins again.
 """
 
 from __future__ import annotations
@@ -29,8 +35,15 @@ class Member:
 
     member_id: int
     topics: tuple[str, ...]
+    max_poll_interval: float
     owned: set[TopicPartition] = field(default_factory=set)
     target: set[TopicPartition] = field(default_factory=set)
+    in_poll: bool = False
+    last_poll: float = 0.0
+
+    def poll_deadline(self) -> float | None:
+        """When this member is overdue (None while it is inside ``poll_batch``)."""
+        return None if self.in_poll else self.last_poll + self.max_poll_interval
 
 
 @dataclass
@@ -53,16 +66,42 @@ class GroupCoordinator:
     def new_member_id(self) -> int:
         return next(self._ids)
 
-    def join(self, group: str, member_id: int, topics: Iterable[str]) -> None:
+    def join(self, group: str, member_id: int, topics: Iterable[str], *,
+             max_poll_interval: float, now: float) -> None:
         """Add a member (or change its subscription) and rebalance the group."""
         state = self._groups.setdefault(group, Group(group))
         member = state.members.get(member_id)
         wanted = tuple(sorted(set(topics)))
         if member is None:
-            state.members[member_id] = Member(member_id, wanted)
+            state.members[member_id] = Member(member_id, wanted, max_poll_interval,
+                                              last_poll=now)
         else:
             member.topics = wanted
         self._rebalance(state)
+
+    def polling(self, group: str, member_id: int, active: bool, now: float) -> None:
+        """Record that the member entered (or left) ``poll_batch``."""
+        member = self.member(group, member_id)
+        if member is not None:
+            member.in_poll = active
+            member.last_poll = now
+
+    def expel_overdue(self, group: str, member_id: int, now: float) -> float | None:
+        """Expel the group's other members that stopped polling; returns the earliest
+        moment another member becomes overdue (None if none can)."""
+        state = self._groups.get(group)
+        if state is None or member_id not in state.members:
+            return None
+        soonest: float | None = None
+        for other in list(state.members.values()):
+            deadline = other.poll_deadline()
+            if other.member_id == member_id or deadline is None:
+                continue
+            if deadline <= now:
+                self.leave(group, other.member_id)
+            else:
+                soonest = deadline if soonest is None else min(soonest, deadline)
+        return soonest
 
     def leave(self, group: str, member_id: int) -> None:
         """Remove a member, freeing whatever it still owns, and rebalance."""

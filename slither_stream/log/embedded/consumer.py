@@ -32,7 +32,8 @@ _Readable = tuple[TopicPartition, TopicState, int, int]
 class EmbeddedConsumer(Consumer):
     """Consumer of an :class:`~slither_stream.log.embedded.EmbeddedLog`."""
 
-    def __init__(self, owner: EmbeddedLog, group: str, auto_offset_reset: OffsetReset) -> None:
+    def __init__(self, owner: EmbeddedLog, group: str, auto_offset_reset: OffsetReset,
+                 max_poll_interval_ms: int = 300_000) -> None:
         if not isinstance(group, str) or not group:
             raise ConfigError(f"consumer group must be a non-empty string, got {group!r}")
         if auto_offset_reset not in ("earliest", "latest"):
@@ -43,6 +44,12 @@ class EmbeddedConsumer(Consumer):
         self._engine = owner.engine
         self._group = group
         self._reset = auto_offset_reset
+        if isinstance(max_poll_interval_ms, bool) or not isinstance(max_poll_interval_ms, int) \
+                or max_poll_interval_ms < 1:
+            raise ConfigError(f"max_poll_interval_ms must be an int >= 1, "
+                              f"got {max_poll_interval_ms!r}")
+        self._max_poll_interval = max_poll_interval_ms / 1000.0
+        self._topics: tuple[str, ...] = ()
         self._member_id = self._engine.groups.new_member_id()
         self._subscribed = False
         self._manual: set[TopicPartition] = set()
@@ -81,7 +88,10 @@ class EmbeddedConsumer(Consumer):
         self._on_assign = on_assign
         self._on_revoke = on_revoke
         with self._engine.cond:
-            self._engine.groups.join(self._group, self._member_id, topics)
+            self._topics = tuple(topics)
+            self._engine.groups.join(self._group, self._member_id, self._topics,
+                                     max_poll_interval=self._max_poll_interval,
+                                     now=time.monotonic())
             self._subscribed = True
             self._engine.cond.notify_all()
 
@@ -124,7 +134,12 @@ class EmbeddedConsumer(Consumer):
         engine = self._engine
         groups = engine.groups
         with engine.cond:
-            revoke = groups.to_revoke(self._group, self._member_id)
+            expelled = groups.member(self._group, self._member_id) is None
+            revoke = sorted(self._positions) if expelled \
+                else groups.to_revoke(self._group, self._member_id)
+        if expelled:
+            self._rejoin(revoke)
+            return
         if revoke:
             try:
                 if self._on_revoke is not None:
@@ -145,6 +160,21 @@ class EmbeddedConsumer(Consumer):
             if self._on_assign is not None:
                 self._on_assign(taken)
 
+    def _rejoin(self, lost: list[TopicPartition]) -> None:
+        """After being expelled for not polling: give up everything, join again."""
+        engine = self._engine
+        try:
+            if lost and self._on_revoke is not None:
+                self._on_revoke(lost)
+        finally:
+            with engine.cond:
+                self._positions = {}
+                self._paused = set()
+                engine.groups.join(self._group, self._member_id, self._topics,
+                                   max_poll_interval=self._max_poll_interval,
+                                   now=time.monotonic())
+                engine.cond.notify_all()
+
     # -- reading ------------------------------------------------------------------
 
     def poll_batch(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
@@ -153,7 +183,21 @@ class EmbeddedConsumer(Consumer):
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
             raise ConfigError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
         deadline = time.monotonic() + timeout
+        self._mark_polling(True)
+        try:
+            return self._poll(max_records, deadline)
+        finally:
+            self._mark_polling(False)
+
+    def _mark_polling(self, active: bool) -> None:
+        if self._subscribed:
+            with self._engine.cond:
+                self._engine.groups.polling(self._group, self._member_id, active,
+                                            time.monotonic())
+
+    def _poll(self, max_records: int, deadline: float) -> list[Record]:
         cond = self._engine.cond
+        groups = self._engine.groups
         while True:
             self._check_open()
             self._rebalance()
@@ -167,13 +211,20 @@ class EmbeddedConsumer(Consumer):
             with cond:
                 if self._closed or self._engine.closed:
                     continue
-                if self._readable() or (self._subscribed and self._engine.groups.has_work(
-                        self._group, self._member_id)):
+                now = time.monotonic()
+                wake_at = deadline
+                if self._subscribed:
+                    overdue_at = groups.expel_overdue(self._group, self._member_id, now)
+                    if overdue_at is not None:
+                        wake_at = min(wake_at, overdue_at)
+                    if groups.has_work(self._group, self._member_id) or \
+                            groups.member(self._group, self._member_id) is None:
+                        continue
+                if self._readable():
                     continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if deadline <= now:
                     return []
-                cond.wait(remaining)
+                cond.wait(max(0.0, wake_at - now))
 
     def _readable(self) -> list[_Readable]:
         """Assigned, unpaused partitions with records past the position (lock held)."""

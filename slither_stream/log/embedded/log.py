@@ -89,9 +89,16 @@ class EmbeddedLog(Log):
 
     def consumer(self, group: str, *, auto_offset_reset: OffsetReset = "earliest",
                  **options: Any) -> EmbeddedConsumer:
+        """A consumer; ``max_poll_interval_ms`` (or Kafka's ``max.poll.interval.ms``)
+        bounds how long a group member may go without polling before the others
+        expel it (default 300000, as on Kafka)."""
         self.engine.check_open()
+        interval = options.pop("max.poll.interval.ms", None)
+        interval = options.pop("max_poll_interval_ms", interval)
         reject_unknown(options, "embedded consumer")
-        created = EmbeddedConsumer(self, group, auto_offset_reset)
+        created = EmbeddedConsumer(
+            self, group, auto_offset_reset,
+            300_000 if interval is None else _as_int(interval, "max_poll_interval_ms"))
         with self._clients_lock:
             self._consumers.add(created)
         return created
@@ -172,3 +179,12 @@ class EmbeddedLog(Log):
     def __repr__(self) -> str:
         state = "closed" if self.engine.closed else "open"
         return f"EmbeddedLog({str(self.engine.path)!r}, {state})"
+
+
+def _as_int(value: object, name: str) -> int:
+    """Kafka passes config values as strings; accept ``"1000"`` as well as ``1000``."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"{name} must be an integer, got {value!r}")
