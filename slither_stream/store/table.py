@@ -207,16 +207,22 @@ class TableReader:
             yield key, self.decode_value(key, raw_value)
 
     def items(self) -> Iterator[tuple[Any, Any]]:
-        """Every (key, value), in key order for ``ordered_set`` (byte order for ``set``)."""
+        """Every (key, value), in key order for ``ordered_set`` (byte order for ``set``).
+
+        The iterator reads one generation and keeps it open until it is exhausted or
+        dropped, so do not park half-consumed iterators: a reload cannot retire the
+        old generation while one is alive.
+        """
         return self._decoded(self._scan(None))
 
     def keys(self) -> Iterator[Any]:
+        """Every key (see :meth:`items`)."""
         for raw_key, _ in self._scan(None):
             yield self.decode_key(raw_key)
 
     def values(self) -> Iterator[Any]:
-        for key, value in self.items():
-            del key
+        """Every value (see :meth:`items`)."""
+        for _, value in self.items():
             yield value
 
     def __iter__(self) -> Iterator[Any]:
