@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from slither_stream.errors import ConfigError, LogClosedError
+from slither_stream.errors import ConfigError, LogClosedError, SlitherError
 from slither_stream.log.base import Consumer, Log, OffsetReset, Producer
 from slither_stream.log.kafka._config import LOGGER, settings_from_options
 from slither_stream.log.kafka.admin import KafkaAdmin
@@ -123,6 +123,8 @@ class KafkaLog(Log):
                     client.close(timeout=self._settings.timeout)
                 else:
                     client.close()
+            except SlitherError as exc:  # e.g. records the broker never acknowledged
+                LOGGER.warning("closing a Kafka client of %s: %s", self._url, exc)
             except Exception:  # one failing client must not keep the others open
                 LOGGER.exception("error while closing a Kafka client of %s", self._url)
 
