@@ -16,6 +16,7 @@ transactions. The embedded log is single-process: with it, ``processes`` must be
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -23,7 +24,9 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -34,7 +37,7 @@ from slither_stream.observability import configure_logging, start_observability
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.runner import ensure_topics
 from slither_stream.pipe.runtime import StageRuntime
-from slither_stream.pipe.sessions import StoreSession
+from slither_stream.pipe.sessions import ReaderSession, StoreSession, store_instances
 
 _log = logging.getLogger(__name__)
 
@@ -49,7 +52,8 @@ class Worker:
     def __init__(self, log: Log, definition: PipeDefinition, *,
                  stages: Sequence[str] | None = None, member: str = "0",
                  session_id: str | None = None, poll_timeout: float = 0.2,
-                 on_ready: Callable[[], None] | None = None) -> None:
+                 on_ready: Callable[[], None] | None = None, store_mode: str = "owner",
+                 store_dir: str | None = None) -> None:
         chosen = list(stages) if stages else [plan.name for plan in definition.stages]
         for name in chosen:
             definition.stage(name)  # raises ConfigError naming the known stages
@@ -62,6 +66,10 @@ class Worker:
         self.session_id = session_id or new_session_id()
         self.poll_timeout = poll_timeout
         self.on_ready = on_ready
+        if store_mode not in ("owner", "reader"):
+            raise ConfigError(f"store_mode must be 'owner' or 'reader', not {store_mode!r}")
+        self.store_mode = store_mode
+        self.store_dir = store_dir
         """Called once the stores are restored and every stage thread has started."""
         self.runtimes: list[StageRuntime] = []
         self._threads: list[threading.Thread] = []
@@ -77,7 +85,13 @@ class Worker:
         other stages cleanly).
         """
         ensure_topics(self.log, self.definition)
-        with StoreSession(self.definition, self.log, self.session_id) as stores:
+        sessions: StoreSession | ReaderSession
+        if self.store_mode == "reader":
+            sessions = ReaderSession(self.definition, self.session_id, data_dir=self.store_dir)
+        else:
+            sessions = StoreSession(self.definition, self.log, self.session_id,
+                                    data_dir=self.store_dir)
+        with sessions as stores:
             context = Context(pipe=self.definition.name, session_id=self.session_id,
                               stores=stores.stores, view_resolver=stores.resolver)
             for name in self.stage_names:
@@ -136,6 +150,8 @@ class WorkerSpec:
     stages: tuple[str, ...] = ()
     namespace: str | None = None
     cwd: str | None = None
+    store_mode: str = "owner"
+    store_dir: str | None = None
     metrics_port: int | None = None
     """Base port of /metrics, /healthz, /livez; slot ``i`` serves on base + i."""
     metrics_host: str = "127.0.0.1"
@@ -170,7 +186,8 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
     try:
         obs.metrics.watch_pipe_lag(log, definition, spec.stages or None)
         worker = Worker(log, definition, stages=spec.stages or None, member=member,
-                        on_ready=obs.readiness.set_started)
+                        on_ready=obs.readiness.set_started, store_mode=spec.store_mode,
+                        store_dir=spec.store_dir)
 
         def on_term(_signum: int, _frame: FrameType | None) -> None:
             worker.stop()
@@ -188,15 +205,27 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
 
 
 class Supervisor:
-    """Keeps ``processes`` worker processes of ``spec`` alive until :meth:`stop`."""
+    """Keeps ``processes`` worker processes of ``spec`` alive until :meth:`stop`.
 
-    def __init__(self, spec: WorkerSpec, *, processes: int = 1, max_restarts: int = 10) -> None:
+    On Kafka, a pipe's stores are owned by the supervisor (restored or loaded once,
+    the single writer on this host) and the worker processes read them through
+    StoreReaders. On the embedded log, which one process opens, the worker process
+    owns them.
+    """
+
+    def __init__(self, spec: WorkerSpec, *, processes: int = 1, max_restarts: int = 10,
+                 definition: PipeDefinition | None = None) -> None:
         if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
             raise ConfigError(f"processes must be an integer >= 1, not {processes!r}")
         if processes > 1 and spec.log_url.startswith("embedded://"):
             raise ConfigError(
                 "the embedded log is opened by one process at a time; run more than one "
                 "worker process on Kafka (--log kafka://host:port)")
+        self.definition = definition
+        self.owns_stores = bool(definition is not None and definition.stores
+                                and not spec.log_url.startswith("embedded://"))
+        if self.owns_stores:
+            spec = dataclasses.replace(spec, store_mode="reader")
         self.spec = spec
         self.processes = processes
         self.max_restarts = max_restarts
@@ -219,6 +248,24 @@ class Supervisor:
 
     def run(self) -> int:
         """Start the workers and supervise them; returns the exit code for the CLI."""
+        with ExitStack() as stack:
+            if self.owns_stores:
+                self._own_stores(stack)
+            return self._supervise()
+
+    def _own_stores(self, stack: ExitStack) -> None:
+        """Start the pipe's stores here (restore/load) before any worker reads them."""
+        from slither_stream.store.app import DEFAULT_DATA_DIR, StoreApp
+
+        assert self.definition is not None
+        log = stack.enter_context(open_log(self.spec.log_url))
+        data_dir = Path(self.spec.cwd or ".") / (self.spec.store_dir or DEFAULT_DATA_DIR)
+        stack.enter_context(StoreApp(store_instances(self.definition), log=log,
+                                     app=self.definition.name, data_dir=data_dir))
+        _log.info("supervisor owns stores %s in %s",
+                  ", ".join(s.name for s in self.definition.stores), data_dir)
+
+    def _supervise(self) -> int:
         for slot in range(self.processes):
             self.start_slot(slot)
         try:

@@ -96,13 +96,13 @@ def _follow_until(log: Log, topic: str, wanted: set[int], *, timeout: float = 90
 
 
 @contextmanager
-def worker_process(log_url: str, topology: str, namespace: str, *,
-                   processes: int = 1) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
+def worker_process(log_url: str, topology: str, namespace: str, *, processes: int = 1,
+                   cwd: Path = ROOT) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
     env = {**os.environ, "SLITHER_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "slither"), "worker", topology,
          "--log", log_url, "--namespace", namespace, "--processes", str(processes)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = Lines(process)
     try:
         yield process, lines
