@@ -56,7 +56,7 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
                           stages=stages, namespace=namespace, cwd=os.getcwd(),
                           metrics_port=metrics_port, metrics_host=metrics_host,
                           log_level=child_level, log_format=log_format)
-        supervisor = Supervisor(spec, processes=processes)
+        supervisor = Supervisor(spec, processes=processes, definition=definition)
     except SlitherError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
