@@ -160,3 +160,13 @@ def test_malformed_json_goes_to_dlq_and_the_rest_flows(log: Log, unique_name: Na
     assert "invalid UTF-8" in letters[1].message
     assert all(letter.topic == f"{namespace}.inc.in" and letter.stage == "inc"
                for letter in letters)
+
+
+@pytest.mark.parametrize("executor", ["inline", "processes"])
+def test_compute_stage_executors(unique_name: Names, executor: str) -> None:
+    pipe = Pipe("exec", partitions=2)
+    pipe.compute("square", "tests.e2e.pipes:square_batch", batch_size=3, max_in_flight=2,
+                 executor=executor, processes=2)
+    outputs = Runner.run(pipe, [{"x": x} for x in range(12)], timeout=120)
+    assert sorted(item.payload["x"] for item in outputs["default"]) == \
+        sorted(x * x for x in range(12))
