@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from slither_stream.errors import LogError
 from slither_stream.log import Record, TopicPartition
 from slither_stream.log.embedded import EmbeddedLog
 from tests.contract.helpers import consume_n, settle
@@ -137,9 +138,18 @@ def test_member_that_stops_polling_is_expelled_and_rejoins(elog: EmbeddedLog) ->
     elog.create_topic("t", 2)
     everything = set(elog.partitions_of("t"))
     lost: list[TopicPartition] = []
+    refused: list[Exception] = []
+
+    def on_revoke(partitions: list[TopicPartition]) -> None:
+        lost.extend(partitions)
+        try:
+            stuck.commit()
+        except LogError as error:  # Kafka refuses a stale member's commit too
+            refused.append(error)
+
     stuck = elog.consumer("g", **{"max.poll.interval.ms": "300"})
     active = elog.consumer("g")
-    stuck.subscribe(["t"], on_revoke=lost.extend)
+    stuck.subscribe(["t"], on_revoke=on_revoke)
     active.subscribe(["t"])
     settle([stuck, active],
            lambda: len(stuck.assignment()) == 1 and len(active.assignment()) == 1)
@@ -153,6 +163,7 @@ def test_member_that_stops_polling_is_expelled_and_rejoins(elog: EmbeddedLog) ->
     settle([stuck, active],
            lambda: len(stuck.assignment()) == 1 and len(active.assignment()) == 1)
     assert set(lost) >= held
+    assert refused and "expelled" in str(refused[0])
     stuck.close()
     active.close()
 

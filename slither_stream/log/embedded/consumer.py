@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from slither_stream.errors import ConfigError, LogClosedError
+from slither_stream.errors import ConfigError, LogClosedError, LogError
 from slither_stream.log.base import Consumer, OffsetReset, RebalanceCallback
 from slither_stream.log.embedded._engine import OffsetCommit
 from slither_stream.log.embedded._topics import TopicState
@@ -170,9 +170,10 @@ class EmbeddedConsumer(Consumer):
             with engine.cond:
                 self._positions = {}
                 self._paused = set()
+                now = time.monotonic()
                 engine.groups.join(self._group, self._member_id, self._topics,
-                                   max_poll_interval=self._max_poll_interval,
-                                   now=time.monotonic())
+                                   max_poll_interval=self._max_poll_interval, now=now)
+                engine.groups.polling(self._group, self._member_id, True, now)
                 engine.cond.notify_all()
 
     # -- reading ------------------------------------------------------------------
@@ -273,6 +274,15 @@ class EmbeddedConsumer(Consumer):
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         self._check_open()
+        if self._subscribed:
+            with self._engine.cond:
+                expelled = self._engine.groups.member(self._group, self._member_id) is None
+            if expelled:
+                raise LogError(
+                    f"commit refused: this consumer was expelled from group {self._group!r} "
+                    f"for not polling within max_poll_interval_ms, and its partitions may "
+                    f"already belong to another member"
+                )
         if offsets is None:
             with self._engine.cond:
                 assigned = self._assigned()
