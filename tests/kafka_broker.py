@@ -86,9 +86,14 @@ def start_local_broker(data: Path, *, port: int | None = None,
     return result.stdout.strip().splitlines()[-1]
 
 
-def stop_local_broker(data: Path) -> None:
-    """Stop the broker of ``data`` (SIGTERM, then SIGKILL); fine if it is not running."""
-    result = run_kafka_local("stop", "--data", str(data), timeout=60.0)
+def stop_local_broker(data: Path, *, kill: bool = False) -> None:
+    """Stop the broker of ``data`` (SIGTERM, then SIGKILL); fine if it is not running.
+
+    ``kill=True`` sends SIGKILL at once, a crash; ``start_local_broker(data)`` then
+    restarts it on the same port with its data, as after a real broker failure.
+    """
+    result = run_kafka_local("stop", "--data", str(data), *(["--kill"] if kill else []),
+                             timeout=60.0)
     if result.returncode != 0:
         raise BrokerUnavailableError(f"docker/kafka-local stop failed:\n{result.stderr}")
 

@@ -172,3 +172,29 @@ def test_container_gets_the_same_test_settings_as_the_local_broker() -> None:
     assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+
+
+@pytest.mark.kafka
+def test_killed_broker_restarts_on_the_same_address_with_its_data(tmp_path: Path) -> None:
+    data = tmp_path / "crashy"
+    bootstrap = start_local_broker(data)
+    try:
+        assert round_trip(bootstrap, "survivor") == [b"v0", b"v1", b"v2"]
+        pid = int((data / "broker.pid").read_text())
+        stop_local_broker(data, kill=True)
+        assert process_gone(pid)
+        assert run_kafka_local("status", "--data", str(data)).returncode == 3
+        assert start_local_broker(data) == bootstrap  # same port: clients just reconnect
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "after-crash",
+                             "auto.offset.reset": "earliest"})
+        consumer.subscribe(["survivor"])
+        values: list[bytes] = []
+        deadline = time.monotonic() + 60
+        try:
+            while len(values) < 3 and time.monotonic() < deadline:
+                values += [m.value() for m in consumer.consume(10, 1.0) if m.error() is None]
+        finally:
+            consumer.close()
+        assert values == [b"v0", b"v1", b"v2"]
+    finally:
+        stop_local_broker(data)
