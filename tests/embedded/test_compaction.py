@@ -153,3 +153,24 @@ def test_background_retention(open_embedded: Callable[..., EmbeddedLog]) -> None
         producer.produce("events", b"stale", timestamp_ms=5)
         producer.flush()
     eventually(lambda: read_all(log, "events") == [], timeout=20, what="background retention")
+
+
+def test_dirty_records_left_before_a_restart_are_cleaned(
+        open_embedded: Callable[..., EmbeddedLog]) -> None:
+    log = open_embedded(auto_compaction=False)
+    log.create_topic("table", 1, compacted=True)
+    _fill(log, rounds=50, keys=4)
+    log.close()
+
+    again = open_embedded()  # the cleaner's first pass finds the partition dirty
+    eventually(lambda: len(read_all(again, "table")) == 4, timeout=30,
+               what="compaction after restart")
+    state = again.engine.topic("table")
+    assert (state.dirty[0], state.stored[0]) == (0, 4)
+    again.close()
+
+    third = open_embedded(auto_compaction=False)  # counts come back from the marker
+    _fill(third, rounds=1, keys=2)
+    state = third.engine.topic("table")
+    assert (state.dirty[0], state.stored[0]) == (2, 6)
+    assert third.end_offsets([TP]) == {TP: 202}

@@ -73,7 +73,7 @@ def compact_partition(engine: Engine, state: TopicState, partition: int) -> int:
         survivors = len(last) - expired_tombstones
         doomed_set = set(doomed)
         first_kept = min((o for o in last.values() if o not in doomed_set), default=end)
-        _delete_offsets(engine, state, partition, sorted(doomed_set), end)
+        _delete_offsets(engine, state, partition, sorted(doomed_set), end=end, kept=survivors)
         with engine.cond:
             if engine.topics.get(state.name) is state:
                 state.begins[partition] = max(state.begins[partition], first_kept)
@@ -105,7 +105,8 @@ def apply_retention(engine: Engine, state: TopicState, partition: int) -> int:
             batch = WriteBatch(raw_mode=True)
             batch.delete_range(codec.record_key(state.topic_id, partition, begin),
                                codec.record_key(state.topic_id, partition, first_kept))
-            batch.put(codec.high_water_key(state.topic_id, partition), codec.pack_u64(end))
+            batch.put(codec.high_water_key(state.topic_id, partition),
+                      codec.pack_high_water(end, end - first_kept))
             engine.db.write(batch, engine.write_options)
         with engine.cond:
             if engine.topics.get(state.name) is state:
@@ -113,16 +114,17 @@ def apply_retention(engine: Engine, state: TopicState, partition: int) -> int:
         return first_kept - begin
 
 
-def _delete_offsets(engine: Engine, state: TopicState, partition: int, offsets: list[int],
-                    end: int) -> None:
-    """Delete records in chunks; the last chunk also records the end offset."""
+def _delete_offsets(engine: Engine, state: TopicState, partition: int, offsets: list[int], *,
+                    end: int, kept: int) -> None:
+    """Delete records in chunks; the last chunk also writes the high-water marker."""
     with engine.using_db():
         for start in range(0, max(1, len(offsets)), _DELETE_CHUNK):
             batch = WriteBatch(raw_mode=True)
             for offset in offsets[start:start + _DELETE_CHUNK]:
                 batch.delete(codec.record_key(state.topic_id, partition, offset))
             if start + _DELETE_CHUNK >= len(offsets):
-                batch.put(codec.high_water_key(state.topic_id, partition), codec.pack_u64(end))
+                batch.put(codec.high_water_key(state.topic_id, partition),
+                          codec.pack_high_water(end, kept))
             engine.db.write(batch, engine.write_options)
 
 
@@ -132,7 +134,7 @@ class Cleaner:
     def __init__(self, engine: Engine, name: str) -> None:
         self._engine = engine
         self._cond = threading.Condition()
-        self._requested = False
+        self._requested = True  # a first pass cleans what was left dirty before a restart
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()

@@ -5,8 +5,9 @@ Every key starts with one tag byte so the kinds of data sort apart and a whole k
 
 * ``r`` + topic id (u32) + partition (u32) + offset (u64) -> one record
 * ``c`` + topic id (u32) + partition (u32) + group (utf-8) -> committed offset (u64)
-* ``h`` + topic id (u32) + partition (u32) -> end offset at the last cleaning (u64),
-  so the end offset survives a restart even when cleaning removed the newest records
+* ``h`` + topic id (u32) + partition (u32) -> end offset at the last cleaning and
+  records kept by it (u64, u64): the end offset survives a restart even when
+  cleaning removed the newest records, and the cleaner's dirty count is exact again
 * ``t`` + topic name (utf-8) -> topic metadata (JSON)
 * ``m`` + name -> log-wide metadata (the next topic id)
 
@@ -78,6 +79,19 @@ def high_water_key(topic_id: int, partition: int) -> bytes:
 def topic_key(name: str) -> bytes:
     """Key of a topic's metadata."""
     return TOPIC_TAG + name.encode("utf-8")
+
+
+_HIGH_WATER = struct.Struct(">QQ")
+
+
+def pack_high_water(end: int, kept: int) -> bytes:
+    """Marker value: end offset at a cleaning and how many records it kept."""
+    return _HIGH_WATER.pack(end, kept)
+
+
+def unpack_high_water(data: bytes) -> tuple[int, int]:
+    end, kept = _HIGH_WATER.unpack(data)
+    return int(end), int(kept)
 
 
 def pack_u64(value: int) -> bytes:

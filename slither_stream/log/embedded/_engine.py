@@ -116,12 +116,17 @@ class Engine:
         self._next_topic_id = codec.unpack_u64(raw_next) if raw_next is not None else 1
 
     def _recover_partition(self, state: TopicState, partition: int) -> None:
-        """End = after the last stored record (or the remembered high water)."""
+        """End = after the last stored record (or the remembered high water).
+
+        Records appended since the last cleaning are dirty; the marker written by
+        that cleaning says how many it kept, so the counts need no scan.
+        """
         prefix = codec.partition_prefix(codec.RECORD_TAG, state.topic_id, partition)
-        end = 0
+        end = cleaned_end = kept = 0
         marker = self.db.get(codec.high_water_key(state.topic_id, partition))
         if marker is not None:
-            end = codec.unpack_u64(marker)
+            cleaned_end, kept = codec.unpack_high_water(marker)
+            end = cleaned_end
         it = self.db.iter(ReadOptions())
         it.seek_for_prev(_record_key(state.topic_id, partition, codec.MAX_OFFSET))
         if it.valid() and it.key().startswith(prefix):
@@ -133,7 +138,11 @@ class Engine:
         del it
         state.ends[partition] = end
         state.begins[partition] = begin
-        state.stored[partition] = end - begin
+        if marker is None:
+            state.dirty[partition] = state.stored[partition] = end - begin
+        else:
+            state.dirty[partition] = end - cleaned_end
+            state.stored[partition] = kept + state.dirty[partition]
 
     def close(self) -> None:
         """Wait for in-flight calls, then close RocksDB and release the directory."""
