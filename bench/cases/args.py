@@ -1,0 +1,54 @@
+"""The command line every system script accepts (stdlib only: peers import it too).
+
+The harness starts ``<venv python> bench/peers/<system>.py --case C --bootstrap B
+--input T --outputs O1[,O2,...] --group G [--state-dir D]`` and stops it with SIGTERM
+once the output topics hold every record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+CASES = ("passthrough", "router", "compute", "restore")
+
+BENCH = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class SystemArgs:
+    case: str
+    bootstrap: str
+    input: str
+    outputs: tuple[str, ...]
+    group: str
+    state_dir: str
+    partitions: int
+
+
+def parse(argv: list[str] | None = None) -> SystemArgs:
+    """Parse and check the arguments; a bad value exits with a message naming it."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--case", required=True, choices=CASES)
+    parser.add_argument("--bootstrap", required=True, help="Kafka host:port")
+    parser.add_argument("--input", required=True, help="input topic")
+    parser.add_argument("--outputs", required=True,
+                        help="output topics, comma-separated (router: one per route a,b,c)")
+    parser.add_argument("--group", required=True, help="consumer group / application id")
+    parser.add_argument("--state-dir", default="", help="local state directory")
+    parser.add_argument("--partitions", type=int, default=4)
+    ns = parser.parse_args(argv)
+    outputs = tuple(t for t in ns.outputs.split(",") if t)
+    wanted = 3 if ns.case == "router" else 1
+    if len(outputs) != wanted:
+        parser.error(f"--outputs: case {ns.case} needs {wanted} topic(s), got {outputs}")
+    return SystemArgs(ns.case, ns.bootstrap, ns.input, outputs, ns.group, ns.state_dir,
+                      ns.partitions)
+
+
+def importable() -> None:
+    """Put ``bench/`` on ``sys.path`` so ``cases`` imports from any interpreter."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))

@@ -1,0 +1,143 @@
+"""Topics, input data and output counting, with the raw confluent-kafka client.
+
+The harness talks to the broker directly (not through slither) so that measuring
+costs every system the same and does not depend on the code under test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from cases import work
+
+PARTITIONS = 4
+
+
+def create_topics(bootstrap: str, names: Sequence[str], partitions: int = PARTITIONS) -> None:
+    """Create ``names`` (``partitions`` each); fails loudly on anything but 'exists'."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(name, partitions, 1) for name in names],
+                                  operation_timeout=30)
+    for name, future in futures.items():
+        try:
+            future.result(60)
+        except KafkaException as error:
+            if "TOPIC_ALREADY_EXISTS" not in str(error):
+                raise RuntimeError(f"cannot create topic {name!r}: {error}") from error
+
+
+def produce_records(bootstrap: str, topic: str, first: int, count: int) -> float:
+    """Produce records ``first .. first+count-1`` of the stream; return seconds taken."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
+                         "compression.type": "lz4", "batch.size": 1_000_000,
+                         "queue.buffering.max.messages": 2_000_000})
+    started = time.perf_counter()
+    now_ms = int(time.time() * 1000)
+    for n in range(first, first + count):
+        value = orjson.dumps(work.record(n, now_ms))
+        while True:
+            try:
+                producer.produce(topic, value, work.key_of(n))
+                break
+            except BufferError:
+                producer.poll(0.1)
+    left = producer.flush(300)
+    if left:
+        raise RuntimeError(f"{left} input records of {topic} were not acknowledged")
+    return time.perf_counter() - started
+
+
+def end_offsets(bootstrap: str, topics: Sequence[str]) -> int:
+    """Sum of the high watermarks of every partition of ``topics``."""
+    return sum(current_ends(bootstrap, topics).values())
+
+
+@dataclass
+class Arrivals:
+    """When output records became readable (committed) on the output topics."""
+
+    count: int = 0
+    first: float | None = None
+    last: float | None = None
+    timed_out: bool = False
+    process_died: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class OutputCounter:
+    """Counts records as they become readable on the output topics.
+
+    Assigned (no group) from ``start`` offsets, ``read_committed`` so transactional
+    output counts when committed. Values are not decoded: counting must be cheap.
+    """
+
+    def __init__(self, bootstrap: str, topics: Sequence[str],
+                 start: dict[tuple[str, int], int] | None = None) -> None:
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-counter",
+                                  "enable.auto.commit": False,
+                                  "isolation.level": "read_committed",
+                                  "fetch.wait.max.ms": 50})
+        assignment = []
+        for topic in topics:
+            metadata = self.consumer.list_topics(topic, timeout=30).topics[topic]
+            for partition in metadata.partitions:
+                offset = (start or {}).get((topic, partition), 0)
+                assignment.append(TopicPartition(topic, partition, offset))
+        self.consumer.assign(assignment)
+
+    def wait_for(self, wanted: int, *, timeout: float,
+                 alive: Callable[[], bool]) -> Arrivals:
+        """Read until ``wanted`` records arrived, ``timeout`` passed or ``alive()`` is
+        false (the system exited); the client's own poll is the wait."""
+        arrivals = Arrivals()
+        deadline = time.monotonic() + timeout
+        while arrivals.count < wanted:
+            if time.monotonic() > deadline:
+                arrivals.timed_out = True
+                break
+            if not alive():
+                arrivals.process_died = True
+                break
+            batch = self.consumer.consume(10_000, 0.2)
+            if not batch:
+                continue
+            now = time.monotonic()
+            good = 0
+            for message in batch:
+                error = message.error()
+                if error is None:
+                    good += 1
+                else:
+                    arrivals.notes.append(str(error))
+            if good:
+                if arrivals.first is None:
+                    arrivals.first = now
+                arrivals.last = now
+                arrivals.count += good
+        return arrivals
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def current_ends(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+    """High watermark per (topic, partition): where a counter should start."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-offsets",
+                         "isolation.level": "read_committed"})
+    try:
+        ends = {}
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=30).topics[topic]
+            for partition in metadata.partitions:
+                _low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=30)
+                ends[(topic, partition)] = high
+        return ends
+    finally:
+        consumer.close()

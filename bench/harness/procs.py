@@ -1,0 +1,94 @@
+"""System processes: start with the right interpreter, sample RSS, stop cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+STOP_TIMEOUT_S = 30.0
+RSS_INTERVAL_S = 0.1
+
+
+class RssSampler:
+    """Peak RSS (bytes) of a process and all its descendants, sampled every 0.1 s.
+
+    A named thread owned by :class:`SystemProcess`; it waits on its stop event
+    between samples, so stopping it is immediate.
+    """
+
+    def __init__(self, pid: int, name: str) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"bench-rss-{name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> int:
+        try:
+            root = psutil.Process(self.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0
+        total = 0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(RSS_INTERVAL_S)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+class SystemProcess:
+    """One run of a system script; output goes to ``log_path``."""
+
+    def __init__(self, argv: list[str], *, name: str, log_path: Path,
+                 cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_path
+        self._log: IO[bytes] = log_path.open("ab")
+        self.launched = time.monotonic()
+        self.process = subprocess.Popen(
+            argv, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                 "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})},
+            start_new_session=True)
+        self.rss = RssSampler(self.process.pid, name)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> tuple[int, int | None]:
+        """SIGTERM, wait, SIGKILL the group if needed; return (peak RSS, exit code)."""
+        peak = self.rss.stop()  # the peak while running, not while shutting down
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(STOP_TIMEOUT_S)
+        self._log.close()
+        return peak, self.process.returncode
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines of the process's output (for error messages)."""
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])

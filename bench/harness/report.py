@@ -1,0 +1,114 @@
+"""Median and spread per (case, system), the printed table, the goals and the JSON."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.runs import RunResult
+
+
+@dataclass
+class Summary:
+    case: str
+    system: str
+    runs: int
+    median: float | None
+    low: float | None
+    high: float | None
+    wall: float | None
+    startup_s: float | None
+    peak_rss_mb: float | None
+    note: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize(case: str, system: str, runs: Sequence[RunResult],
+              unsupported: str | None = None) -> Summary:
+    """Median over the runs that finished; failed runs are named in the note."""
+    if unsupported is not None:
+        return Summary(case, system, 0, None, None, None, None, None, None,
+                       f"cannot: {unsupported}")
+    good = [r for r in runs if r.error is None and r.rate is not None]
+    failed = [r for r in runs if r not in good]
+    note = ""
+    if failed:
+        first = (failed[0].error or "no rate").splitlines()[0]
+        note = f"{len(failed)} of {len(runs)} runs failed: {first}"
+    rates = [r.rate for r in good if r.rate is not None]
+    return Summary(
+        case, system, len(good),
+        statistics.median(rates) if rates else None,
+        min(rates) if rates else None, max(rates) if rates else None,
+        _median([r.wall_rate for r in good]), _median([r.startup_s for r in good]),
+        max((r.peak_rss_mb for r in good if r.peak_rss_mb is not None), default=None),
+        note)
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def table(summaries: Sequence[Summary], records: dict[str, int]) -> str:
+    """The printed table: one block per case, one row per system."""
+    lines = []
+    header = (f"{'system':<12}{'rec/s median':>14}{'spread (min-max)':>22}"
+              f"{'wall rec/s':>12}{'startup s':>11}{'peak RSS MB':>13}  note")
+    for case in dict.fromkeys(s.case for s in summaries):
+        unit = "restore rec/s" if case == "restore" else "rec/s"
+        lines.append(f"\n== {case} ({records[case]:,} records; {unit}; "
+                     f"median of runs) ==")
+        lines.append(header)
+        for s in (s for s in summaries if s.case == case):
+            spread = ("-" if s.low is None or s.high is None
+                      else f"{s.low:,.0f}-{s.high:,.0f}")
+            lines.append(f"{s.system:<12}{_num(s.median, ',.0f'):>14}{spread:>22}"
+                         f"{_num(s.wall, ',.0f'):>12}{_num(s.startup_s, '.1f'):>11}"
+                         f"{_num(s.peak_rss_mb, ',.0f'):>13}  {s.note}")
+    return "\n".join(lines)
+
+
+def _rate(summaries: Sequence[Summary], case: str, system: str) -> float | None:
+    for s in summaries:
+        if s.case == case and s.system == system:
+            return s.median
+    return None
+
+
+def goals(summaries: Sequence[Summary]) -> list[str]:
+    """The issue's goals, each with the figures and met / missed / not measured."""
+    out: list[str] = []
+
+    def check(label: str, value: float | None, target: float, unit: str = "x") -> None:
+        if value is None:
+            out.append(f"{label}: not measured")
+            return
+        verdict = "met" if value >= target else "MISSED"
+        out.append(f"{label}: {value:,.2f}{unit} (goal >= {target:,}{unit}) {verdict}")
+
+    def ratio(case: str, a: str, b: str) -> float | None:
+        x, y = _rate(summaries, case, a), _rate(summaries, case, b)
+        return None if x is None or y is None or y == 0 else x / y
+
+    check("passthrough slither / raw-kafka", ratio("passthrough", "slither", "raw-kafka"),
+          0.6)
+    check("passthrough slither / quix", ratio("passthrough", "slither", "quix"), 2)
+    check("passthrough slither / faust", ratio("passthrough", "slither", "faust"), 5)
+    peers = [p for p in ("raw-kafka", "quix", "faust")
+             if _rate(summaries, "compute", p) is not None]
+    best = max(peers, key=lambda p: _rate(summaries, "compute", p) or 0.0, default=None)
+    if best is not None:
+        check(f"compute slither / best peer ({best})", ratio("compute", "slither", best), 3)
+    else:
+        check("compute slither / best peer", None, 3)
+    check("restore slither", _rate(summaries, "restore", "slither"), 200_000, " rec/s")
+    return out

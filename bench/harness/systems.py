@@ -1,0 +1,71 @@
+"""The systems under test: which interpreter and script run them, their settings,
+how they name topics and which cases they cannot do (and why)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1]
+ROOT = BENCH.parent
+PEERS = BENCH / "peers"
+VENVS = ROOT / ".cache" / "bench-venvs"
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    script: str
+    venv: str | None
+    """Peer venv under ``.cache/bench-venvs`` (None: the project's interpreter)."""
+    settings: str
+    extra_args: tuple[str, ...] = ()
+    slither_topics: bool = False
+    """Input must be ``<group>.s.in`` and outputs ``<group>.out.<name>``."""
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def python(self) -> Path:
+        if self.venv is None:
+            return Path(sys.executable)
+        return VENVS / self.venv / "bin" / "python"
+
+    def argv(self) -> list[str]:
+        return [str(self.python), str(PEERS / self.script), *self.extra_args]
+
+
+def _settings(script: str) -> str:
+    """The ``SETTINGS`` line of a system script, read without importing it (peers'
+    scripts import libraries the project venv does not have)."""
+    import ast
+
+    tree = ast.parse((PEERS / script).read_text())
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "SETTINGS" for t in node.targets)):
+            value = node.value
+            if isinstance(value, ast.JoinedStr):  # f-string: show the literal parts
+                return "".join(part.value if isinstance(part, ast.Constant) else "{…}"
+                               for part in value.values)
+            return str(ast.literal_eval(value))
+    raise RuntimeError(f"{script} has no SETTINGS string")
+
+
+NO_STATE = "no state: a bare client loop has no table to restore"
+
+
+def all_systems() -> dict[str, System]:
+    """Every system by name, in table order."""
+    slither_settings = _settings("slither_app.py")
+    systems = [
+        System("raw-kafka", "raw_kafka.py", None, _settings("raw_kafka.py"),
+               unsupported={"restore": NO_STATE}),
+        System("slither", "slither_app.py", None, "at_least_once; " + slither_settings,
+               slither_topics=True),
+        System("slither-eos", "slither_app.py", None, "exactly_once; " + slither_settings,
+               extra_args=("--delivery", "exactly_once"), slither_topics=True),
+        System("quix", "quix_app.py", "quix", _settings("quix_app.py")),
+        System("faust", "faust_app.py", "faust", _settings("faust_app.py")),
+    ]
+    return {system.name: system for system in systems}

@@ -1,0 +1,71 @@
+"""Faust (faust-streaming 0.15.3) doing each case (runs in ``.cache/bench-venvs/faust``).
+
+One agent per case, ``await topic.send`` per record (Faust's documented style),
+JSON values, raw keys. Throughput knobs as stated in ``SETTINGS``; the table store is
+``memory://`` (Faust's default: RocksDB needs a native build not available here), so
+a restart recovers the whole table from its changelog, which is what restore measures.
+Compute calls the model once per record (Faust agents process events one by one).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import faust  # noqa: E402
+
+from cases import args as cli  # noqa: E402
+from cases import work  # noqa: E402
+
+SETTINGS = ("agent with await send per record, json values, raw keys, "
+            "producer_linger=5 ms, stream_buffer_maxsize=4096, broker_commit_every=10000, "
+            "table store memory:// + changelog, 1 process; compute per record")
+
+
+def build(options: cli.SystemArgs) -> faust.App:
+    app = faust.App(options.group, broker=f"kafka://{options.bootstrap}",
+                    value_serializer="json", key_serializer="raw", store="memory://",
+                    datadir=options.state_dir or "faust-data",
+                    topic_partitions=options.partitions, web_enabled=False,
+                    producer_linger=0.005, stream_buffer_maxsize=4096,
+                    broker_commit_every=10_000, consumer_auto_offset_reset="earliest")
+    source = app.topic(options.input, key_serializer="raw", value_serializer="json")
+    outputs = [app.topic(name, key_serializer="raw", value_serializer="json",
+                         partitions=options.partitions) for name in options.outputs]
+    by_route = dict(zip(work.ROUTES, outputs, strict=False))
+    table = (app.Table("state", partitions=options.partitions, default=None)
+             if options.case == "restore" else None)
+    compute = None
+    if options.case == "compute":
+        from cases import model
+        compute = model.predict_one
+
+    @app.agent(source)
+    async def process(stream: Any) -> None:
+        async for key, value in stream.items():
+            if options.case == "router":
+                await by_route[work.route_of(value)].send(key=key, value=value)
+                continue
+            if compute is not None:
+                value = compute(value)
+            elif table is not None:
+                table[str(value["n"])] = value
+            else:
+                value = work.enrich(value)
+            await outputs[0].send(key=key, value=value)
+
+    return app
+
+
+def main() -> None:
+    options = cli.parse()
+    app = build(options)
+    sys.argv = [sys.argv[0], "worker", "-l", "warn", "--without-web"]
+    app.main()
+
+
+if __name__ == "__main__":
+    main()

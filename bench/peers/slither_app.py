@@ -1,0 +1,112 @@
+"""slither-stream doing each case, as a long-lived ``Worker`` on Kafka.
+
+The pipe for a case is one stage named ``s`` under namespace ``--group``, so its input
+topic is ``<group>.s.in`` and its outputs ``<group>.out.<name>`` (the harness names
+the topics that way). ``--delivery exactly_once`` switches to transactions.
+
+* passthrough: a ``local`` stage with the per-item ``enrich`` handler;
+* router: a ``router`` stage, one predicate per output (``a``, ``b``, ``c``);
+* compute: a ``compute`` stage, batches of 64, ``processes`` executor with 2 workers;
+* restore: a store ``bench`` (table ``features``) declared on the pipe and a local
+  stage whose batch handler ``bulk_insert``s the batch into it, then passes it on; on
+  start the worker restores the store from its changelog before any stage runs.
+
+The worker runs in this process (``Worker.run``); SIGTERM makes it drain and stop.
+Stores live under ``--state-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(BENCH))
+sys.path.insert(1, str(BENCH.parent))
+
+from cases import args as cli  # noqa: E402
+from cases import work  # noqa: E402
+
+from slither_stream.item import Item  # noqa: E402
+from slither_stream.log import open_log  # noqa: E402
+from slither_stream.pipe import Pipe  # noqa: E402
+from slither_stream.pipe.worker import Worker  # noqa: E402
+from slither_stream.store import Store, TableSpec  # noqa: E402
+
+LOCAL_BATCH = 1000
+"""Records per stage batch (one produce+flush+commit per batch): the throughput knob."""
+
+SETTINGS = ("1 worker process, local/router batch_size=1000 (LOCAL_BATCH), "
+            "Kafka backend defaults (lz4, linger.ms=5, idempotent); compute: batch 64, "
+            "processes executor x2, max_in_flight 4")
+
+
+class BenchStore(Store):
+    """The restore case's store: one table keyed by the record number."""
+
+    name = "bench"
+
+    def tables(self) -> Sequence[TableSpec]:
+        return [TableSpec("features", key="string")]
+
+
+def enrich(item: Item, _ctx: Any) -> Any:
+    return work.enrich(item.payload)
+
+
+def remember(items: list[Item], ctx: Any) -> list[Any]:
+    table = ctx.stores["bench"].table("features")
+    table.bulk_insert([(str(item.payload["n"]), item.payload) for item in items])
+    return [item.payload for item in items]
+
+
+def build(case: str, group: str, delivery: str) -> Pipe:
+    """The pipe of ``case`` (pipe name = namespace = ``group``)."""
+    pipe = Pipe(group, partitions=4, delivery=delivery)  # type: ignore[arg-type]
+    if case == "passthrough":
+        pipe.local("s", enrich, batch_size=LOCAL_BATCH)
+    elif case == "router":
+        pipe.router("s", [(work.is_route(name), name) for name in work.ROUTES],
+                    batch_size=LOCAL_BATCH)
+        pipe.outputs(*work.ROUTES)
+    elif case == "compute":
+        pipe.compute("s", "cases.model:predict_batch", batch_size=64, executor="processes",
+                     processes=2, max_in_flight=4)
+    elif case == "restore":
+        pipe.store("bench", BenchStore)
+        pipe.local("s", batch_handler=remember, batch_size=LOCAL_BATCH)
+    else:
+        raise SystemExit(f"slither_app: unknown case {case!r}")
+    return pipe
+
+
+def main() -> None:
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--delivery", default="at_least_once",
+                       choices=("at_least_once", "exactly_once"))
+    known, rest = extra.parse_known_args()
+    options = cli.parse(rest)
+    expected_input = f"{options.group}.s.in"
+    if options.input != expected_input:
+        raise SystemExit(f"slither_app: --input must be {expected_input!r} for namespace "
+                         f"{options.group!r}, not {options.input!r}")
+    if options.state_dir:
+        os.makedirs(options.state_dir, exist_ok=True)
+        os.chdir(options.state_dir)  # stores live in ./.slither-stores
+    definition = build(options.case, options.group, known.delivery).compile()
+    log = open_log(f"kafka://{options.bootstrap}")
+    worker = Worker(log, definition)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    try:
+        worker.run()
+    finally:
+        log.close()
+
+
+if __name__ == "__main__":
+    main()

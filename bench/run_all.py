@@ -1,0 +1,149 @@
+"""Benchmarks against peers: every case, every system, one broker, one run.
+
+Run: ``.venv/bin/python bench/run_all.py [--records N] [--repeat R]
+[--cases passthrough,router,compute,restore] [--systems raw-kafka,slither,...]
+[--bootstrap HOST:PORT]``
+
+Starts the local Apache Kafka broker (``docker/kafka-local``) unless ``--bootstrap``
+is given, creates the peers' virtualenvs if missing (``bench/peers/setup.py``), and
+for each case and repetition runs every system in turn (interleaved, so background
+load hits all alike) on fresh topics holding the same records. Prints one table per
+case (median and min-max spread over the repetitions, each system's settings, what a
+system cannot do and why, and the issue's goals met or missed) and writes everything
+to ``bench/results/<timestamp>.json``. See ``bench/harness/runs.py`` for what each
+figure measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+from cases import model  # noqa: E402
+from harness import report  # noqa: E402
+from harness.broker import broker  # noqa: E402
+from harness.runs import Bench, RunResult  # noqa: E402
+from harness.systems import all_systems  # noqa: E402
+
+CASES = ("passthrough", "router", "compute", "restore")
+NOT_IN_HARNESS = {
+    "lookup": "stateful lookup from a 1,000,000-key table: not implemented in this harness",
+    "latency": "p50/p99 at 5,000 rec/s through 3 stages: not implemented in this harness",
+    "backlog-memory": "slither RSS with a slow stage and a 1,000,000 backlog: not "
+                      "implemented in this harness (case 1 peak RSS is in the passthrough "
+                      "table)",
+}
+
+
+def _names(text: str, known: tuple[str, ...] | list[str], what: str) -> list[str]:
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in known]
+    if unknown or not chosen:
+        raise SystemExit(f"--{what}: unknown {unknown or text!r}; known: {', '.join(known)}")
+    return chosen
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000,
+                        help="input records of passthrough and router (default 1,000,000)")
+    parser.add_argument("--compute-records", type=int, default=30_000,
+                        help="input records of compute: peers call the ~1 ms model per "
+                             "record, so 1,000,000 would take them ~20 min per run "
+                             "(default 30,000)")
+    parser.add_argument("--restore-records", type=int, default=None,
+                        help="state entries of restore (default: --records)")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--systems", default=",".join(all_systems()))
+    parser.add_argument("--bootstrap", default=None, help="use this broker, start none")
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="seconds one run may take before it is reported as failed")
+    parser.add_argument("--out", type=Path, default=BENCH / "results",
+                        help="directory of the JSON results and the systems' logs")
+    args = parser.parse_args(argv)
+    for flag in ("records", "compute_records", "repeat"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be >= 1")
+    if args.restore_records is None:
+        args.restore_records = args.records
+    args.cases = _names(args.cases, CASES, "cases")
+    args.systems = _names(args.systems, list(all_systems()), "systems")
+    return args
+
+
+def ensure_peer_venvs(systems: list[str]) -> None:
+    venvs = sorted({s.venv for n, s in all_systems().items() if n in systems and s.venv})
+    if venvs:
+        subprocess.run([sys.executable, str(BENCH / "peers" / "setup.py"),
+                        "--peers", ",".join(venvs)], check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    ensure_peer_venvs(args.systems)
+    systems = [all_systems()[name] for name in args.systems]
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    work_dir = args.out / stamp
+    work_dir.mkdir(parents=True, exist_ok=True)
+    records = {"passthrough": args.records, "router": args.records,
+               "compute": args.compute_records, "restore": args.restore_records}
+    calibration = model.calibrate()
+    print(f"compute model on this machine: {calibration['call_ms']:.2f} ms per call + "
+          f"{calibration['item_us']:.1f} us per item (batch of 64: "
+          f"{calibration['batch64_ms']:.2f} ms)", flush=True)
+    results: list[RunResult] = []
+    with broker(args.bootstrap) as bootstrap:
+        print(f"broker {bootstrap}; logs in {work_dir}", flush=True)
+        bench = Bench(bootstrap, work_dir, timeout=args.timeout)
+        for case in args.cases:
+            for rep in range(args.repeat):
+                for system in systems:
+                    if case in system.unsupported:
+                        continue
+                    if case == "restore":
+                        result = bench.restore(system, records[case], rep)
+                    else:
+                        result, _, _ = bench.throughput(system, case, records[case], rep)
+                    results.append(result)
+                    rate = "-" if result.rate is None else f"{result.rate:,.0f}"
+                    status = "ok" if result.error is None else result.error.splitlines()[0]
+                    print(f"  {case:<12} rep {rep} {system.name:<12} {rate:>12} rec/s  "
+                          f"{status}", flush=True)
+    summaries = [report.summarize(case, system.name,
+                                  [r for r in results if r.case == case
+                                   and r.system == system.name],
+                                  system.unsupported.get(case))
+                 for case in args.cases for system in systems]
+    print(report.table(summaries, records))
+    print("\nsettings:")
+    for system in systems:
+        print(f"  {system.name:<12} {system.settings}")
+    print("\nnot run:")
+    for case, why in NOT_IN_HARNESS.items():
+        print(f"  {case:<15} {why}")
+    print("\ngoals:")
+    for line in report.goals(summaries):
+        print(f"  {line}")
+    output = work_dir.with_suffix(".json")
+    output.write_text(json.dumps({
+        "args": {k: v if not isinstance(v, Path) else str(v) for k, v in vars(args).items()},
+        "records": records, "model": calibration,
+        "settings": {s.name: s.settings for s in systems},
+        "summaries": [s.as_dict() for s in summaries],
+        "runs": [r.as_dict() for r in results],
+    }, indent=2))
+    print(f"\nresults: {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
