@@ -26,7 +26,7 @@ class LagGate:
 
     def __init__(self, log: Log, *, pipe: str, stage: str, downstream_group: str,
                  downstream_topic: str, max_lag: int, resume_lag: int,
-                 interval: float = 0.05) -> None:
+                 interval: float = 0.2) -> None:
         if not 0 <= resume_lag <= max_lag:
             raise ValueError(f"resume_lag must be in [0, max_lag], got {resume_lag}")
         self.log = log

@@ -46,6 +46,19 @@ MAX_TRANSACTION_FAILURES = 5
 """Consecutive aborted transactions after which the stage gives up (raises)."""
 
 
+class StageHaltedError(PipeError):
+    """A stage stopped under the ``halt`` policy; names the record it stopped at
+    (offsets are committed up to the record before it)."""
+
+    def __init__(self, message: str, *, stage: str, topic: str, partition: int,
+                 offset: int) -> None:
+        self.stage = stage
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        super().__init__(message)
+
+
 @dataclass
 class StageStats:
     """Counters a runner or operator reads to follow a stage (guarded by ``lock``)."""
@@ -94,7 +107,7 @@ class StageRuntime:
         poll_timeout: float = 0.1,
         on_progress: Callable[[StageRuntime], None] | None = None,
         envelope: Envelope | None = None,
-        lag_interval: float = 0.05,
+        lag_interval: float = 0.2,
     ) -> None:
         self.log = log
         self.definition = definition
@@ -251,10 +264,12 @@ class StageRuntime:
         if halted is not None:
             record, failure = halted
             self._stop.set()
-            raise PipeError(
+            raise StageHaltedError(
                 f"stage {self.name!r} of pipe {self.definition.name!r} halted on record "
                 f"{record.topic}[{record.partition}]@{record.offset}: "
-                f"{failure.error_type}: {failure.message}"
+                f"{failure.error_type}: {failure.message}",
+                stage=self.name, topic=record.topic, partition=record.partition,
+                offset=record.offset,
             )
 
     def _plan_writes(

@@ -36,7 +36,7 @@ from slither_stream.log import Log, open_log
 from slither_stream.observability import configure_logging, start_observability
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.runner import ensure_topics
-from slither_stream.pipe.runtime import StageRuntime
+from slither_stream.pipe.runtime import StageHaltedError, StageRuntime
 from slither_stream.pipe.sessions import ReaderSession, StoreSession, store_instances
 
 _log = logging.getLogger(__name__)
@@ -81,8 +81,10 @@ class Worker:
     def run(self) -> None:
         """Start the stages and block until :meth:`stop` or a stage fails.
 
-        Raises :class:`PipeError` if a stage halted or crashed (after stopping the
-        other stages cleanly).
+        Raises :class:`StageHaltedError` if a stage halted, :class:`PipeError` if one
+        crashed (after stopping the other stages cleanly). A worker process exits
+        with :data:`EXIT_HALTED` on a halt (not restarted) and 1 on a crash
+        (restarted by its supervisor).
         """
         ensure_topics(self.log, self.definition)
         sessions: StoreSession | ReaderSession
@@ -113,6 +115,8 @@ class Worker:
             errors = list(self._errors)
         if errors:
             stage, error = errors[0]
+            if isinstance(error, StageHaltedError):
+                raise error
             raise PipeError(f"worker stage {stage!r} of pipe {self.definition.name!r} "
                             f"failed: {error}") from error
 
@@ -196,7 +200,7 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
         signal.signal(signal.SIGINT, on_term)
         try:
             worker.run()
-        except PipeError as error:
+        except StageHaltedError as error:
             _log.error("%s", error)
             raise SystemExit(EXIT_HALTED) from error
     finally:

@@ -61,6 +61,13 @@ class Lines:
         for line in stream:  # type: ignore[attr-defined]
             self.queue.put(line)
 
+    def rest(self) -> list[str]:
+        """Every line, once the child has exited and its output is closed."""
+        self.thread.join(timeout=30)
+        while not self.queue.empty():
+            self.seen.append(self.queue.get())
+        return self.seen
+
     def wait_for(self, pattern: str, *, timeout: float = 60.0) -> re.Match[str]:
         deadline = time.monotonic() + timeout
         compiled = re.compile(pattern)
@@ -275,3 +282,21 @@ def test_sigterm_drains_and_commits(log_url: str, unique_name: Names) -> None:
     with open_log(log_url) as log:
         counts = Counter(orjson.loads(r.value or b"")["n"] for r in read_topic(log, output))
     assert set(counts) == set(range(total)) and set(counts.values()) == {1}
+
+
+def test_halted_worker_exits_and_is_not_restarted(log_url: str, unique_name: Names) -> None:
+    namespace = unique_name("halting")
+    definition = worker_topology.halting_pipe.compile().with_namespace(namespace)
+    with open_log(log_url) as log:
+        ensure_topics(log, definition)
+        produce(log, definition.input_topic, [{"n": n} for n in range(20)])
+    with worker_process(log_url, f"{TOPOLOGY}:halting_pipe", namespace) as (process, lines):
+        lines.wait_for(r"halted on record .*@13: ValueError: thirteen")
+        assert process.wait(timeout=60) == 1  # the supervisor gives up on a halted slot
+        started = [line for line in lines.rest() if "started worker slot 0 as pid" in line]
+        assert len(started) == 1
+    with open_log(log_url) as log:
+        plan = definition.stage("check")
+        committed = log.committed_offsets(plan.group, log.partitions_of(plan.input_topic))
+        assert list(committed.values()) == [13]
+        assert len(read_topic(log, definition.output_topic("default"))) == 13

@@ -36,3 +36,12 @@ def busy_tag(item: Item, ctx: Any) -> Any:
 
 
 busy_pipe = Pipe("busy", partitions=4).local("tag", busy_tag, batch_size=10)
+
+
+def halt_on_13(item: Item, ctx: Any) -> Any:
+    if item.payload["n"] == 13:
+        raise ValueError("thirteen")
+    return item.payload
+
+
+halting_pipe = Pipe("halting", partitions=1).local("check", halt_on_13, batch_size=4)
