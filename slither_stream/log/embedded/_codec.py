@@ -89,7 +89,10 @@ def pack_high_water(end: int, kept: int) -> bytes:
     return _HIGH_WATER.pack(end, kept)
 
 
-def unpack_high_water(data: bytes) -> tuple[int, int]:
+def unpack_high_water(data: bytes) -> tuple[int, int | None]:
+    """``(end, kept)``; ``kept`` is None in the older 8-byte form (end only)."""
+    if len(data) == U64.size:
+        return int(U64.unpack(data)[0]), None
     end, kept = _HIGH_WATER.unpack(data)
     return int(end), int(kept)
 

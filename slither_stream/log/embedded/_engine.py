@@ -122,7 +122,8 @@ class Engine:
         that cleaning says how many it kept, so the counts need no scan.
         """
         prefix = codec.partition_prefix(codec.RECORD_TAG, state.topic_id, partition)
-        end = cleaned_end = kept = 0
+        end = cleaned_end = 0
+        kept: int | None = None
         marker = self.db.get(codec.high_water_key(state.topic_id, partition))
         if marker is not None:
             cleaned_end, kept = codec.unpack_high_water(marker)
@@ -138,7 +139,7 @@ class Engine:
         del it
         state.ends[partition] = end
         state.begins[partition] = begin
-        if marker is None:
+        if kept is None:
             state.dirty[partition] = state.stored[partition] = end - begin
         else:
             state.dirty[partition] = end - cleaned_end

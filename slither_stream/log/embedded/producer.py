@@ -225,9 +225,10 @@ class EmbeddedProducer(Producer):
                     call(callback, None, RecordMetadata(name, partition, base + index, timestamp))
 
     @staticmethod
-    def _call(callback: object, error: Exception | None, meta: RecordMetadata | None) -> None:
+    def _call(callback: DeliveryCallback, error: Exception | None,
+              meta: RecordMetadata | None) -> None:
         try:
-            callback(error, meta)  # type: ignore[operator]
+            callback(error, meta)
         except Exception:
             _log.exception("delivery callback %r raised", callback)
 
