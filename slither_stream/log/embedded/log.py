@@ -2,7 +2,26 @@
 
 Open it with ``open_log("embedded://PATH")`` or ``EmbeddedLog(PATH)``. One process
 may have a directory open at a time (a second opener gets ``LogLockedError``).
-Everything else follows the contract in :mod:`slither_stream.log.base`.
+Everything else follows the contract in :mod:`slither_stream.log.base`; what is
+specific to this backend:
+
+* Durability: a record is acknowledged (callback, ``flush``, ``send``) after its
+  RocksDB WAL write returned, so it survives the process being killed; pass
+  ``sync=True`` to also fsync (power loss).
+* Delivery callbacks run in the thread that wrote the batch: the producer's
+  flusher thread (``linger_ms`` after the first buffered record), or the caller of
+  ``produce`` (batch full) / ``flush`` / ``send``.
+* Offsets have no gaps: transactions write records and offsets in one batch at
+  commit, so there are no markers and nothing uncommitted is ever stored.
+* Groups live in this process. Assignment is Kafka's range assignor; moves are
+  incremental (revoke in the old owner's poll, then assign in the new owner's).
+  A member that does not poll for ``max_poll_interval_ms`` (default 300 s) is
+  expelled by the others, as on Kafka.
+* Cleaning: compacted topics are compacted by the background cleaner thread when
+  dirty enough, or now with :meth:`EmbeddedLog.compact`; retention with
+  :meth:`EmbeddedLog.enforce_retention`. Kafka topic configs
+  (``min.cleanable.dirty.ratio``, ``delete.retention.ms``, ``retention.ms``,
+  ``cleanup.policy``) are honoured; other dotted Kafka names are ignored.
 """
 
 from __future__ import annotations
