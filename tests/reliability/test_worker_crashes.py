@@ -1,0 +1,121 @@
+"""Worker crashes: SIGKILL a random ``slither worker`` process 10 times mid-run.
+
+A 3-stage pipe over keyed records with per-key sequence numbers. The supervisor
+restarts every killed process; after the kills the supervisor is stopped (SIGTERM:
+the workers drain) and an in-process worker finishes what is left. At-least-once:
+every input is in the output (duplicates counted). Exactly-once: every input exactly
+once, and each key's sequence numbers strictly increase along its partition.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from slither_stream.log import open_log
+from slither_stream.pipe.runner import ensure_topics
+from tests.reliability import topology
+from tests.reliability.helpers import (
+    Figures,
+    all_numbers_seen,
+    backend_of,
+    duplicates_of,
+    keyed_payloads,
+    numbers,
+    per_key_order_violations,
+    produce_items,
+    read_all,
+    scale,
+    scaled,
+    supervised,
+)
+from tests.reliability.inprocess import finish
+
+pytestmark = pytest.mark.reliability
+
+KILLS = 10
+TOPOLOGY = "tests/reliability/topology.py"
+
+
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_sigkill_random_workers_ten_times(log_url: str, unique_name: Callable[[str], str],
+                                          delivery: str) -> None:
+    backend = backend_of(log_url)
+    attribute = "at_least_once" if delivery == "at_least_once" else "exactly_once"
+    pipe = getattr(topology, attribute)
+    namespace = unique_name(pipe.name)
+    definition = pipe.compile().with_namespace(namespace)
+    output = definition.output_topic("default")
+    total = scaled(200_000, minimum=1500)
+    payloads = keyed_payloads(total, keys=64)
+    kafka = backend == "kafka"
+    processes = 2 if kafka else 1  # the embedded log is opened by one process
+    figures = Figures(f"worker_crashes/{delivery}", backend, records_in=total)
+    rng = random.Random(8)
+
+    with open_log(log_url) as log:
+        ensure_topics(log, definition)
+        if not kafka:  # the worker process owns the embedded log while it runs
+            produce_items(log, definition.input_topic, payloads)
+
+    stop_producing = threading.Event()
+    producer_errors: list[BaseException] = []
+
+    def produce_paced() -> None:
+        """Kafka: spread the input over time, so kills land while input arrives."""
+        seconds = max(15.0, 60.0 * scale())
+        started = time.monotonic()
+
+        def pace(index: int) -> None:
+            delay = started + index * seconds / total - time.monotonic()
+            if delay > 0 and stop_producing.wait(delay):
+                raise RuntimeError("production stopped early")
+
+        try:
+            with open_log(log_url) as producer_log:
+                produce_items(producer_log, definition.input_topic, payloads, pace=pace)
+        except BaseException as error:
+            producer_errors.append(error)
+
+    producer = threading.Thread(target=produce_paced, name="reliability-producer")
+    with supervised(log_url, f"{TOPOLOGY}:{attribute}", namespace,
+                    processes=processes) as workers:
+        workers.wait_for_slots(processes)
+        if kafka:
+            producer.start()
+        try:
+            for kill in range(1, KILLS + 1):
+                target = kill * total // (KILLS + 2)
+                workers.wait(f"{target} records emitted", lambda t=target: workers.progress >= t,
+                             timeout=180)
+                workers.kill_random_slot(rng)
+                figures.restarts += 1
+        finally:
+            if producer.is_alive():
+                producer.join()
+        assert not producer_errors, producer_errors
+        assert workers.stop() == 0, "".join(workers.tail[-20:])
+        figures.extra["emitted_before_stop"] = workers.progress
+        for mib in workers.peak_rss.values():
+            figures.note_rss(mib)
+
+    with open_log(log_url) as log:
+        finish(log, definition, all_numbers_seen(total), outputs=[output])
+        records = read_all(log, output)
+    counts = numbers(records)
+    figures.records_out = len(records)
+    figures.duplicates = duplicates_of(counts)
+    figures.report()
+    assert figures.restarts == KILLS
+    missing = set(range(total)) - set(counts)
+    assert not missing, f"{len(missing)} inputs lost, e.g. {sorted(missing)[:10]}"
+    assert set(counts) == set(range(total))
+    if delivery == "exactly_once":
+        assert figures.duplicates == 0, \
+            f"duplicates under exactly_once: {[n for n, c in counts.items() if c > 1][:10]}"
+        violations = per_key_order_violations(records)
+        assert not violations, violations[:10]
