@@ -32,6 +32,7 @@ from slither_stream.errors import LogError, PipeError, SerializationError
 from slither_stream.item import Item
 from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.log.types import Headers, Record, RecordMetadata, TopicPartition
+from slither_stream.pipe import state
 from slither_stream.pipe.backpressure import LagGate
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
 from slither_stream.pipe.dlq import dead_letter_headers
@@ -83,6 +84,7 @@ class _Write:
     headers: Headers
     output: str | None = None  # pipe output name, for the counters
     forward: bool = False      # goes to the next stage
+    store: bool = False        # a store changelog write (exactly_once)
 
 
 class StageRuntime:
@@ -284,7 +286,12 @@ class StageRuntime:
             except SerializationError as error:
                 items.append(None)
                 decode_errors[position] = error
-        outcomes, attempts = self._process_with_retries(items)
+        buffer = state.WriteBuffer()
+        if self.exactly_once:
+            with state.buffering(buffer):
+                outcomes, attempts = self._process_with_retries(items)
+        else:
+            outcomes, attempts = self._process_with_retries(items)
         writes: list[list[_Write]] = []
         for position, record in enumerate(records):
             if position in decode_errors:
@@ -292,15 +299,17 @@ class StageRuntime:
                 writes.append([self._dead_letter(record, "SerializationError", reason, 1)])
                 continue
             outcome = outcomes[position]
+            stored = [_Write(w.topic, w.key, w.value, (), store=True)
+                      for w in buffer.writes_of(items[position])]
             if isinstance(outcome, Emit):
                 routed = self._emit_writes(outcome)
                 if isinstance(routed, Failure):
                     outcome = routed
                 else:
-                    writes.append(routed)
+                    writes.append(routed + stored)
                     continue
             if isinstance(outcome, Skip):
-                writes.append([])
+                writes.append(stored)
                 continue
             assert isinstance(outcome, Failure)
             final = self.plan.policy.final
@@ -493,9 +502,11 @@ class StageRuntime:
                 if (record.topic_partition, record.offset) in exclude:
                     continue
                 stats.consumed += 1
-                if not record_writes:
+                if not any(not write.store for write in record_writes):
                     stats.skipped += 1
                 for write in record_writes:
+                    if write.store:
+                        continue
                     if write.forward:
                         stats.forwarded += 1
                     elif write.output is not None:

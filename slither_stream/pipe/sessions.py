@@ -54,8 +54,11 @@ class StoreSession:
 
         with ExitStack() as stack:
             instances = store_instances(self.definition)
+            # exactly_once: stages write changelog records inside their transactions
+            # (pipe.state); the stores apply them from the changelog once committed
             app = StoreApp(instances, log=self.log, app=self.definition.name,
-                           data_dir=self.data_dir or DEFAULT_DATA_DIR)
+                           data_dir=self.data_dir or DEFAULT_DATA_DIR,
+                           follow=self.definition.delivery == "exactly_once")
             stack.enter_context(app)
             stack.enter_context(app.session(self.session_id))
             for spec, store in zip(self.definition.stores, instances, strict=True):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from slither_stream.context import Context
 from slither_stream.item import Item
+from slither_stream.pipe import state
 from slither_stream.pipe.results import Failure, Outcome, interpret, interpret_batch
 from slither_stream.pipe.specs import StageSpec
 from slither_stream.pipe.stages.base import StageProcessor
@@ -40,7 +41,8 @@ class LocalProcessor(StageProcessor):
 
     def _one(self, item: Item, context: Context) -> Outcome:
         try:
-            value = self.handler(item, context)
+            with state.item_scope(item):
+                value = self.handler(item, context)
         except Exception as error:
             return Failure.from_exception(error)
         return interpret(item, value, cardinality=self.cardinality)
