@@ -156,9 +156,22 @@ class TupleKeyCodec(KeyCodec):
     order_preserving = True
 
     def encode(self, key: Any) -> bytes:
-        if type(key) is tuple:
-            return _TUPLE_TAG + b"".join([_scalar(element) for element in key])
-        return _scalar(key)
+        if type(key) is not tuple:
+            return _scalar(key)
+        # Tuples of str and int are the common composite key: encode those inline.
+        parts = [_TUPLE_TAG]
+        for element in key:
+            kind = type(element)
+            if kind is str:
+                data = element.encode("utf-8")
+                if b"\x00" in data:
+                    data = data.replace(b"\x00", b"\x00\xff")
+                parts.append(_STR_TAG + data + b"\x00")
+            elif kind is int and _INT_MIN <= element <= _INT_MAX:
+                parts.append(_INT_TAG + _U64.pack(element + _INT_BIAS))
+            else:
+                parts.append(_scalar(element))
+        return b"".join(parts)
 
     def decode(self, data: bytes) -> Any:
         try:
