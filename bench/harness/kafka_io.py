@@ -11,10 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
+from cases import work
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-
-from cases import work
 
 PARTITIONS = 4
 
@@ -63,6 +62,8 @@ class Arrivals:
     """When output records became readable (committed) on the output topics."""
 
     count: int = 0
+    first_batch: int = 0
+    """Records in the poll that returned the first output (they arrived at ``first``)."""
     first: float | None = None
     last: float | None = None
     timed_out: bool = False
@@ -118,6 +119,7 @@ class OutputCounter:
             if good:
                 if arrivals.first is None:
                     arrivals.first = now
+                    arrivals.first_batch = good
                 arrivals.last = now
                 arrivals.count += good
         return arrivals

@@ -2,9 +2,9 @@
 
 Throughput cases (passthrough, router, compute): fresh topics, the input produced
 before the system starts, then the harness counts output records as they become
-readable. ``rate`` is records / (last output arrival - first output arrival): the
-steady rate, without process start and group join (reported apart as ``startup_s``);
-``wall_rate`` is records / (last arrival - launch).
+readable. ``rate`` is the steady rate: records after the first output poll / (last
+output arrival - first output arrival), without process start and group join
+(reported apart as ``startup_s``); ``wall_rate`` is records / (last arrival - launch).
 
 Restore: the system builds its state from the input (one entry per record, through
 its own changelog), stops, its local state is deleted, and it is started again with
@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cases import work
 from confluent_kafka.admin import AdminClient
 
-from cases import work
 from harness import kafka_io
 from harness.procs import SystemProcess
 from harness.systems import System
@@ -100,9 +100,13 @@ class Bench:
         result.peak_rss_mb = peak / 2**20
         if arrivals.first is not None and arrivals.last is not None:
             result.startup_s = arrivals.first - process.launched
-            if arrivals.last > arrivals.first:
-                result.rate = arrivals.count / (arrivals.last - arrivals.first)
             result.wall_rate = arrivals.count / (arrivals.last - process.launched)
+            if arrivals.last > arrivals.first:
+                result.rate = ((arrivals.count - arrivals.first_batch)
+                               / (arrivals.last - arrivals.first))
+            else:  # everything came in one poll: no steady interval to measure
+                result.rate = result.wall_rate
+                result.extra["rate_is_wall"] = True
         if arrivals.count < records:
             why = ("timed out" if arrivals.timed_out else
                    f"process exited with {code}" if arrivals.process_died else "stopped")
@@ -160,6 +164,6 @@ class Bench:
             for future in admin.delete_topics(names, operation_timeout=30).values():
                 try:
                     future.result(60)
-                except Exception:  # noqa: BLE001 - best effort: a leftover topic is harmless
+                except Exception:
                     continue
         shutil.rmtree(state_dir, ignore_errors=True)

@@ -15,10 +15,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import faust  # noqa: E402
-
-from cases import args as cli  # noqa: E402
-from cases import work  # noqa: E402
+import faust
+from cases import args as cli
+from cases import work
 
 SETTINGS = ("agent with await send per record, json values, raw keys, "
             "producer_linger=5 ms, stream_buffer_maxsize=4096, broker_commit_every=10000, "
@@ -50,12 +49,13 @@ def build(options: cli.SystemArgs) -> faust.App:
                 await by_route[work.route_of(value)].send(key=key, value=value)
                 continue
             if compute is not None:
-                value = compute(value)
+                result = compute(value)
             elif table is not None:
                 table[str(value["n"])] = value
+                result = value
             else:
-                value = work.enrich(value)
-            await outputs[0].send(key=key, value=value)
+                result = work.enrich(value)
+            await outputs[0].send(key=key, value=result)
 
     return app
 

@@ -16,10 +16,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from quixstreams import Application, State  # noqa: E402
-
-from cases import args as cli  # noqa: E402
-from cases import work  # noqa: E402
+from cases import args as cli
+from cases import work
+from quixstreams import Application, State
 
 SETTINGS = ("at-least-once, commit_interval=5 s (default), json serde, RocksDB state + "
             "changelog, 1 process; compute per record")

@@ -16,11 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import orjson  # noqa: E402
-from confluent_kafka import Consumer, Producer  # noqa: E402
-
-from cases import args as cli  # noqa: E402
-from cases import work  # noqa: E402
+import orjson
+from cases import args as cli
+from cases import work
+from confluent_kafka import Consumer, Producer
 
 SETTINGS = ("consume(1000, 0.2) batches; auto-commit 1 s; producer lz4, linger.ms=5, "
             "batch.size=1000000, idempotent; 1 process")

@@ -22,7 +22,7 @@ VENV_ROOT = ROOT / ".cache" / "bench-venvs"
 #: peer name -> (pip requirements, module whose import proves the venv works)
 PEERS: dict[str, tuple[list[str], str]] = {
     "quix": (["quixstreams==3.28.1", "orjson", "numpy", "psutil"], "quixstreams"),
-    "faust": (["faust-streaming==0.15.3", "orjson", "numpy", "psutil"], "faust"),
+    "faust": (["faust-streaming==0.15.3", "cramjam", "orjson", "numpy", "psutil"], "faust"),
 }
 
 
