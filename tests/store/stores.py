@@ -67,3 +67,12 @@ class BlockingStamped(Stamped):
 
             print("loading", flush=True)
             sys.stdin.readline()
+
+
+class Partitioned(Store):
+    """One table whose changelog has three partitions (per-partition checkpoints)."""
+
+    name = "partitioned"
+
+    def tables(self) -> Sequence[TableSpec]:
+        return [TableSpec("p", partitions=3)]

@@ -15,7 +15,7 @@ from slither_stream.log import open_log
 from slither_stream.store import RestoreOptions, RestoreProgress, StoreOwner, changelog_topic
 from slither_stream.store.recovery import STORE_RESTORE_PROGRESS
 from tests.store.conftest import AppFactory
-from tests.store.stores import Counters
+from tests.store.stores import Counters, Partitioned
 
 
 def test_reads_and_writes(make_app: AppFactory) -> None:
@@ -186,3 +186,23 @@ def test_changelog_partitions_mismatch_is_a_config_error(log_url: str, app_name:
             owner.start()
     finally:
         log.close()
+
+
+def test_multi_partition_changelog_checkpoints_every_partition(
+    make_app: AppFactory, data_dir: Path, app_name: str
+) -> None:
+    with make_app([Partitioned]) as app:
+        table = app["partitioned"].table("p")
+        table.bulk_insert((f"k{i}", i) for i in range(300))
+        table.delete("k7")
+        owner = app["partitioned"].owner
+        topic = changelog_topic(app_name, "partitioned", "p")
+        partitions = app.log.partitions_of(topic)
+        ends = app.log.end_offsets(partitions)
+        assert sum(1 for end in ends.values() if end > 0) == 3  # keys spread over all
+        assert owner.current.checkpoints(partitions) == ends
+        before = list(table.items())
+    shutil.rmtree(data_dir)
+    with make_app([Partitioned]) as app:
+        assert list(app["partitioned"].table("p").items()) == before
+        assert len(before) == 299
