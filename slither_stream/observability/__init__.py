@@ -19,6 +19,7 @@ from slither_stream.observability.events import (
     emit_restore_progress,
     emit_store_size,
 )
+from slither_stream.observability.federation import Members
 from slither_stream.observability.health import Readiness
 from slither_stream.observability.logs import bind, configure_logging
 from slither_stream.observability.metrics import MetricsRegistry
@@ -29,6 +30,7 @@ from slither_stream.observability.tracing import OTEL_AVAILABLE, BatchTracing
 __all__ = [
     "OTEL_AVAILABLE",
     "BatchTracing",
+    "Members",
     "MetricsRegistry",
     "MetricsServer",
     "Observability",

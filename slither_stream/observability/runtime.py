@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import TracebackType
 
+from slither_stream.observability.federation import Members
 from slither_stream.observability.health import Readiness
 from slither_stream.observability.metrics import MetricsRegistry
 from slither_stream.observability.server import DEFAULT_HOST, MetricsServer
@@ -51,11 +52,12 @@ class Observability:
 
 
 def start_observability(metrics_port: int | None = None, *, metrics_host: str = DEFAULT_HOST,
-                        tracing: bool = True,
-                        readiness: Readiness | None = None) -> Observability:
+                        tracing: bool = True, readiness: Readiness | None = None,
+                        members: Members | None = None) -> Observability:
     """Install metrics (and tracing), and serve them on ``metrics_port`` if given.
 
-    ``metrics_port=0`` serves on a free port (see ``obs.server.port``).
+    ``metrics_port=0`` serves on a free port (see ``obs.server.port``). ``members``
+    makes the endpoint federate worker processes (a supervisor passes its table).
     """
     metrics = MetricsRegistry().install()
     ready = readiness if readiness is not None else Readiness()
@@ -67,7 +69,7 @@ def start_observability(metrics_port: int | None = None, *, metrics_host: str = 
             tracer.install()
         if metrics_port is not None:
             obs.server = MetricsServer(metrics, ready, port=metrics_port,
-                                       host=metrics_host).start()
+                                       host=metrics_host, members=members).start()
     except BaseException:
         obs.stop()
         raise

@@ -23,6 +23,11 @@ from types import TracebackType
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from slither_stream.errors import ConfigError
+from slither_stream.observability.federation import (
+    Members,
+    federated_exposition,
+    pending_members,
+)
 from slither_stream.observability.health import Readiness
 from slither_stream.observability.metrics import MetricsRegistry
 
@@ -43,14 +48,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        server = self.server
         if path == "/metrics":
-            self._reply(200, CONTENT_TYPE_LATEST, self.server.metrics.exposition())
+            if server.members is None:
+                body = server.metrics.exposition()
+            else:
+                body = federated_exposition(server.metrics.registry,
+                                            server.readiness.is_ready(),
+                                            server.members.snapshot())
+            self._reply(200, CONTENT_TYPE_LATEST, body)
         elif path == "/healthz":
-            readiness = self.server.readiness
-            ready = readiness.is_ready()
-            body = {"ready": ready, "pending": [] if ready else readiness.pending()}
-            self._reply(200 if ready else 503, "application/json",
-                        json.dumps(body).encode())
+            readiness = server.readiness
+            pending = [] if readiness.is_ready() else readiness.pending()
+            if server.members is not None:
+                pending += pending_members(server.members.snapshot())
+            answer = {"ready": not pending, "pending": pending}
+            self._reply(503 if pending else 200, "application/json",
+                        json.dumps(answer).encode())
         elif path == "/livez":
             self._reply(200, "application/json", b'{"live": true}')
         else:
@@ -71,9 +85,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _ObservabilityHTTPServer(HTTPServer):
     def __init__(self, address: tuple[str, int], metrics: MetricsRegistry,
-                 readiness: Readiness) -> None:
+                 readiness: Readiness, members: Members | None) -> None:
         self.metrics = metrics
         self.readiness = readiness
+        self.members = members
         super().__init__(address, _Handler)
 
 
@@ -82,17 +97,21 @@ class MetricsServer:
 
     ``port=0`` picks a free port (read it back from :attr:`port`). The server
     starts in :meth:`start` (or on entering a ``with`` block) and stops in
-    :meth:`stop`; it also makes ``slither_ready`` follow ``readiness``.
+    :meth:`stop`; it also makes ``slither_ready`` follow ``readiness``. With
+    ``members``, the endpoints also speak for those worker processes (see
+    :mod:`~slither_stream.observability.federation`).
     """
 
     def __init__(self, metrics: MetricsRegistry, readiness: Readiness | None = None, *,
-                 port: int = 0, host: str = DEFAULT_HOST) -> None:
+                 port: int = 0, host: str = DEFAULT_HOST,
+                 members: Members | None = None) -> None:
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigError(f"metrics port must be an integer in 0..65535, got {port!r}")
         if not host:
             raise ConfigError("metrics host must not be empty")
         self.metrics = metrics
         self.readiness = readiness if readiness is not None else Readiness()
+        self.members = members
         self._address = (host, port)
         self._server: _ObservabilityHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -120,7 +139,8 @@ class MetricsServer:
         if self._server is not None:
             return self
         try:
-            server = _ObservabilityHTTPServer(self._address, self.metrics, self.readiness)
+            server = _ObservabilityHTTPServer(self._address, self.metrics, self.readiness,
+                                              self.members)
         except OSError as error:
             raise ConfigError(
                 f"cannot serve metrics on {self._address[0]}:{self._address[1]}: {error}"
