@@ -227,18 +227,25 @@ def per_key_order_violations(records: Iterable[Record]) -> list[str]:
     return problems
 
 
-def all_numbers_seen(total: int) -> Callable[[list[Record]], bool]:
-    """A ``follow_until`` predicate: every ``n`` in ``range(total)`` has arrived."""
+def distinct_numbers() -> Callable[[list[Record]], int]:
+    """Called with a growing record list: how many distinct ``n`` it holds so far."""
     seen: set[int] = set()
     consumed = [0]
 
-    def done(records: list[Record]) -> bool:
+    def count(records: list[Record]) -> int:
         for record in records[consumed[0]:]:
             seen.add(int(orjson.loads(record.value or b"null")["n"]))
         consumed[0] = len(records)
-        return len(seen) >= total
+        return len(seen)
 
-    return done
+    return count
+
+
+def all_numbers_seen(total: int) -> Callable[[list[Record]], bool]:
+    """A ``follow_until`` predicate: ``total`` distinct values of ``n`` have arrived
+    (every input, when the inputs are ``range(total)``)."""
+    count = distinct_numbers()
+    return lambda records: count(records) >= total
 
 
 # -- worker processes (``slither worker`` under its supervisor) ------------------------
@@ -266,6 +273,8 @@ class SupervisedWorkers:
         self.started = 0
         self.progress = 0
         self.tail: list[str] = []
+        self.supervisor_lines: list[str] = []
+        self.kills: list[int] = []
         self.peak_rss: dict[int, float] = {}
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, name="reliability-worker-output",
@@ -281,6 +290,8 @@ class SupervisedWorkers:
                     self.progress += 1
                 else:
                     self.tail = [*self.tail[-40:], line]
+                if " supervisor " in line:
+                    self.supervisor_lines.append(line)
                 started = _STARTED.search(line)
                 if started:
                     self.slots[int(started.group(1))] = int(started.group(2))
@@ -296,8 +307,10 @@ class SupervisedWorkers:
             if not predicate():
                 state = "exited" if self.process.poll() is not None else "running"
                 raise AssertionError(
-                    f"waited {timeout:.0f}s for {what}; worker {state}; last lines:\n"
-                    + "".join(self.tail[-25:]) + ("" if ok else "(timed out)"))
+                    f"waited {timeout:.0f}s for {what}; worker {state}; test killed "
+                    f"{self.kills}; supervisor said:\n" + "".join(self.supervisor_lines)
+                    + "last lines:\n" + "".join(self.tail[-25:])
+                    + ("" if ok else "(timed out)"))
 
     def wait_for_slots(self, count: int) -> None:
         self.wait(f"{count} worker slots", lambda: len(self.slots) >= count)
@@ -314,6 +327,7 @@ class SupervisedWorkers:
             before = self.started
         self.sample_rss()
         os.kill(victim, signal.SIGKILL)
+        self.kills.append(victim)
         self.wait(f"restart of slot {slot} after killing pid {victim}",
                   lambda: self.started > before and self.slots[slot] != victim)
         return victim

@@ -21,6 +21,7 @@ from slither_stream.pipe.runner import ensure_topics
 from tests.reliability import topology
 from tests.reliability.helpers import (
     Figures,
+    SupervisedWorkers,
     all_numbers_seen,
     backend_of,
     duplicates_of,
@@ -82,6 +83,7 @@ def test_sigkill_random_workers_ten_times(log_url: str, unique_name: Callable[[s
             producer_errors.append(error)
 
     producer = threading.Thread(target=produce_paced, name="reliability-producer")
+    started = time.monotonic()
     with supervised(log_url, f"{TOPOLOGY}:{attribute}", namespace,
                     processes=processes) as workers:
         workers.wait_for_slots(processes)
@@ -90,7 +92,7 @@ def test_sigkill_random_workers_ten_times(log_url: str, unique_name: Callable[[s
         try:
             for kill in range(1, KILLS + 1):
                 target = kill * total // (KILLS + 2)
-                workers.wait(f"{target} records emitted", lambda t=target: workers.progress >= t,
+                workers.wait(f"{target} records emitted", _progress_at_least(workers, target),
                              timeout=180)
                 workers.kill_random_slot(rng)
                 figures.restarts += 1
@@ -103,9 +105,12 @@ def test_sigkill_random_workers_ten_times(log_url: str, unique_name: Callable[[s
         for mib in workers.peak_rss.values():
             figures.note_rss(mib)
 
+    figures.extra["kill_phase_s"] = round(time.monotonic() - started, 1)
+    started = time.monotonic()
     with open_log(log_url) as log:
         finish(log, definition, all_numbers_seen(total), outputs=[output])
         records = read_all(log, output)
+    figures.extra["finish_s"] = round(time.monotonic() - started, 1)
     counts = numbers(records)
     figures.records_out = len(records)
     figures.duplicates = duplicates_of(counts)
@@ -119,3 +124,7 @@ def test_sigkill_random_workers_ten_times(log_url: str, unique_name: Callable[[s
             f"duplicates under exactly_once: {[n for n, c in counts.items() if c > 1][:10]}"
         violations = per_key_order_violations(records)
         assert not violations, violations[:10]
+
+
+def _progress_at_least(workers: SupervisedWorkers, target: int) -> Callable[[], bool]:
+    return lambda: workers.progress >= target
