@@ -166,11 +166,11 @@ class StageRuntime:
 
     def run(self) -> None:
         """The stage loop (blocks; see the class docstring)."""
-        self._processor = processor_for(self.plan)
         transactional_id = (f"{self.plan.group}.{self.member}" if self.exactly_once else None)
-        self._producer = self.log.producer(transactional_id=transactional_id)
-        self._consumer = self.log.consumer(self.plan.group, auto_offset_reset="earliest")
         try:
+            self._processor = processor_for(self.plan)
+            self._producer = self.log.producer(transactional_id=transactional_id)
+            self._consumer = self.log.consumer(self.plan.group, auto_offset_reset="earliest")
             self._consumer.subscribe([self.plan.input_topic], on_revoke=self._on_revoke)
             while not self._stop.is_set():
                 self._apply_backpressure()
