@@ -44,38 +44,42 @@ EPILOG = ("Exit codes: 0 ok, 1 some records could not be decoded (reported on st
 POLL_S = 0.5
 
 
+StartOf = Callable[[list[TopicPartition]], dict[TopicPartition, int]]
+
+
 @dataclass
 class ReadState:
     """Per-partition progress of one consume run."""
 
     ends: dict[TopicPartition, int]
+    start_of: StartOf
     printed: int = 0
     undecodable: int = 0
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    committed: dict[TopicPartition, int | None] = field(default_factory=dict)
+    starts: dict[TopicPartition, int] = field(default_factory=dict)
 
-    def reached_end(self, consumer: Consumer) -> bool:
+    def reached_end(self, consumer: Consumer, *, ask_position: bool) -> bool:
         """True when every assigned partition has been read up to its end offset.
 
-        A partition the group had already read to the end yields no record and may
-        have no position yet, so its committed offset counts as where it stands.
+        Progress is tracked from where each partition started and the records seen,
+        which costs nothing; the consumer's position is asked for only with
+        ``ask_position`` (after an empty poll), to step over what no record shows,
+        such as a transaction marker at the end of a partition.
         """
         assigned = consumer.assignment()
         if not assigned:
             return False
-        positions = consumer.position(assigned)
-        unknown = [tp for tp in assigned
-                   if positions.get(tp) is None and tp not in self.next_offsets
-                   and tp not in self.committed]
+        unknown = [tp for tp in assigned if tp not in self.starts]
         if unknown:
-            self.committed.update(consumer.committed(unknown))
-        for tp in assigned:
-            end = self.ends.get(tp, 0)
-            seen = max(positions.get(tp) or 0, self.next_offsets.get(tp, 0),
-                       self.committed.get(tp) or 0)
-            if seen < end:
-                return False
-        return True
+            self.starts.update(self.start_of(unknown))
+        behind = [tp for tp in assigned
+                  if max(self.starts[tp], self.next_offsets.get(tp, 0)) < self.ends.get(tp, 0)]
+        if not behind:
+            return True
+        if not ask_position:
+            return False
+        positions = consumer.position(behind)
+        return all((positions.get(tp) or 0) >= self.ends.get(tp, 0) for tp in behind)
 
 
 def record_line(record: Record, value: Any, show_offsets: bool) -> bytes:
@@ -105,29 +109,42 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(signum, old)
 
 
-def start_positions(log: Log, group: str | None, consumer: Consumer, topic: str,
-                    from_beginning: bool) -> Callable[[list[TopicPartition]], None] | None:
-    """Join ``group`` (returning its on-assign hook) or assign every partition."""
+def start_reading(log: Log, group: str | None, consumer: Consumer, topic: str,
+                  from_beginning: bool) -> StartOf:
+    """Join ``group`` or assign every partition; return where each partition starts."""
     partitions = log.partitions_of(topic)
+
+    def beginnings(tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return log.beginning_offsets(tps)
+
     if group is None:
-        begins = log.beginning_offsets(partitions)
+        begins = beginnings(partitions)
         consumer.assign([(tp, begins[tp]) for tp in partitions])
-        return None
+        return beginnings
     if not from_beginning:
+        def committed_or_beginning(tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+            committed = log.committed_offsets(group, tps)
+            begins = beginnings(tps)
+            starts = {}
+            for tp in tps:
+                done = committed.get(tp)
+                starts[tp] = begins[tp] if done is None else done
+            return starts
+
         consumer.subscribe([topic])
-        return None
+        return committed_or_beginning
     rewound: set[TopicPartition] = set()
 
     def rewind(assigned: list[TopicPartition]) -> None:
         fresh = [tp for tp in assigned if tp not in rewound]
         if fresh:
-            begins = log.beginning_offsets(fresh)
+            begins = beginnings(fresh)
             for tp in fresh:
                 consumer.seek(tp, begins[tp])
                 rewound.add(tp)
 
     consumer.subscribe([topic], on_assign=rewind)
-    return rewind
+    return beginnings
 
 
 def choose_serde(schema: str | None, schemas_dir: Path | None) -> Serde[Any]:
@@ -163,10 +180,10 @@ def consume_command(topic: str, *, group: str | None, from_beginning: bool, limi
     serde = choose_serde(schema, schemas_dir)
     with opened_log(log_url) as log, stop_on_signals() as stop:
         partitions = log.partitions_of(topic)  # unknown topic: a clear error, at once
-        state = ReadState(ends={} if follow else log.end_offsets(partitions))
+        ends = {} if follow else log.end_offsets(partitions)
         consumer = log.consumer(group or f"slither-consume-{uuid.uuid4().hex[:12]}")
         try:
-            start_positions(log, group, consumer, topic, from_beginning)
+            state = ReadState(ends, start_reading(log, group, consumer, topic, from_beginning))
             read(consumer, state, serde, limit=limit, follow=follow, stop=stop,
                  show_offsets=show_offsets, timeout=timeout, commit=group is not None)
         finally:
@@ -180,13 +197,15 @@ def read(consumer: Consumer, state: ReadState, serde: Serde[Any], *, limit: int 
          commit: bool) -> None:
     out = sys.stdout.buffer
     last_progress = time.monotonic()
+    last_was_empty = False
     while not stop.is_set():
         if limit is not None and state.printed >= limit:
             break
-        if not follow and state.reached_end(consumer):
+        if not follow and state.reached_end(consumer, ask_position=last_was_empty):
             break
         wanted = 500 if limit is None else min(500, limit - state.printed)
         batch = consumer.poll_batch(wanted, POLL_S)
+        last_was_empty = not batch
         if not batch:
             if not follow and time.monotonic() - last_progress > timeout:
                 raise failure(f"no record arrived for {timeout:.0f}s before reaching the "

@@ -193,3 +193,26 @@ class LineReader:
                 self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         return line
+
+
+def test_consume_stops_at_the_end_of_a_transactional_topic(
+        log_url: str, unique_name: Callable[[str], str]) -> None:
+    """Transaction markers take offsets no record shows; reading must still end."""
+    topic = unique_name("cli-txn")
+    make_topic(log_url, topic, partitions=2)
+    with open_log(log_url) as log:
+        producer = log.producer(transactional_id=unique_name("cli-txn-producer"))
+        try:
+            for batch in range(2):
+                producer.begin_transaction()
+                for i in range(3):
+                    producer.produce(topic, orjson.dumps({"b": batch, "i": i}), f"k{i}".encode())
+                producer.commit_transaction(30)
+        finally:
+            producer.close()
+    for args in ([], ["--group", unique_name("cli-txn-group")]):
+        started = time.monotonic()
+        result = slither("consume", topic, *args, "--timeout", "20", "--log", log_url)
+        assert result.returncode == 0, result.stderr
+        assert len(json_lines(result.stdout)) == 6
+        assert time.monotonic() - started < 20
