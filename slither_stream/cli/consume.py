@@ -176,7 +176,12 @@ def choose_serde(schema: str | None, schemas_dir: Path | None) -> Serde[Any]:
 def consume_command(topic: str, *, group: str | None, from_beginning: bool, limit: int | None,
                     follow: bool, show_offsets: bool, schema: str | None,
                     schemas_dir: Path | None, timeout: float, log_url: str) -> None:
-    """Print the records of TOPIC as JSON lines (decoded values by default)."""
+    """Print the records of TOPIC as JSON lines (decoded values by default).
+
+    Without --group reading starts at the first stored record; with --group it
+    continues from the group's committed offsets and commits what it printed.
+    Without --follow it stops at the end offsets seen when it started.
+    """
     serde = choose_serde(schema, schemas_dir)
     with opened_log(log_url) as log, stop_on_signals() as stop:
         partitions = log.partitions_of(topic)  # unknown topic: a clear error, at once
