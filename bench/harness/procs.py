@@ -17,7 +17,8 @@ RSS_INTERVAL_S = 0.1
 
 
 class RssSampler:
-    """Peak RSS (bytes) of a process and all its descendants, sampled every 0.1 s.
+    """Peak RSS (bytes) and CPU seconds of a process and all its descendants, sampled
+    every 0.1 s (CPU: the last sample, so a child's time counts while it lives).
 
     A named thread owned by :class:`SystemProcess`; it waits on its stop event
     between samples, so stopping it is immediate.
@@ -26,33 +27,39 @@ class RssSampler:
     def __init__(self, pid: int, name: str) -> None:
         self.pid = pid
         self.peak = 0
+        self.cpu_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"bench-rss-{name}",
                                         daemon=True)
         self._thread.start()
 
-    def _sample(self) -> int:
+    def _sample(self) -> None:
         try:
             root = psutil.Process(self.pid)
             processes = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0
-        total = 0
+            return
+        rss = 0
+        cpu = 0.0
         for process in processes:
             try:
-                total += process.memory_info().rss
+                rss += process.memory_info().rss
+                times = process.cpu_times()
+                cpu += times.user + times.system
             except psutil.NoSuchProcess:
                 continue
-        return total
+        self.peak = max(self.peak, rss)
+        self.cpu_s = max(self.cpu_s, cpu)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
+            self._sample()
             self._stop.wait(RSS_INTERVAL_S)
 
     def stop(self) -> int:
         self._stop.set()
         self._thread.join()
+        self._sample()
         return self.peak
 
 
@@ -71,13 +78,17 @@ class SystemProcess:
                  "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})},
             start_new_session=True)
         self.rss = RssSampler(self.process.pid, name)
+        self.cpu_s = 0.0
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def stop(self) -> tuple[int, int | None]:
-        """SIGTERM, wait, SIGKILL the group if needed; return (peak RSS, exit code)."""
+        """SIGTERM, wait, SIGKILL the group if needed; return (peak RSS, exit code).
+
+        ``cpu_s`` then holds the CPU seconds the system used up to the stop request."""
         peak = self.rss.stop()  # the peak while running, not while shutting down
+        self.cpu_s = self.rss.cpu_s
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
             try:

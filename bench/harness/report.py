@@ -21,6 +21,7 @@ class Summary:
     wall: float | None
     startup_s: float | None
     peak_rss_mb: float | None
+    cpu_us: float | None
     note: str
 
     def as_dict(self) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def summarize(case: str, system: str, runs: Sequence[RunResult],
               unsupported: str | None = None) -> Summary:
     """Median over the runs that finished; failed runs are named in the note."""
     if unsupported is not None:
-        return Summary(case, system, 0, None, None, None, None, None, None,
+        return Summary(case, system, 0, None, None, None, None, None, None, None,
                        f"cannot: {unsupported}")
     good = [r for r in runs if r.error is None and r.rate is not None]
     failed = [r for r in runs if r not in good]
@@ -51,7 +52,7 @@ def summarize(case: str, system: str, runs: Sequence[RunResult],
         min(rates) if rates else None, max(rates) if rates else None,
         _median([r.wall_rate for r in good]), _median([r.startup_s for r in good]),
         max((r.peak_rss_mb for r in good if r.peak_rss_mb is not None), default=None),
-        note)
+        _median([r.cpu_us_per_record for r in good]), note)
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -62,7 +63,7 @@ def table(summaries: Sequence[Summary], records: dict[str, int]) -> str:
     """The printed table: one block per case, one row per system."""
     lines = []
     header = (f"{'system':<12}{'rec/s median':>14}{'spread (min-max)':>22}"
-              f"{'wall rec/s':>12}{'startup s':>11}{'peak RSS MB':>13}  note")
+              f"{'wall rec/s':>12}{'startup s':>11}{'peak RSS MB':>13}{'CPU us/rec':>12}  note")
     for case in dict.fromkeys(s.case for s in summaries):
         unit = "restore rec/s" if case == "restore" else "rec/s"
         lines.append(f"\n== {case} ({records[case]:,} records; {unit}; "
@@ -73,7 +74,8 @@ def table(summaries: Sequence[Summary], records: dict[str, int]) -> str:
                       else f"{s.low:,.0f}-{s.high:,.0f}")
             lines.append(f"{s.system:<12}{_num(s.median, ',.0f'):>14}{spread:>22}"
                          f"{_num(s.wall, ',.0f'):>12}{_num(s.startup_s, '.1f'):>11}"
-                         f"{_num(s.peak_rss_mb, ',.0f'):>13}  {s.note}")
+                         f"{_num(s.peak_rss_mb, ',.0f'):>13}{_num(s.cpu_us, ',.1f'):>12}"
+                         f"  {s.note}")
     return "\n".join(lines)
 
 

@@ -39,6 +39,9 @@ class RunResult:
     wall_rate: float | None = None
     startup_s: float | None = None
     peak_rss_mb: float | None = None
+    cpu_us_per_record: float | None = None
+    """CPU time of the system's process tree (start-up included) per input record: a
+    figure that background load on a shared machine disturbs much less than rates."""
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -98,6 +101,7 @@ class Bench:
             counter.close()
         result.received = arrivals.count
         result.peak_rss_mb = peak / 2**20
+        result.cpu_us_per_record = process.cpu_s / records * 1e6
         if arrivals.first is not None and arrivals.last is not None:
             result.startup_s = arrivals.first - process.launched
             result.wall_rate = arrivals.count / (arrivals.last - process.launched)
@@ -151,6 +155,7 @@ class Bench:
             result.startup_s = first_output
             result.peak_rss_mb = max(result.peak_rss_mb or 0.0, peak / 2**20)
             result.extra["restore_s"] = restore_s
+            result.cpu_us_per_record = process.cpu_s / records * 1e6
             return result
         finally:
             self.cleanup(topics, state_dir)
