@@ -81,6 +81,10 @@ class TopicCache:
         self._known: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    def known(self, topic: str) -> bool:
+        """True if ``topic`` is in the cache (no refresh)."""
+        return topic in self._known
+
     def partitions(self, topic: str) -> int:
         """Partition count of ``topic``; :class:`UnknownTopicError` if it does not exist."""
         count = self._known.get(topic)

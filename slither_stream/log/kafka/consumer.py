@@ -50,6 +50,7 @@ class KafkaConsumer(Consumer):
         self._user_assign: RebalanceCallback | None = None
         self._user_revoke: RebalanceCallback | None = None
         self._deferred: LogError | None = None  # error seen after records were taken
+        self._verify_topics = False  # set when librdkafka reports an unknown topic
         self._fatal: str | None = None
         self._closed = False
         self._closing = False
@@ -69,6 +70,10 @@ class KafkaConsumer(Consumer):
             raise LogError(f"the Kafka consumer failed fatally: {self._fatal}")
 
     def _on_client_error(self, err: KafkaError) -> None:
+        if is_unknown_topic(KafkaException(err)):
+            # librdkafka reports a deleted topic here, without naming it in a
+            # structured way; poll_batch checks the assigned topics against metadata.
+            self._verify_topics = True
         if err.fatal():
             self._fatal = f"{err.name()}: {err.str()}"
             LOGGER.error("fatal Kafka consumer error: %s", self._fatal)
@@ -179,6 +184,7 @@ class KafkaConsumer(Consumer):
         if self._deferred is not None:
             error, self._deferred = self._deferred, None
             raise error
+        self._check_assigned_topics()
         # consume(n, t) waits until n records or t passes, so take what is already
         # fetched first, and otherwise wait for the first record only.
         records = self._convert(self._consume(max_records, 0))
@@ -193,8 +199,25 @@ class KafkaConsumer(Consumer):
                 more = self._convert(self._consume(max_records - 1, 0)) \
                     if max_records > 1 and self._deferred is None else []
                 return records + more
+            self._check_assigned_topics()
             if not first or remaining <= 0:
                 return []
+
+    def _check_assigned_topics(self) -> None:
+        """Raise :class:`UnknownTopicError` if a manually assigned topic was deleted.
+
+        A group member needs no check (the group rebalances the partitions away);
+        an assigned reader would otherwise wait on a missing topic forever.
+        """
+        if not self._verify_topics:
+            return
+        self._verify_topics = False
+        if self._mode != "assign":
+            return
+        self._topics.refresh()
+        for topic in sorted({tp.topic for tp in self._assigned}):
+            if not self._topics.known(topic):
+                raise UnknownTopicError(topic)
 
     def _consume(self, count: int, timeout: float) -> list[Message]:
         try:
