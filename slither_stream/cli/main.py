@@ -29,6 +29,17 @@ cli.add_command(topics_command)
 cli.add_command(produce_command)
 cli.add_command(consume_command)
 
+from slither_stream.cli.describe import describe_command  # noqa: E402
+from slither_stream.cli.lag import lag_command  # noqa: E402
+
+cli.add_command(lag_command)
+cli.add_command(describe_command)
+
+from slither_stream.cli.stores import reload_command, replay_command  # noqa: E402
+
+cli.add_command(replay_command)
+cli.add_command(reload_command)
+
 
 def main() -> None:
     """Console-script entry point."""
