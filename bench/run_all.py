@@ -1,7 +1,7 @@
 """Benchmarks against peers: every case, every system, one broker, one run.
 
 Run: ``.venv/bin/python bench/run_all.py [--records N] [--repeat R]
-[--cases passthrough,router,compute,restore] [--systems raw-kafka,slither,...]
+[--cases passthrough,router,compute,restore,backlog] [--systems raw-kafka,slither,...]
 [--bootstrap HOST:PORT]``
 
 Starts the local Apache Kafka broker (``docker/kafka-local``) unless ``--bootstrap``
@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+# One BLAS thread, as in the systems' processes, before NumPy loads (calibration).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
@@ -33,13 +38,10 @@ from harness.broker import broker  # noqa: E402
 from harness.runs import Bench, RunResult  # noqa: E402
 from harness.systems import all_systems  # noqa: E402
 
-CASES = ("passthrough", "router", "compute", "restore")
+CASES = ("passthrough", "router", "compute", "restore", "backlog")
 NOT_IN_HARNESS = {
     "lookup": "stateful lookup from a 1,000,000-key table: not implemented in this harness",
     "latency": "p50/p99 at 5,000 rec/s through 3 stages: not implemented in this harness",
-    "backlog-memory": "slither RSS with a slow stage and a 1,000,000 backlog: not "
-                      "implemented in this harness (case 1 peak RSS is in the passthrough "
-                      "table)",
 }
 
 
@@ -61,6 +63,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                              "(default 30,000)")
     parser.add_argument("--restore-records", type=int, default=None,
                         help="state entries of restore (default: --records)")
+    parser.add_argument("--backlog-records", type=int, default=None,
+                        help="backlog in front of the slow stage (default: --records)")
+    parser.add_argument("--backlog-seconds", type=float, default=60.0,
+                        help="how long the slow stage works on the backlog (default 60)")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--systems", default=",".join(all_systems()))
@@ -75,6 +81,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1")
     if args.restore_records is None:
         args.restore_records = args.records
+    if args.backlog_records is None:
+        args.backlog_records = args.records
     args.cases = _names(args.cases, CASES, "cases")
     args.systems = _names(args.systems, list(all_systems()), "systems")
     return args
@@ -95,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = args.out / stamp
     work_dir.mkdir(parents=True, exist_ok=True)
     records = {"passthrough": args.records, "router": args.records,
-               "compute": args.compute_records, "restore": args.restore_records}
+               "compute": args.compute_records, "restore": args.restore_records,
+               "backlog": args.backlog_records}
     calibration = model.calibrate()
     print(f"compute model on this machine: {calibration['call_ms']:.2f} ms per call + "
           f"{calibration['item_us']:.1f} us per item (batch of 64: "
@@ -111,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     if case == "restore":
                         result = bench.restore(system, records[case], rep)
+                    elif case == "backlog":
+                        result = bench.backlog(system, records[case], rep,
+                                               args.backlog_seconds)
                     else:
                         result, _, _ = bench.throughput(system, case, records[case], rep)
                     results.append(result)

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-CASES = ("passthrough", "router", "compute", "restore")
+CASES = ("passthrough", "router", "compute", "restore", "backlog")
 
 BENCH = Path(__file__).resolve().parents[1]
 

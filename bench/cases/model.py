@@ -70,3 +70,14 @@ def calibrate(repeat: int = 200) -> dict[str, float]:
     per_item = (batch - single) / 63
     return {"call_ms": (single - per_item) * 1e3, "item_us": per_item * 1e6,
             "batch64_ms": batch * 1e3}
+
+
+SLOW_BATCH_S = 0.05
+"""Extra time per batch of the backlog case's deliberately slow compute stage."""
+
+
+def slow_predict_batch(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``predict_batch`` plus 50 ms per call: a stage far slower than its input, so
+    a backlog builds up in front of it (the memory case)."""
+    time.sleep(SLOW_BATCH_S)  # the simulated slow model, not a wait for anything
+    return predict_batch(payloads)

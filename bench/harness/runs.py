@@ -160,6 +160,39 @@ class Bench:
         finally:
             self.cleanup(topics, state_dir)
 
+    def backlog(self, system: System, records: int, rep: int, seconds: float) -> RunResult:
+        """Peak RSS while a slow stage works through a ``records`` backlog for
+        ``seconds`` (the backlog is never finished: memory must stay bounded anyway)."""
+        topics = topics_for(system, "backlog", rep)
+        state_dir = self.work_dir / "state" / topics.group
+        result = RunResult(system.name, "backlog", rep, records)
+        try:
+            kafka_io.create_topics(self.bootstrap, [topics.input, *topics.outputs])
+            kafka_io.produce_records(self.bootstrap, topics.input, 0, records)
+            counter = kafka_io.OutputCounter(self.bootstrap, topics.outputs)
+            process = self._launch(system, "backlog", topics, state_dir)
+            try:
+                arrivals = counter.wait_for(records, timeout=seconds, alive=process.alive)
+            finally:
+                peak, code = process.stop()
+                counter.close()
+            result.received = arrivals.count
+            result.peak_rss_mb = peak / 2**20
+            result.extra["seconds"] = seconds
+            if arrivals.process_died or arrivals.first is None or arrivals.last is None:
+                result.error = (f"process exited with {code} or produced nothing after "
+                                f"{arrivals.count:,} records; log tail:\n{process.tail()}")
+                return result
+            result.startup_s = arrivals.first - process.launched
+            result.wall_rate = arrivals.count / (arrivals.last - process.launched)
+            result.rate = (result.wall_rate if arrivals.last == arrivals.first else
+                           (arrivals.count - arrivals.first_batch)
+                           / (arrivals.last - arrivals.first))
+            result.cpu_us_per_record = process.cpu_s / max(arrivals.count, 1) * 1e6
+            return result
+        finally:
+            self.cleanup(topics, state_dir)
+
     def cleanup(self, topics: Topics, state_dir: Path) -> None:
         """Delete the run's topics (its own and those the system made) and state."""
         admin = AdminClient({"bootstrap.servers": self.bootstrap})

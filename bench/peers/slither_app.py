@@ -7,6 +7,8 @@ the topics that way). ``--delivery exactly_once`` switches to transactions.
 * passthrough: a ``local`` stage with the per-item ``enrich`` handler;
 * router: a ``router`` stage, one predicate per output (``a``, ``b``, ``c``);
 * compute: a ``compute`` stage, batches of 64, ``processes`` executor with 2 workers;
+* backlog: the same stage with a model 50 ms slower per batch, so the input backlog
+  stays far ahead of it (the memory case);
 * restore: a store ``bench`` (table ``features``) declared on the pipe and a local
   stage whose batch handler ``bulk_insert``s the batch into it, then passes it on; on
   start the worker restores the store from its changelog before any stage runs.
@@ -77,6 +79,9 @@ def build(case: str, group: str, delivery: str) -> Pipe:
     elif case == "compute":
         pipe.compute("s", "cases.model:predict_batch", batch_size=64, executor="processes",
                      processes=2, max_in_flight=4)
+    elif case == "backlog":
+        pipe.compute("s", "cases.model:slow_predict_batch", batch_size=64,
+                     executor="processes", processes=2, max_in_flight=4)
     elif case == "restore":
         pipe.store("bench", BenchStore)
         pipe.local("s", batch_handler=remember, batch_size=LOCAL_BATCH)

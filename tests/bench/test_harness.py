@@ -26,6 +26,7 @@ RECORDS = 2_000
 def test_run_all_measures_slither_and_raw_client(
         kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = run_all.main(["--records", str(RECORDS), "--compute-records", "300",
+                         "--backlog-seconds", "6",
                          "--repeat", "1", "--systems", "raw-kafka,slither",
                          "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
                          "--timeout", "90"])
@@ -46,10 +47,14 @@ def test_run_all_measures_slither_and_raw_client(
     assert restore["error"] is None, restore["error"]
     assert restore["rate"] > 0 and restore["extra"]["restore_s"] > 0
     assert ("restore", "raw-kafka") not in runs
+    backlog = runs[("backlog", "slither")]
+    assert backlog["error"] is None, backlog["error"]
+    assert backlog["received"] > 0 and backlog["peak_rss_mb"] > 10
     summaries = {(s["case"], s["system"]): s for s in results["summaries"]}
     assert summaries[("restore", "raw-kafka")]["note"].startswith("cannot: no state")
     assert "== passthrough (2,000 records" in printed
     assert "goals:" in printed and "passthrough slither / raw-kafka" in printed
+    assert "backlog peak RSS slither: " in printed
 
 
 def _run(system: str, rate: float | None, error: str | None = None) -> RunResult:
