@@ -69,7 +69,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="how long the slow stage works on the backlog (default 60)")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--cases", default=",".join(CASES))
-    parser.add_argument("--systems", default=",".join(all_systems()))
+    parser.add_argument("--systems", default=",".join(
+        name for name, system in all_systems().items() if system.in_default),
+        help="systems to run (default: all but tuning variants such as slither-b5000)")
     parser.add_argument("--bootstrap", default=None, help="use this broker, start none")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds one run may take before it is reported as failed")

@@ -24,6 +24,8 @@ class System:
     slither_topics: bool = False
     """Input must be ``<group>.s.in`` and outputs ``<group>.out.<name>``."""
     unsupported: dict[str, str] = field(default_factory=dict)
+    in_default: bool = True
+    """Run when ``--systems`` is not given (variants for tuning studies are not)."""
 
     @property
     def python(self) -> Path:
@@ -67,6 +69,9 @@ def all_systems() -> dict[str, System]:
                slither_topics=True),
         System("slither-eos", "slither_app.py", None, "exactly_once; " + slither_settings,
                extra_args=("--delivery", "exactly_once"), slither_topics=True),
+        System("slither-b5000", "slither_app.py", None,
+               "at_least_once, batch_size=5000; " + slither_settings,
+               extra_args=("--batch-size", "5000"), slither_topics=True, in_default=False),
         System("quix", "quix_app.py", "quix", _settings("quix_app.py"),
                unsupported={"backlog": SLITHER_ONLY}),
         System("faust", "faust_app.py", "faust", _settings("faust_app.py"),

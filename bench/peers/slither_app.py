@@ -67,14 +67,15 @@ def remember(items: list[Item], ctx: Any) -> list[Any]:
     return [item.payload for item in items]
 
 
-def build(case: str, group: str, delivery: str) -> Pipe:
-    """The pipe of ``case`` (pipe name = namespace = ``group``)."""
+def build(case: str, group: str, delivery: str, batch: int = LOCAL_BATCH) -> Pipe:
+    """The pipe of ``case`` (pipe name = namespace = ``group``); ``batch`` is the
+    local and router stages' batch size."""
     pipe = Pipe(group, partitions=4, delivery=delivery)  # type: ignore[arg-type]
     if case == "passthrough":
-        pipe.local("s", enrich, batch_size=LOCAL_BATCH)
+        pipe.local("s", enrich, batch_size=batch)
     elif case == "router":
         pipe.router("s", [(work.is_route(name), name) for name in work.ROUTES],
-                    batch_size=LOCAL_BATCH)
+                    batch_size=batch)
         pipe.outputs(*work.ROUTES)
     elif case == "compute":
         pipe.compute("s", "cases.model:predict_batch", batch_size=64, executor="processes",
@@ -84,7 +85,7 @@ def build(case: str, group: str, delivery: str) -> Pipe:
                      executor="processes", processes=2, max_in_flight=4)
     elif case == "restore":
         pipe.store("bench", BenchStore)
-        pipe.local("s", batch_handler=remember, batch_size=LOCAL_BATCH)
+        pipe.local("s", batch_handler=remember, batch_size=batch)
     else:
         raise SystemExit(f"slither_app: unknown case {case!r}")
     return pipe
@@ -94,6 +95,7 @@ def main() -> None:
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--delivery", default="at_least_once",
                        choices=("at_least_once", "exactly_once"))
+    extra.add_argument("--batch-size", type=int, default=LOCAL_BATCH)
     known, rest = extra.parse_known_args()
     options = cli.parse(rest)
     expected_input = f"{options.group}.s.in"
@@ -103,7 +105,10 @@ def main() -> None:
     if options.state_dir:
         os.makedirs(options.state_dir, exist_ok=True)
         os.chdir(options.state_dir)  # stores live in ./.slither-stores
-    definition = build(options.case, options.group, known.delivery).compile()
+    if known.batch_size < 1:
+        raise SystemExit(f"slither_app: --batch-size must be >= 1, not {known.batch_size}")
+    definition = build(options.case, options.group, known.delivery,
+                       known.batch_size).compile()
     log = open_log(f"kafka://{options.bootstrap}")
     worker = Worker(log, definition)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
