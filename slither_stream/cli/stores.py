@@ -91,6 +91,8 @@ class RestoreBar:
 def store_options(func: Any) -> Any:
     """STORE plus ``--app``, ``--data-dir`` and ``--log``, shared by both commands."""
     func = log_option(func)
+    func = click.option("--progress/--no-progress", default=None,
+                        help="Progress on stderr (default: when stderr is a terminal).")(func)
     func = click.option(
         "--data-dir", type=click.Path(file_okay=False, path_type=Path),
         default=DEFAULT_DATA_DIR, show_default=True,
@@ -164,7 +166,8 @@ def _summary(owner: StoreOwner) -> str:
 @click.command("replay", cls=Command)
 @store_options
 @reports_errors
-def replay_command(store: str, app: str | None, data_dir: Path, log_url: str) -> None:
+def replay_command(store: str, app: str | None, data_dir: Path, progress: bool | None,
+                   log_url: str) -> None:
     """Rebuild the local RocksDB of STORE from its changelog.
 
     STORE is FILE.py:NAME or module:NAME, NAME being a store a pipe declares or a
@@ -183,7 +186,7 @@ def replay_command(store: str, app: str | None, data_dir: Path, log_url: str) ->
                           f"replay (populate it with 'slither reload {store} --source load')",
                           EXIT_USAGE)
         rebuild_existing = read_pointer(target.store_dir) is not None
-        bar = RestoreBar(f"replay {target.name}")
+        bar = RestoreBar(f"replay {target.name}", enabled=progress)
         started = time.perf_counter()
         owner = _owner(target, log, bar)
         try:
@@ -217,8 +220,8 @@ def replay_command(store: str, app: str | None, data_dir: Path, log_url: str) ->
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0,
               show_default=True, help="Seconds to wait for the owner's answer (control).")
 @reports_errors
-def reload_command(store: str, *, app: str | None, data_dir: Path, log_url: str,
-                   source: str | None, via: str, timeout: float) -> None:
+def reload_command(store: str, *, app: str | None, data_dir: Path, progress: bool | None,
+                   log_url: str, source: str | None, via: str, timeout: float) -> None:
     """Build a new generation of STORE and hot-swap it into running workers."""
     target = resolve_store(store, app=app, data_dir=data_dir)
     if source == "load" and not target.store.has_loader:
@@ -239,12 +242,13 @@ def reload_command(store: str, *, app: str | None, data_dir: Path, log_url: str,
         if holder is not None:
             raise failure(f"store {target.name!r} at {target.store_dir} is owned by process "
                           f"{holder}; use --via control to ask it", EXIT_LOG)
-        _reload_locally(target, log_url, source)
+        _reload_locally(target, log_url, source, progress)
 
 
-def _reload_locally(target: StoreTarget, log_url: str, source: str | None) -> None:
+def _reload_locally(target: StoreTarget, log_url: str, source: str | None,
+                    progress: bool | None) -> None:
     with _log_for(target, log_url) as log:
-        bar = RestoreBar(f"reload {target.name}")
+        bar = RestoreBar(f"reload {target.name}", enabled=progress)
         started = time.perf_counter()
         owner = _owner(target, log, bar)
         try:
