@@ -35,8 +35,9 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
                    metrics_host: str, log_level: str, log_format: str) -> None:
     """Run the stages of the pipe in TOPOLOGY as consumer-group workers.
 
-    With --metrics-port P, worker process i serves /metrics, /healthz (200 once its
-    stores are restored) and /livez on port P + i.
+    With --metrics-port P, the supervisor serves /metrics (every process's metrics,
+    labeled member), /healthz (200 once stores are restored and every worker
+    process is ready) and /livez on P; worker process i listens on 127.0.0.1:P+1+i.
     """
     from slither_stream.pipe.loading import load_topology
     from slither_stream.pipe.worker import Supervisor, WorkerSpec

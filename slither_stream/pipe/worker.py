@@ -22,6 +22,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -33,7 +34,7 @@ from typing import Any
 from slither_stream.context import Context, new_session_id
 from slither_stream.errors import ConfigError, PipeError
 from slither_stream.log import Log, open_log
-from slither_stream.observability import configure_logging, start_observability
+from slither_stream.observability import Members, configure_logging, start_observability
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.runner import ensure_topics
 from slither_stream.pipe.runtime import StageHaltedError, StageRuntime
@@ -157,16 +158,10 @@ class WorkerSpec:
     store_mode: str = "owner"
     store_dir: str | None = None
     metrics_port: int | None = None
-    """Base port of /metrics, /healthz, /livez; slot ``i`` serves on base + i."""
+    """Port of /metrics, /healthz, /livez (the supervisor's; see :meth:`Supervisor.run`)."""
     metrics_host: str = "127.0.0.1"
     log_level: str | None = None
     log_format: str = "text"
-
-    def metrics_port_of(self, member: str) -> int | None:
-        """The metrics port of worker slot ``member`` (0 stays 0: any free port)."""
-        if self.metrics_port is None or self.metrics_port == 0:
-            return self.metrics_port
-        return self.metrics_port + (int(member) if member.isdigit() else 0)
 
 
 def worker_main(spec: WorkerSpec, member: str) -> None:
@@ -186,7 +181,7 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
     if spec.namespace:
         definition = definition.with_namespace(spec.namespace)
     log = open_log(spec.log_url)
-    obs = start_observability(spec.metrics_port_of(member), metrics_host=spec.metrics_host)
+    obs = start_observability(spec.metrics_port, metrics_host=spec.metrics_host)
     try:
         obs.metrics.watch_pipe_lag(log, definition, spec.stages or None)
         worker = Worker(log, definition, stages=spec.stages or None, member=member,
@@ -206,6 +201,13 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
     finally:
         obs.stop()
         log.close()
+
+
+def _free_port() -> int:
+    """A port free on 127.0.0.1 now (for a worker process's private endpoint)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class Supervisor:
@@ -238,10 +240,11 @@ class Supervisor:
         self._children: dict[int, Any] = {}
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = self._context.Pipe(duplex=False)
+        self.members = Members()
 
     def start_slot(self, slot: int) -> None:
         process = self._context.Process(
-            target=worker_main, args=(self.spec, str(slot)),
+            target=worker_main, args=(self._slot_spec(slot), str(slot)),
             name=f"slither-worker-{slot}", daemon=False)
         process.start()
         self._children[slot] = process
@@ -250,12 +253,35 @@ class Supervisor:
     def pids(self) -> dict[int, int | None]:
         return {slot: process.pid for slot, process in self._children.items()}
 
+    def _slot_spec(self, slot: int) -> WorkerSpec:
+        """The spec of one worker process: with metrics, a private port on 127.0.0.1
+        (base + 1 + slot, or a free one when the base is 0) that the supervisor's
+        endpoint federates."""
+        base = self.spec.metrics_port
+        if base is None:
+            return self.spec
+        port = base + 1 + slot if base else _free_port()
+        self.members.set(str(slot), f"http://127.0.0.1:{port}")
+        return dataclasses.replace(self.spec, metrics_port=port, metrics_host="127.0.0.1")
+
     def run(self) -> int:
-        """Start the workers and supervise them; returns the exit code for the CLI."""
-        with ExitStack() as stack:
-            if self.owns_stores:
-                self._own_stores(stack)
-            return self._supervise()
+        """Start the workers and supervise them; returns the exit code for the CLI.
+
+        With ``metrics_port``, the supervisor serves /metrics (its own and every
+        worker process's, labeled ``member``), /healthz (200 once its stores are
+        restored and every worker process is ready) and /livez.
+        """
+        obs = start_observability(
+            self.spec.metrics_port, metrics_host=self.spec.metrics_host,
+            members=self.members if self.spec.metrics_port is not None else None)
+        try:
+            with ExitStack() as stack:
+                if self.owns_stores:
+                    self._own_stores(stack)
+                obs.readiness.set_started()
+                return self._supervise()
+        finally:
+            obs.stop()
 
     def _own_stores(self, stack: ExitStack) -> None:
         """Start the pipe's stores here (restore/load) before any worker reads them."""
