@@ -290,8 +290,12 @@ class Supervisor:
         assert self.definition is not None
         log = stack.enter_context(open_log(self.spec.log_url))
         data_dir = Path(self.spec.cwd or ".") / (self.spec.store_dir or DEFAULT_DATA_DIR)
-        stack.enter_context(StoreApp(store_instances(self.definition), log=log,
-                                     app=self.definition.name, data_dir=data_dir))
+        stores = stack.enter_context(StoreApp(store_instances(self.definition), log=log,
+                                              app=self.definition.name, data_dir=data_dir))
+        # `slither reload` asks this owner over the app's control topic
+        from slither_stream.store.control import ControlListener
+
+        stack.enter_context(ControlListener(log, self.definition.name, stores.stores))
         _log.info("supervisor owns stores %s in %s",
                   ", ".join(s.name for s in self.definition.stores), data_dir)
 

@@ -170,3 +170,20 @@ def test_compute_stage_executors(unique_name: Names, executor: str) -> None:
     outputs = Runner.run(pipe, [{"x": x} for x in range(12)], timeout=120)
     assert sorted(item.payload["x"] for item in outputs["default"]) == \
         sorted(x * x for x in range(12))
+
+
+def test_failing_compute_batch_dead_letters_only_the_bad_items(
+        log: Log, unique_name: Names) -> None:
+    namespace = unique_name("isolate")
+    pipe = Pipe("isolate", partitions=1)
+    pipe.compute("check", "tests.pipe.helpers:explode_on_negative", batch_size=4,
+                 executor="inline")
+    pipe.on_error("check", "route")
+    values = [1, 2, -3, 4, 5, 6, 7, -8, 9]
+    outputs = Runner.run(pipe, [{"x": x} for x in values], log=log, namespace=namespace,
+                         timeout=90)
+    assert sorted(item.payload["x"] for item in outputs["default"]) == \
+        [x for x in values if x > 0]
+    letters = [DeadLetter.from_record(r) for r in read_topic(log, f"{namespace}.check.dlq")]
+    assert sorted(letter.offset for letter in letters) == [2, 7]
+    assert {letter.error_type for letter in letters} == {"ValueError"}

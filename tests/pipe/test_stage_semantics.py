@@ -128,11 +128,19 @@ def test_compute_processor_batches_in_order_and_fails_whole_batch() -> None:
     pipe = Pipe("t").compute("c", "tests.pipe.helpers:explode_on_negative", batch_size=2)
     processor = processor_for(pipe.compile().stage("c"))
     outcomes = processor.process(items({"x": 1}, {"x": -1}, {"x": 2}), CTX)
+    # the failed batch [1, -1] is retried item by item: only -1 fails on its own
+    assert [type(o).__name__ for o in outcomes] == ["Emit", "Failure", "Emit"]
+    assert isinstance(outcomes[1], Failure) and outcomes[1].error_type == "ValueError"
+    processor.close()
+    pipe = Pipe("t").compute("c", "tests.pipe.helpers:explode_on_negative", batch_size=2,
+                             isolate_failures=False)
+    processor = processor_for(pipe.compile().stage("c"))
+    outcomes = processor.process(items({"x": 1}, {"x": -1}, {"x": 2}), CTX)
     assert [type(o).__name__ for o in outcomes] == ["Failure", "Failure", "Emit"]
     processor.close()
     pipe = Pipe("t").compute("c", "tests.pipe.helpers:short_batch")
     outcomes = processor_for(pipe.compile().stage("c")).process(items({"x": 1}, {"x": 2}), CTX)
-    assert all(isinstance(o, Failure) and "returned 1 results" in o.message for o in outcomes)
+    assert all(isinstance(o, Failure) and "returned 0 results" in o.message for o in outcomes)
 
 
 def test_compute_key_partitioned_batches_one_key_per_batch() -> None:

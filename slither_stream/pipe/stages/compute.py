@@ -11,6 +11,9 @@ retry re-dispatches only the failed items. ``executor`` is ``"threads"`` (defaul
 ``max_in_flight`` threads), ``"inline"``, ``"processes"`` (``processes=N`` workers) or
 an executor instance (which the stage uses but does not close). ``batch_by="key"``
 is shorthand for ``strategy=KeyPartition()``: each batch holds items of one key.
+When a batch fails, its items are tried once more one by one
+(``isolate_failures=True``, the default), so only the items that fail on their own
+meet the error policy.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from slither_stream.pipe.stages.base import StageProcessor
 EXECUTOR_KINDS = ("threads", "inline", "processes")
 COMPUTE_OPTIONS = frozenset({"function", "batch_size", "max_in_flight", "executor", "strategy",
                              "timeout", "ordering", "processes", "batch_by", "partitions",
-                             "max_lag"})
+                             "max_lag", "isolate_failures"})
 
 
 def check_compute_options(stage: str, options: dict[str, Any]) -> None:
@@ -67,6 +70,7 @@ class ComputeProcessor(StageProcessor):
         if strategy is None and spec.option("batch_by") == "key":
             strategy = dispatch.KeyPartition()
         self.strategy = strategy
+        self.isolate_failures = bool(spec.option("isolate_failures", True))
         self._executor: Any = None
         self._owns_executor = False
 
@@ -95,35 +99,54 @@ class ComputeProcessor(StageProcessor):
         # (an input produced twice under at-least-once).
         tagged = [Item(id=position, payload=item.payload, key=item.key, meta=item.meta)
                   for position, item in enumerate(items)]
+        results, failures, shared = self._dispatch(tagged, context, self.batch_size,
+                                                   self.strategy)
+        if shared and self.isolate_failures:
+            # A batch fails as a whole; find the items that fail on their own so one
+            # bad record does not take its batch-mates to the dead-letter topic.
+            alone = [tagged[position] for position in sorted(shared)]
+            retried, still_failed, _ = self._dispatch(alone, context, 1, None)
+            results.update(retried)
+            for position in retried:
+                failures.pop(position, None)
+            failures.update(still_failed)
+        outcomes: list[Outcome] = []
+        for position, item in enumerate(items):
+            if position in results:
+                outcomes.append(Emit((item.update_payload(results[position]),)))
+            else:
+                outcomes.append(failures.get(position) or Failure(
+                    "ComputeError", f"compute stage {self.spec.name!r} lost item {item.id}"))
+        return outcomes
+
+    def _dispatch(self, tagged: list[Item], context: Context, batch_size: int,
+                  strategy: Any) -> tuple[dict[int, Any], dict[int, Failure], set[int]]:
+        """Results and failures by position, and the positions that failed in a batch
+        of more than one item."""
         failures: dict[int, Failure] = {}
+        shared: set[int] = set()
 
         def failed(batch: list[Item], error: BaseException) -> None:
             failure = _failure(error)
             for entry in batch:
                 failures[entry.id] = failure
+                if len(batch) > 1:
+                    shared.add(entry.id)
 
         options: dict[str, Any] = {
             "executor": self.executor,
-            "batch_size": self.batch_size,
+            "batch_size": batch_size,
             "max_in_flight": self.max_in_flight,
             "ordering": "preserve",
             "on_error": dispatch.Skip(on_skip=failed),
             "context": context,
         }
-        if self.strategy is not None:
-            options["strategy"] = self.strategy
+        if strategy is not None:
+            options["strategy"] = strategy
         if self.spec.option("timeout") is not None:
             options["timeout"] = self.spec.option("timeout")
-        results = dispatch.run(tagged, **options)
-        by_position = {result.id: result.payload for result in results}
-        outcomes: list[Outcome] = []
-        for position, item in enumerate(items):
-            if position in by_position:
-                outcomes.append(Emit((item.update_payload(by_position[position]),)))
-            else:
-                outcomes.append(failures.get(position) or Failure(
-                    "ComputeError", f"compute stage {self.spec.name!r} lost item {item.id}"))
-        return outcomes
+        results = {result.id: result.payload for result in dispatch.run(tagged, **options)}
+        return results, failures, shared
 
     def close(self) -> None:
         executor, self._executor = self._executor, None
