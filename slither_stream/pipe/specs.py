@@ -128,10 +128,12 @@ class StageSpec:
         for key, value in self.options.items():
             if key == "routes":
                 shown[key] = [{"when": r.predicate_name, "output": r.output} for r in value]
-            elif callable(value):
+            elif isinstance(value, (str, int, float, bool)) or value is None:
+                shown[key] = value
+            elif callable(value) and hasattr(value, "__qualname__"):
                 shown[key] = _callable_name(value)
             else:
-                shown[key] = value
+                shown[key] = repr(value)  # executor or strategy objects
         return shown
 
 

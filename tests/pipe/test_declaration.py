@@ -122,3 +122,14 @@ def test_retry_policy_and_namespace() -> None:
     assert moved.stage("a").input_topic == "p-run1.a.in"
     assert moved.output_topics == {"default": "p-run1.out.default"}
     assert moved.stage("a").group == "p-run1.a"
+
+
+def test_describe_is_json_serializable_with_objects_in_options() -> None:
+    import json
+
+    from slither_stream import dispatch
+
+    pipe = Pipe("p").compute("c", "tests.pipe.helpers:double_batch",
+                             strategy=dispatch.KeyPartition(), executor="inline")
+    text = json.dumps(pipe.describe())
+    assert "KeyPartition" in text and "tests.pipe.helpers:double_batch" in text
