@@ -151,6 +151,19 @@ def _changelog_records(log: Log, target: StoreTarget) -> int:
     return sum(ends[tp] - begins[tp] for tp in partitions)
 
 
+def _changelog_empty(log: Log, target: StoreTarget) -> bool:
+    """True when no changelog of the store holds a record (or none exists yet)."""
+    for table in target.store.tables():
+        topic = changelog_topic(target.app, target.name, table.name)
+        try:
+            partitions = log.partitions_of(topic)
+        except UnknownTopicError:
+            continue
+        if any(log.end_offsets(partitions).values()):
+            return False
+    return True
+
+
 def _owner(target: StoreTarget, log: Log, bar: RestoreBar) -> StoreOwner:
     options = RestoreOptions(progress_interval=PROGRESS_INTERVAL_S, on_progress=bar)
     owner = StoreOwner(target.store, log, app=target.app, data_dir=target.data_dir,
@@ -222,7 +235,11 @@ def replay_command(store: str, app: str | None, data_dir: Path, progress: bool |
 @reports_errors
 def reload_command(store: str, *, app: str | None, data_dir: Path, progress: bool | None,
                    log_url: str, source: str | None, via: str, timeout: float) -> None:
-    """Build a new generation of STORE and hot-swap it into running workers."""
+    """Build a new generation of STORE and hot-swap it into running workers.
+
+    Worker processes read the store through StoreReaders, which switch to the new
+    generation on their next catch-up (within a second by default).
+    """
     target = resolve_store(store, app=app, data_dir=data_dir)
     if source == "load" and not target.store.has_loader:
         raise failure(f"store {target.name!r} has no load(tables); use --source changelog",
@@ -237,7 +254,7 @@ def reload_command(store: str, *, app: str | None, data_dir: Path, progress: boo
                           f"opened by one process only, so its owner cannot be asked to "
                           f"reload: stop the worker and rerun (it then reloads locally), or "
                           f"run the workers on Kafka", EXIT_LOG)
-        _reload_via_control(target, log_url, source, timeout)
+        _reload_via_control(target, log_url, source, timeout, progress)
     else:
         if holder is not None:
             raise failure(f"store {target.name!r} at {target.store_dir} is owned by process "
@@ -250,10 +267,15 @@ def _reload_locally(target: StoreTarget, log_url: str, source: str | None,
     with _log_for(target, log_url) as log:
         bar = RestoreBar(f"reload {target.name}", enabled=progress)
         started = time.perf_counter()
+        # a store with load() and an empty changelog is loaded by start() itself
+        loads_on_start = target.store.has_loader and _changelog_empty(log, target)
         owner = _owner(target, log, bar)
         try:
             owner.start()
-            generation = owner.reload(cast(ReloadSource | None, source))
+            if loads_on_start and source in (None, "load"):
+                generation = owner.current.number
+            else:
+                generation = owner.reload(cast(ReloadSource | None, source))
             tables = _summary(owner)
         finally:
             bar.close()
@@ -266,12 +288,13 @@ def _reload_locally(target: StoreTarget, log_url: str, source: str | None,
 
 
 def _reload_via_control(target: StoreTarget, log_url: str, source: str | None,
-                        timeout: float) -> None:
+                        timeout: float, progress: bool | None) -> None:
     from slither_stream.store.control import control_topic, request_reload
 
     with _log_for(target, log_url) as log:
-        click.echo(f"asking the owner of store {target.name} on {control_topic(target.app)}",
-                   err=True)
+        if sys.stderr.isatty() if progress is None else progress:
+            click.echo(f"asking the owner of store {target.name} on "
+                       f"{control_topic(target.app)}", err=True)
         reply = request_reload(log, target.app, target.name, source, timeout=timeout)
     if not reply.get("ok"):
         raise failure(f"the owner ({reply.get('owner')}) could not reload store "

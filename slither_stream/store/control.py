@@ -34,7 +34,7 @@ from typing import Any, Self
 
 import orjson
 
-from slither_stream.errors import ConfigError, SlitherError, StoreError
+from slither_stream.errors import ConfigError, SlitherError, StoreError, UnknownTopicError
 from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.log.types import TopicPartition, TopicSpec
 
@@ -53,11 +53,22 @@ def reply_topic(app: str) -> str:
     return f"{app}.control.replies"
 
 
-def ensure_control_topics(log: Log, app: str) -> None:
-    """Create the request and reply topics of ``app`` (one partition each) if missing."""
-    log.create_topics([TopicSpec(control_topic(app), 1, retention_ms=CONTROL_RETENTION_MS),
-                       TopicSpec(reply_topic(app), 1, retention_ms=CONTROL_RETENTION_MS)],
-                      exist_ok=True)
+def end_position(log: Log, topic: str) -> tuple[TopicPartition, int]:
+    """Partition 0 of ``topic`` and the offset a reader of new records only starts at;
+    the topic (one partition) is created when missing.
+
+    A topic created here starts at 0 without asking the broker: right after creation
+    Kafka may not have elected the partition's leader yet, and listing its offsets
+    would fail with NOT_LEADER_FOR_PARTITION.
+    """
+    partition = TopicPartition(topic, 0)
+    try:
+        log.describe_topic(topic)
+    except UnknownTopicError:
+        log.create_topics([TopicSpec(topic, 1, retention_ms=CONTROL_RETENTION_MS)],
+                          exist_ok=True)
+        return partition, 0
+    return partition, log.end_offsets([partition])[partition]
 
 
 def owner_identity() -> str:
@@ -82,9 +93,8 @@ class ControlListener:
         self._producer: Producer | None = None
 
     def start(self) -> ControlListener:
-        ensure_control_topics(self.log, self.app)
-        requests = TopicPartition(control_topic(self.app), 0)
-        start_at = self.log.end_offsets([requests])[requests]
+        requests, start_at = end_position(self.log, control_topic(self.app))
+        end_position(self.log, reply_topic(self.app))
         self._consumer = self.log.consumer(f"{self.app}.control.owner-{uuid.uuid4().hex[:12]}")
         self._consumer.assign([(requests, start_at)])
         self._producer = self.log.producer()
@@ -180,9 +190,8 @@ def request_reload(log: Log, app: str, store: str, source: str | None, *,
 
     Raises :class:`StoreError` when no owner answers within ``timeout`` seconds.
     """
-    ensure_control_topics(log, app)
-    replies = TopicPartition(reply_topic(app), 0)
-    start_at = log.end_offsets([replies])[replies]
+    replies, start_at = end_position(log, reply_topic(app))
+    end_position(log, control_topic(app))
     request_id = uuid.uuid4().hex
     consumer = log.consumer(f"{app}.control.cli-{request_id[:12]}")
     try:
