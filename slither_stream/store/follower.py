@@ -22,15 +22,19 @@ from typing import TYPE_CHECKING
 
 from rocksdict import WriteBatch
 
-from slither_stream.errors import StoreError
+from slither_stream.errors import LogError, StoreError
 from slither_stream.log.base import Consumer
 from slither_stream.log.types import TopicPartition
 from slither_stream.store.generations import Generation
+from slither_stream.store.recovery import resume_offset
 
 if TYPE_CHECKING:
     from slither_stream.store.owner import StoreOwner
 
 _log = logging.getLogger(__name__)
+
+_ASSIGN_ATTEMPTS = 50
+_ASSIGN_RETRY = 0.1  # seconds between attempts (waits on the stop event)
 
 
 class ChangelogFollower:
@@ -76,6 +80,7 @@ class ChangelogFollower:
                 assert consumer is not None
                 records = consumer.poll_batch(self._poll_records, timeout=self._poll_timeout)
                 if not records:
+                    self._step_over_markers(consumer, following)
                     continue
                 with owner.applied:
                     if owner.current is not following:
@@ -97,6 +102,7 @@ class ChangelogFollower:
                         following.write(batch)
                         owner.positions.update(reached)
                         owner.applied.notify_all()
+                self._step_over_markers(consumer, following)
         except BaseException as error:
             if not self._stop.is_set():
                 self._failure = error
@@ -107,17 +113,50 @@ class ChangelogFollower:
             if consumer is not None:
                 consumer.close()
 
+    def _step_over_markers(self, consumer: Consumer, following: Generation) -> None:
+        """Advance ``positions`` past transaction markers (offsets with no record) so
+        that waiting for an end offset completes."""
+        owner = self._owner
+        positions = consumer.position(consumer.assignment())
+        with owner.applied:
+            if owner.current is not following:
+                return
+            moved = False
+            for tp, position in positions.items():
+                if position is not None and position > owner.positions.get(tp, 0):
+                    owner.positions[tp] = position
+                    moved = True
+            if moved:
+                owner.applied.notify_all()
+
     def _assign(self, generation: Generation) -> Consumer:
         owner = self._owner
         consumer = owner.log.consumer(f"{owner.app}.{owner.name}.follow",
                                       auto_offset_reset="earliest")
         partitions = [tp for topic in owner.topics.values()
                       for tp in owner.log.partitions_of(topic)]
-        begins = owner.log.beginning_offsets(partitions)
-        with owner.applied:
-            starts = {tp: owner.positions.get(tp, begins[tp]) for tp in partitions}
-        consumer.assign([(tp, max(start, begins[tp])) for tp, start in starts.items()])
+        begins = self._beginnings(partitions)
+        # Resume from the generation's stored checkpoints (always "record + 1", unlike
+        # ``positions``, which may point past a transaction marker); records below
+        # ``positions`` are skipped when they come back.
+        checkpoints = generation.checkpoints(partitions)
+        consumer.assign([
+            (tp, begins[tp] if checkpoints[tp] is None
+             else resume_offset(max(checkpoints[tp] or 0, begins[tp]), begins[tp]))
+            for tp in partitions
+        ])
         return consumer
+
+    def _beginnings(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Beginning offsets, retried while a just-created topic has no leader yet."""
+        for _ in range(_ASSIGN_ATTEMPTS - 1):
+            try:
+                return self._owner.log.beginning_offsets(partitions)
+            except LogError as error:
+                _log.debug("store %s: offsets not available yet (%s)", self._owner.name, error)
+                if self._stop.wait(_ASSIGN_RETRY):
+                    break
+        return self._owner.log.beginning_offsets(partitions)
 
     def check(self) -> None:
         """Raise if the follower died (writes would otherwise wait forever)."""

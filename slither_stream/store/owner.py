@@ -17,9 +17,11 @@ applies every record in log order and writes wait until it has.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -108,6 +110,10 @@ class StoreOwner:
         self._retiring: set[Generation] = set()
         self._owner_lock: OwnerLock | None = None
         self._producer: Producer | None = None
+        self._transactions: Producer | None = None
+        self._created_topics: set[str] = set()
+        host = hashlib.sha1(f"{socket.gethostname()}:{self.store_dir.resolve()}".encode())
+        self.transactional_id = f"{self.app}.{self.name}.owner-{host.hexdigest()[:12]}"
 
     def __repr__(self) -> str:
         live = None if self._current is None else self._current.number
@@ -139,10 +145,13 @@ class StoreOwner:
         self._owner_lock = OwnerLock(self.store_dir, self.name)
         self._retirer = Retirer(f"slither-store-{self.name}-retire")
         try:
-            self._ensure_topics()
+            self._created_topics = self._ensure_topics()
             self._write_manifest()
-            self._start_generation()
+            # A stable id per host and directory: opening it fences (aborts) a
+            # transaction a crashed predecessor left open, before the restore reads.
+            self._transactions = self.log.producer(transactional_id=self.transactional_id)
             self._producer = self.log.producer()
+            self._start_generation()
             if self.follow:
                 self._follower = ChangelogFollower(self)
                 self._follower.start()
@@ -154,8 +163,13 @@ class StoreOwner:
             raise
         return self
 
-    def _ensure_topics(self) -> None:
-        """Create missing changelogs (compacted); an existing one must match the spec."""
+    def _ensure_topics(self) -> set[str]:
+        """Create missing changelogs (compacted); an existing one must match the spec.
+
+        Returns the topics created now: they are empty, and right after creation
+        Kafka may not have a partition leader to answer offset queries, so the start
+        does not ask about them.
+        """
         missing = []
         for name, spec in self.specs.items():
             topic = self.topics[name]
@@ -171,6 +185,7 @@ class StoreOwner:
                 )
         if missing:
             self.log.create_topics(missing, exist_ok=True)
+        return {spec.name for spec in missing}
 
     def _write_manifest(self) -> None:
         """Record table shapes so a StoreReader can open the store by name alone."""
@@ -196,8 +211,12 @@ class StoreOwner:
             number = max(gens.list_generations(self.store_dir), default=0) + 1
         generation = self.open_generation(number)
         try:
-            restore(self.log, generation, self._topic_tables(), store=self.name,
-                    group=self._restore_group(), options=self.restore_options, wal=not fresh)
+            existing = {topic: table for topic, table in self._topic_tables().items()
+                        if topic not in self._created_topics}
+            if existing:
+                restore(self.log, generation, existing, store=self.name,
+                        group=self._restore_group(), options=self.restore_options,
+                        wal=not fresh)
             if fresh:
                 generation.flush()
                 gens.write_pointer(self.store_dir, number)
@@ -218,8 +237,10 @@ class StoreOwner:
                 if offset is not None}
 
     def _changelog_empty(self) -> bool:
-        partitions = [tp for topic in self.topics.values() for tp in self.log.partitions_of(topic)]
-        return all(end == 0 for end in self.log.end_offsets(partitions).values())
+        partitions = [tp for topic in self.topics.values() if topic not in self._created_topics
+                      for tp in self.log.partitions_of(topic)]
+        return not partitions or all(
+            end == 0 for end in self.log.end_offsets(partitions).values())
 
     def _topic_tables(self) -> dict[str, str]:
         return {topic: name for name, topic in self.topics.items()}
@@ -233,11 +254,13 @@ class StoreOwner:
         if follower is not None:
             follower.stop()
         with self.write_lock:
-            producer, self._producer = self._producer, None
+            producers = [self._producer, self._transactions]
+            self._producer = self._transactions = None
             generation, self._current = self._current, None
         try:
-            if producer is not None:
-                producer.close()
+            for producer in producers:
+                if producer is not None:
+                    producer.close()
         finally:
             self._retirer.close()
             for retired in list(self._retiring):
@@ -333,22 +356,34 @@ class StoreOwner:
                     f"got {pair!r}"
                 ) from None
             encoded.append((handle.encode_key(key), handle.encode_value(key, value)))
+        if not encoded:
+            return 0
         with self.write_lock:
-            for start in range(0, len(encoded), BULK_CHUNK):
-                self.publish(table, encoded[start:start + BULK_CHUNK], apply=True)
+            acks = self.publish([(table, encoded)])
+            if self.follow:
+                self.wait_applied(acks)
+            else:
+                for start in range(0, len(encoded), BULK_CHUNK):
+                    last = start + BULK_CHUNK >= len(encoded)
+                    self._apply(table, encoded[start:start + BULK_CHUNK], acks if last else {})
         self._emit_write(table, len(encoded))
         return len(encoded)
 
-    def publish(self, table: str, entries: list[tuple[bytes, bytes | None]], *,
-                apply: bool) -> dict[TopicPartition, int]:
-        """Produce ``entries`` (None value = tombstone), wait for every ack, and
-        optionally apply them to the live generation. Returns next offsets per
+    def publish(self, batches: Iterable[tuple[str, list[tuple[bytes, bytes | None]]]]
+                ) -> dict[TopicPartition, int]:
+        """Produce every ``(table, entries)`` batch (None value = tombstone) in ONE
+        changelog transaction and wait for its commit; return next offsets per
         partition. The caller holds :attr:`write_lock`.
+
+        All or nothing: if the owner dies before the commit, no reader of the
+        changelog (restore, followers on other hosts) ever sees any of it, so a
+        crashed ``bulk_insert`` or ``reload`` cannot leave half of itself behind.
+        ``batches`` may be a generator, so a large reload is never all in memory.
         """
-        producer = self._producer_or_fail()
-        topic = self.topics[table]
+        producer = self._transactions_or_fail()
         acks: dict[TopicPartition, int] = {}
         failures: list[Exception] = []
+        produced = 0
 
         def delivered(error: Exception | None, meta: RecordMetadata | None) -> None:
             if error is not None:
@@ -357,20 +392,33 @@ class StoreOwner:
                 tp = TopicPartition(meta.topic, meta.partition)
                 acks[tp] = max(acks.get(tp, 0), meta.offset + 1)
 
-        for key, value in entries:
-            producer.produce(topic, value, key, on_delivery=delivered)
-        producer.flush(self.flush_timeout)
+        producer.begin_transaction()
+        try:
+            for table, entries in batches:
+                topic = self.topics[table]
+                for key, value in entries:
+                    producer.produce(topic, value, key, on_delivery=delivered)
+                produced += len(entries)
+            producer.commit_transaction(self.flush_timeout)
+            producer.flush(self.flush_timeout)
+        except BaseException:
+            try:
+                producer.abort_transaction(self.flush_timeout)
+            except Exception:
+                _log.exception("store %s: aborting the changelog transaction failed", self.name)
+            raise
         if failures:
             raise ProduceError(
-                f"{len(failures)} of {len(entries)} writes to {topic} were not acknowledged "
-                f"(first: {failures[0]}); the store keeps its previous state for them"
+                f"{len(failures)} of {produced} changelog writes of store {self.name!r} were "
+                f"not acknowledged (first: {failures[0]})"
             )
-        if apply and entries:
-            if self.follow:
-                self.wait_applied(acks)
-            else:
-                self._apply(table, entries, acks)
         return acks
+
+    def _transactions_or_fail(self) -> Producer:
+        producer = self._transactions
+        if producer is None:
+            raise StoreError(f"store {self.name!r} is not started (or already stopped)")
+        return producer
 
     # -- follow mode ---------------------------------------------------------------
 

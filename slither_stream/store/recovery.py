@@ -22,7 +22,7 @@ from rocksdict import WriteBatch
 
 from slither_stream import telemetry
 from slither_stream.errors import StoreError
-from slither_stream.log.base import Log
+from slither_stream.log.base import Consumer, Log
 from slither_stream.log.types import Record, TopicPartition
 from slither_stream.store.generations import Generation
 
@@ -90,12 +90,13 @@ def restore(
     partitions = [tp for topic in topics for tp in log.partitions_of(topic)]
     ends = log.end_offsets(partitions)
     begins = log.beginning_offsets(partitions)
-    starts: dict[TopicPartition, int] = {}
+    nexts: dict[TopicPartition, int] = {}
     for tp, checkpoint in generation.checkpoints(partitions).items():
-        starts[tp] = begins[tp] if checkpoint is None else max(checkpoint, begins[tp])
-    pending = {tp for tp in partitions if starts[tp] < ends[tp]}
+        nexts[tp] = begins[tp] if checkpoint is None else max(checkpoint, begins[tp])
+    pending = {tp for tp in partitions if nexts[tp] < ends[tp]}
     if not pending:
         return 0
+    starts = {tp: resume_offset(nexts[tp], begins[tp]) for tp in pending}
     total = sum(ends[tp] - starts[tp] for tp in pending)
     handles = {topic: generation.handles[table] for topic, table in topics.items()}
     tracker = _Progress(store, generation.number, total, opts)
@@ -116,12 +117,12 @@ def restore(
                 in_batch += len(records)
                 tracker.advance(len(records))
                 finished = {tp for tp in pending if reached.get(tp, -1) >= ends[tp]}
+                if len(records) < opts.poll_records and finished != pending:
+                    # A short batch: caught up with what is there. A partition may
+                    # end in a transaction marker (no record); its position says.
+                    finished |= _past_end(consumer, pending - finished, ends)
             else:
-                positions = consumer.position(list(pending))
-                finished = {tp for tp, pos in positions.items()
-                            if pos is not None and pos >= ends[tp]}
-                for tp in finished:
-                    reached[tp] = max(reached.get(tp, 0), ends[tp])
+                finished = _past_end(consumer, pending, ends)
                 if not finished and time.monotonic() - last_record > opts.idle_timeout:
                     raise StoreError(
                         f"restore of store {store!r} stalled: no changelog records for "
@@ -139,6 +140,25 @@ def restore(
         consumer.close()
     tracker.finish()
     return tracker.records
+
+
+def resume_offset(checkpoint: int, beginning: int) -> int:
+    """Where to start reading to resume after ``checkpoint`` (next offset to apply).
+
+    One record early: the record just before a checkpoint is always a data record
+    (checkpoints are "record offset + 1"), while the checkpoint itself may be a
+    transaction marker, which no consumer returns. Starting on a marker leaves some
+    backends unable to report a position past it, so the end would never be seen;
+    re-applying the last applied record is harmless (same value, then log order).
+    """
+    return max(checkpoint - 1, beginning)
+
+
+def _past_end(consumer: Consumer, partitions: set[TopicPartition],
+              ends: Mapping[TopicPartition, int]) -> set[TopicPartition]:
+    """Partitions whose read position has reached their end offset."""
+    positions = consumer.position(list(partitions))
+    return {tp for tp, pos in positions.items() if pos is not None and pos >= ends[tp]}
 
 
 def _apply(records: list[Record], batch: WriteBatch,

@@ -118,21 +118,19 @@ def _load(owner: StoreOwner, generation: Generation) -> None:
         loader.flush()
     with owner.write_lock, owner.applied:
         old = owner.current
-        # Start from the old generation's checkpoints, publish the difference, then
-        # replay from those checkpoints: that re-applies the difference (a no-op on
-        # these keys) and, in log order, anything other hosts wrote meanwhile.
+        # Start from the old generation's checkpoints, publish the difference in one
+        # transaction (all or nothing), then replay from those checkpoints: that
+        # re-applies the difference (a no-op on these keys) and, in log order,
+        # anything other hosts wrote meanwhile.
+        partitions = [tp for topic in owner.topics.values()
+                      for tp in owner.log.partitions_of(topic)]
         batch = WriteBatch(raw_mode=True)
-        generation.put_checkpoints(batch, dict(owner.positions))
+        generation.put_checkpoints(batch, {
+            tp: offset for tp, offset in old.checkpoints(partitions).items()
+            if offset is not None})
         generation.write(batch, wal=False)
-        for name in owner.specs:
-            changes: list[tuple[bytes, bytes | None]] = []
-            for change in _differences(old, generation, name):
-                changes.append(change)
-                if len(changes) >= LOAD_BATCH:
-                    owner.publish(name, changes, apply=False)
-                    changes = []
-            if changes:
-                owner.publish(name, changes, apply=False)
+        owner.publish((name, chunk) for name in owner.specs
+                      for chunk in _chunks(_differences(old, generation, name)))
         _catch_up_and_swap(owner, generation)
 
 
@@ -150,6 +148,18 @@ def _catch_up_and_swap(owner: StoreOwner, generation: Generation) -> None:
             group=f"{owner.app}.{owner.name}.reload", options=owner.restore_options, wal=False)
     generation.flush()
     owner.swap(generation)
+
+
+def _chunks(changes: Iterator[tuple[bytes, bytes | None]]
+            ) -> Iterator[list[tuple[bytes, bytes | None]]]:
+    chunk: list[tuple[bytes, bytes | None]] = []
+    for change in changes:
+        chunk.append(change)
+        if len(chunk) >= LOAD_BATCH:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _differences(old: Generation, new: Generation,

@@ -170,11 +170,16 @@ def test_readers_never_observe_a_mix_of_generations(make_app: AppFactory,
         assert len(seen) >= 2  # the observers really ran across swaps
 
 
+@pytest.mark.parametrize("mode", ["load", "publish"])
 def test_killed_writer_mid_reload_leaves_the_old_generation_serving(
-    log_url: str, app_name: str, data_dir: Path, make_app: AppFactory
+    log_url: str, app_name: str, data_dir: Path, make_app: AppFactory, mode: str
 ) -> None:
+    """Killed while ``load`` runs, or after publishing every changed record but
+    before the changelog transaction commits: readers keep the old generation, and
+    after a restart (a fresh restore, even) the store is still entirely version 1."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.store.child_writer", log_url, app_name, str(data_dir)],
+        [sys.executable, "-m", "tests.store.child_writer", log_url, app_name, str(data_dir),
+         mode],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     assert child.stdin is not None and child.stdout is not None
@@ -185,7 +190,8 @@ def test_killed_writer_mid_reload_leaves_the_old_generation_serving(
         reader = StoreReader(Stamped, app=app_name, data_dir=data_dir, catch_up_interval=None)
         child.stdin.write("go\n")
         child.stdin.flush()
-        assert child.stdout.readline().strip() == "loading"
+        assert child.stdout.readline().strip() == {"load": "loading",
+                                                   "publish": "publishing"}[mode]
         assert live is not None
         assert live + 1 in list_generations(store_dir)  # the new one is half built
         child.send_signal(signal.SIGKILL)
@@ -205,6 +211,11 @@ def test_killed_writer_mid_reload_leaves_the_old_generation_serving(
         assert read_pointer(store_dir) == live
         assert list_generations(store_dir) == [live]  # the half-built one is gone
         assert {v["version"] for v in app["stamped"].table("items").values()} == {1}
+    shutil.rmtree(data_dir)  # a fresh host: only the changelog decides
+    with make_app([Stamped(version=3)]) as app:
+        items = app["stamped"].table("items")
+        assert items.size() == 200
+        assert {v["version"] for v in items.values()} == {1}
 
 
 def test_reload_of_a_store_without_load_needs_the_changelog(make_app: AppFactory) -> None:

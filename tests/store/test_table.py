@@ -200,7 +200,10 @@ def test_multi_partition_changelog_checkpoints_every_partition(
         partitions = app.log.partitions_of(topic)
         ends = app.log.end_offsets(partitions)
         assert sum(1 for end in ends.values() if end > 0) == 3  # keys spread over all
-        assert owner.current.checkpoints(partitions) == ends
+        checkpoints = owner.current.checkpoints(partitions)
+        # Each checkpoint is "last record + 1"; a transaction's commit marker may
+        # follow the last record (Kafka), so the end can be one further.
+        assert all(ends[tp] - 1 <= (checkpoints[tp] or -9) <= ends[tp] for tp in partitions)
         before = list(table.items())
     shutil.rmtree(data_dir)
     with make_app([Partitioned]) as app:
