@@ -65,13 +65,14 @@ class RestoreBar:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.applied: dict[int, int] = {}
-        """Records applied per generation, summed over its finished restores."""
+        """Records of the largest finished restore per generation: the full replay that
+        built it (a reload's catch-up pass after it is smaller)."""
         self._drawn = False
 
     def __call__(self, progress: RestoreProgress) -> None:
         if progress.done:
-            self.applied[progress.generation] = (self.applied.get(progress.generation, 0)
-                                                 + progress.records)
+            self.applied[progress.generation] = max(self.applied.get(progress.generation, 0),
+                                                    progress.records)
         if not self.enabled:
             return
         percent = 100.0 * progress.records / progress.total if progress.total else 100.0
