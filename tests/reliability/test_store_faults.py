@@ -149,11 +149,6 @@ def test_owner_killed_during_bulk_writes_restores_to_its_changelog(
     assert restored == replay, "after restart the store differs from its changelog"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "store reload('load') publishes its differences to the changelog in LOAD_BATCH "
-    "chunks outside any transaction; an owner killed mid-publish leaves part of the "
-    "new version in the changelog, and the restart restores it into the live "
-    "generation, so readers see a half-loaded generation"))
 def test_owner_killed_during_reload_never_shows_half_a_generation(
         log_url: str, unique_name: Callable[[str], str], tmp_path: Path) -> None:
     app = unique_name("rel-store-reload")
