@@ -139,12 +139,12 @@ class ChangelogFollower:
         # Resume from the generation's stored checkpoints (always "record + 1", unlike
         # ``positions``, which may point past a transaction marker); records below
         # ``positions`` are skipped when they come back.
-        checkpoints = generation.checkpoints(partitions)
-        consumer.assign([
-            (tp, begins[tp] if checkpoints[tp] is None
-             else resume_offset(max(checkpoints[tp] or 0, begins[tp]), begins[tp]))
-            for tp in partitions
-        ])
+        starts = []
+        for tp, checkpoint in generation.checkpoints(partitions).items():
+            begin = begins[tp]
+            starts.append((tp, begin if checkpoint is None
+                           else resume_offset(max(checkpoint, begin), begin)))
+        consumer.assign(starts)
         return consumer
 
     def _beginnings(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
