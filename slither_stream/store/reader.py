@@ -41,9 +41,13 @@ _RETRY_CLOSE = 0.05
 class StoreReader:
     """Read-only access to a store from any process on the host.
 
-    ``store`` is a Store class/instance (its ``tables()`` give the serdes) or a store
-    name, in which case the table shapes come from the owner's ``tables.json``
-    (tables with a custom serde object need ``tables=`` then).
+    ``store`` is a Store instance, a Store class (instantiated without arguments) —
+    its ``tables()`` give the serdes — or a store name, in which case the table
+    shapes come from the owner's ``tables.json`` (tables with a custom serde object
+    need ``tables=`` then). ``catch_up_interval``: seconds between automatic
+    catch-ups on a named background thread (None: only :meth:`catch_up`).
+    ``grace_period``: how long a generation left behind by a swap stays open for
+    calls that started on it.
     """
 
     def __init__(
