@@ -67,12 +67,14 @@ class RestoreBar:
         self.applied: dict[int, int] = {}
         """Records of the largest finished restore per generation: the full replay that
         built it (a reload's catch-up pass after it is smaller)."""
+        self.rates: dict[int, float] = {}
+        """Records/s of that restore (the replay itself, without opening and closing)."""
         self._drawn = False
 
     def __call__(self, progress: RestoreProgress) -> None:
-        if progress.done:
-            self.applied[progress.generation] = max(self.applied.get(progress.generation, 0),
-                                                    progress.records)
+        if progress.done and progress.records >= self.applied.get(progress.generation, 0):
+            self.applied[progress.generation] = progress.records
+            self.rates[progress.generation] = progress.rate
         if not self.enabled:
             return
         percent = 100.0 * progress.records / progress.total if progress.total else 100.0
@@ -210,15 +212,15 @@ def replay_command(store: str, app: str | None, data_dir: Path, progress: bool |
             elapsed = time.perf_counter() - started
             generation = owner.current.number
             records = bar.applied.get(generation, 0)
+            rate = bar.rates.get(generation, 0.0)
             tables = _summary(owner)
         finally:
             bar.close()
             owner.close()
             target.store.bind(None)
-    rate = records / elapsed if elapsed > 0 else 0.0
     click.echo(f"replayed {records} records into store {target.name} (app {target.app}) "
                f"generation {generation} at {target.store_dir} in {elapsed:.2f}s "
-               f"({rate:,.0f} records/s); tables: {tables}")
+               f"(restore {rate:,.0f} records/s); tables: {tables}")
 
 
 @click.command("reload", cls=Command)
