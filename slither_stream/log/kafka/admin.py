@@ -16,7 +16,6 @@ from functools import partial
 from typing import Any
 
 from confluent_kafka import (
-    ConsumerGroupTopicPartitions,
     IsolationLevel,
     KafkaError,
     KafkaException,
@@ -34,6 +33,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported
 from slither_stream.errors import ConfigError, LogError, TopicExistsError, UnknownTopicError
 from slither_stream.log.kafka._config import KafkaSettings
 from slither_stream.log.kafka._errors import describe, error_code, translate
+from slither_stream.log.kafka._offset_fetch import CommittedOffsetReader
 from slither_stream.log.kafka._topics import TopicCache, check_spec, check_topic_name
 from slither_stream.log.types import TopicInfo, TopicPartition, TopicSpec
 
@@ -48,6 +48,7 @@ class KafkaAdmin:
         except KafkaException as exc:
             raise ConfigError(f"invalid Kafka client configuration: {describe(exc)}") from exc
         self.topics = TopicCache(self.fetch_partitions)
+        self._offsets = CommittedOffsetReader(settings)
 
     # -- cluster metadata ---------------------------------------------------------
 
@@ -252,27 +253,17 @@ class KafkaAdmin:
     def _fetch_committed(self, group: str, wanted: list[TopicPartition],
                          answer: dict[TopicPartition, int | None]) -> bool:
         """One OffsetFetch into ``answer``; False while a transaction's offsets are
-        pending (the broker says UNSTABLE_OFFSET_COMMIT and librdkafka does not retry)."""
-        request = ConsumerGroupTopicPartitions(
-            group, [KafkaTopicPartition(tp.topic, tp.partition) for tp in wanted])
-        timeout = self._settings.timeout
-        try:
-            futures = self._client.list_consumer_group_offsets(
-                [request], require_stable=True, request_timeout=timeout)
-            result = _result(next(iter(futures.values())), timeout)
-        except KafkaException as exc:
-            if error_code(exc) == KafkaError.UNSTABLE_OFFSET_COMMIT:
-                return False
-            raise translate(exc, f"reading committed offsets of group {group!r}") from exc
-        for ktp in result.topic_partitions:
-            if ktp.error is not None:
-                if ktp.error.code() == KafkaError.UNSTABLE_OFFSET_COMMIT:
-                    return False
-                raise LogError(f"Kafka could not read the committed offset of group "
-                               f"{group!r} on {ktp.topic}[{ktp.partition}]: {ktp.error}")
-            offset = int(ktp.offset)
-            answer[TopicPartition(ktp.topic, ktp.partition)] = None if offset < 0 else offset
+        pending. Through a consumer handle of the group, not the AdminClient, whose
+        OffsetFetch crashes the process on NOT_COORDINATOR (see ``_offset_fetch``)."""
+        result = self._offsets.committed(group, wanted)
+        if result is None:
+            return False
+        answer.update(result)
         return True
+
+    def close(self) -> None:
+        """Close the offset readers (the AdminClient itself needs no closing)."""
+        self._offsets.close()
 
 
 def _result(future: Future[Any], timeout: float) -> Any:

@@ -127,6 +127,7 @@ class KafkaLog(Log):
                 LOGGER.warning("closing a Kafka client of %s: %s", self._url, exc)
             except Exception:  # one failing client must not keep the others open
                 LOGGER.exception("error while closing a Kafka client of %s", self._url)
+        self._admin.close()
 
 
 def _only_config(options: dict[str, Any], what: str) -> dict[str, Any] | None:
