@@ -5,11 +5,18 @@ strict parsers of exactly the subset ``slither_stream.pipe.render`` emits: every
 line must be one of the known statements, node ids must be defined once before use,
 shapes must close as they opened, labels must not contain raw quotes, and the graph
 read back must be the pipe's (each stage between its input and its output topics).
+
+Mermaid's own parser runs too when ``SLITHER_MERMAID_NODE_MODULES`` names a
+``node_modules`` holding ``mermaid`` (11) and ``jsdom`` (``npm install mermaid@11
+jsdom`` in any directory; not a project dependency: 180 MB and a registry fetch).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import orjson
@@ -195,3 +202,43 @@ def test_describe_errors_are_one_line(tmp_path: Path) -> None:
     broken = tmp_path / "broken_topology.py"
     broken.write_text("import not_a_module_anywhere\n")
     assert_one_line_error(slither("describe", str(broken)), 2, "not_a_module_anywhere")
+
+
+MERMAID_MODULES_ENV = "SLITHER_MERMAID_NODE_MODULES"
+MERMAID_CHECK = """
+import { JSDOM } from 'jsdom';
+import fs from 'fs';
+const dom = new JSDOM('<!doctype html><html><body></body></html>');
+global.window = dom.window;
+global.document = dom.window.document;
+const { default: mermaid } = await import('mermaid');
+mermaid.initialize({ startOnLoad: false });
+for (const file of process.argv.slice(2)) {
+  try {
+    const parsed = await mermaid.parse(fs.readFileSync(file, 'utf8'));
+    console.log(file, 'OK', parsed.diagramType);
+  } catch (error) {
+    console.log(file, 'FAIL', error.message.split('\\n')[0]);
+  }
+}
+"""
+
+
+@pytest.mark.skipif(not os.environ.get(MERMAID_MODULES_ENV) or shutil.which("node") is None,
+                    reason=f"{MERMAID_MODULES_ENV} (mermaid + jsdom node_modules) not set")
+def test_mermaid_own_parser_accepts_the_output(tmp_path: Path) -> None:
+    (tmp_path / "node_modules").symlink_to(Path(os.environ[MERMAID_MODULES_ENV]).resolve())
+    (tmp_path / "check.mjs").write_text(MERMAID_CHECK)
+    (tmp_path / "odd_topology.py").write_text(ODD_TOPOLOGY)
+    files = []
+    for name, topology in (("scoring", TOPOLOGY), ("odd", str(tmp_path / "odd_topology.py"))):
+        drawn = slither("describe", topology, "--format", "mermaid")
+        assert drawn.returncode == 0, drawn.stderr
+        (tmp_path / f"{name}.mmd").write_text(drawn.stdout)
+        files.append(f"{name}.mmd")
+    (tmp_path / "broken.mmd").write_text("flowchart LR\n  a[\"x\"] -->\n")
+    result = subprocess.run(["node", "check.mjs", *files, "broken.mmd"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, check=False)
+    verdicts = dict(line.split(" ", 2)[:2] for line in result.stdout.splitlines())
+    assert verdicts == {"scoring.mmd": "OK", "odd.mmd": "OK", "broken.mmd": "FAIL"}, (
+        result.stdout, result.stderr)
