@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -35,6 +36,22 @@ def process_gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in {"Z", "X"}
 
 
+def consume_all(bootstrap: str, topic: str, group: str, count: int) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(values) < count and time.monotonic() < deadline:
+            for message in consumer.consume(10, 1.0):
+                assert message.error() is None, message.error()
+                values.append(message.value())
+    finally:
+        consumer.close()
+    return values
+
+
 def round_trip(bootstrap: str, topic: str) -> list[bytes]:
     """Create ``topic``, produce three records, read them back with a group."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -44,19 +61,7 @@ def round_trip(bootstrap: str, topic: str) -> list[bytes]:
     for i in range(3):
         producer.produce(topic, key=b"k", value=f"v{i}".encode())
     assert producer.flush(30) == 0
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": topic,
-                         "auto.offset.reset": "earliest"})
-    consumer.subscribe([topic])
-    values: list[bytes] = []
-    deadline = time.monotonic() + 60
-    try:
-        while len(values) < 3 and time.monotonic() < deadline:
-            for message in consumer.consume(10, 1.0):
-                assert message.error() is None, message.error()
-                values.append(message.value())
-    finally:
-        consumer.close()
-    return values
+    return consume_all(bootstrap, topic, topic, 3)
 
 
 @pytest.mark.kafka
@@ -79,29 +84,6 @@ def test_session_broker_refuses_auto_created_topics(kafka_bootstrap: str,
 
 
 @pytest.mark.kafka
-def test_kafka_local_start_status_stop(tmp_path: Path, kafka_bootstrap: str) -> None:
-    data = tmp_path / "broker"
-    bootstrap = start_local_broker(data, overrides={"log.cleaner.backoff.ms": "150"})
-    try:
-        host, port = bootstrap.split(":")
-        assert host == "127.0.0.1" and bootstrap != kafka_bootstrap
-        assert "log.cleaner.backoff.ms=150" in (data / "server.properties").read_text()
-        status = run_kafka_local("status", "--data", str(data))
-        assert status.returncode == 0 and f"bootstrap={bootstrap}" in status.stdout
-        # Starting again is idempotent: same broker, same address.
-        assert start_local_broker(data) == bootstrap
-        assert round_trip(bootstrap, "second-broker") == [b"v0", b"v1", b"v2"]
-        pid = int((data / "broker.pid").read_text())
-    finally:
-        stop_local_broker(data)
-    assert process_gone(pid)
-    status = run_kafka_local("status", "--data", str(data))
-    assert status.returncode == 3 and "not running" in status.stdout
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", int(port))) != 0
-
-
-@pytest.mark.kafka
 def test_kafka_local_failed_start_shows_the_log(tmp_path: Path, kafka_bootstrap: str) -> None:
     taken = int(kafka_bootstrap.rsplit(":", 1)[1])  # the session broker holds this port
     result = run_kafka_local("start", "--data", str(tmp_path / "b"), "--port", str(taken),
@@ -112,29 +94,56 @@ def test_kafka_local_failed_start_shows_the_log(tmp_path: Path, kafka_bootstrap:
 
 
 @pytest.mark.kafka
-def test_owner_watchdog_stops_an_orphaned_broker(tmp_path: Path) -> None:
+def test_kafka_local_lifecycle(tmp_path: Path, kafka_bootstrap: str) -> None:
+    """start / status / idempotent start / crash / restart / owner exit, on one broker.
+
+    One test, so the suite pays for two broker starts instead of five.
+    """
     owner = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
                              stdin=subprocess.PIPE)
-    data = tmp_path / "orphan"
+    data = tmp_path / "broker"
     try:
-        start_local_broker(data, owner_pid=owner.pid)
-        pid = int((data / "broker.pid").read_text())
-        assert not process_gone(pid)
+        bootstrap = start_local_broker(data, overrides={"log.cleaner.backoff.ms": "150"},
+                                       owner_pid=owner.pid)
+        assert bootstrap.startswith("127.0.0.1:") and bootstrap != kafka_bootstrap
+        assert "log.cleaner.backoff.ms=150" in (data / "server.properties").read_text()
+        status = run_kafka_local("status", "--data", str(data))
+        assert status.returncode == 0 and f"bootstrap={bootstrap}" in status.stdout
+        assert start_local_broker(data) == bootstrap  # idempotent: same broker
+        assert round_trip(bootstrap, "survivor") == [b"v0", b"v1", b"v2"]
+
+        # A crash (SIGKILL) keeps the data; a restart comes back on the same address.
+        crashed = int((data / "broker.pid").read_text())
+        stop_local_broker(data, kill=True)
+        assert process_gone(crashed)
+        status = run_kafka_local("status", "--data", str(data))
+        assert status.returncode == 3 and "not running" in status.stdout
+        assert start_local_broker(data, owner_pid=owner.pid) == bootstrap
+        assert consume_all(bootstrap, "survivor", "after-crash", 3) == [b"v0", b"v1", b"v2"]
+        restarted = int((data / "broker.pid").read_text())
     finally:
         assert owner.stdin is not None
-        owner.stdin.close()  # the owner exits; the watchdog must stop the broker
+        owner.stdin.close()  # the owner exits: its watchdog must stop the broker
         owner.wait(10)
+    try:
+        assert wait_gone(restarted, 60), "broker outlived its owner"
+        port = int(bootstrap.rsplit(":", 1)[1])
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        stop_local_broker(data)
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Block until ``pid`` exits (pidfd), at most ``timeout`` seconds."""
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return
-    import select
-
+        return True
     try:
-        assert select.select([fd], [], [], 60)[0], "broker outlived its owner"
+        return bool(select.select([fd], [], [], timeout)[0])
     finally:
         os.close(fd)
-        stop_local_broker(data)
 
 
 def test_kafka_local_rejects_bad_arguments(tmp_path: Path) -> None:
@@ -172,29 +181,3 @@ def test_container_gets_the_same_test_settings_as_the_local_broker() -> None:
     assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-
-
-@pytest.mark.kafka
-def test_killed_broker_restarts_on_the_same_address_with_its_data(tmp_path: Path) -> None:
-    data = tmp_path / "crashy"
-    bootstrap = start_local_broker(data)
-    try:
-        assert round_trip(bootstrap, "survivor") == [b"v0", b"v1", b"v2"]
-        pid = int((data / "broker.pid").read_text())
-        stop_local_broker(data, kill=True)
-        assert process_gone(pid)
-        assert run_kafka_local("status", "--data", str(data)).returncode == 3
-        assert start_local_broker(data) == bootstrap  # same port: clients just reconnect
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "after-crash",
-                             "auto.offset.reset": "earliest"})
-        consumer.subscribe(["survivor"])
-        values: list[bytes] = []
-        deadline = time.monotonic() + 60
-        try:
-            while len(values) < 3 and time.monotonic() < deadline:
-                values += [m.value() for m in consumer.consume(10, 1.0) if m.error() is None]
-        finally:
-            consumer.close()
-        assert values == [b"v0", b"v1", b"v2"]
-    finally:
-        stop_local_broker(data)
