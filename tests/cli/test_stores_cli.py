@@ -236,6 +236,12 @@ def test_reload_hot_swaps_into_a_running_worker(
                 prices.append(lookup_price(log, pipe, "apple", consumer))
             assert prices[-1] == 2 and set(prices) <= {1, 2}, prices
 
+            replayed = slither("reload", f"{topology.name}:prices", "--source", "changelog",
+                               "--log", log_url, cwd=tmp_path, timeout=120)
+            assert replayed.returncode == 0, replayed.stderr
+            assert "from changelog: generation 4, by " in replayed.stdout
+            assert lookup_price(log, pipe, "apple", consumer) == 2
+
             failed = slither("reload", f"{topology.name}:prices", "--via", "control",
                              "--app", f"{pipe}_nobody", "--timeout", "2", "--log", log_url,
                              cwd=tmp_path)
