@@ -134,6 +134,7 @@ class ControlListener:
                 records = consumer.poll_batch(16, timeout=POLL_TIMEOUT_S)
             except SlitherError as error:
                 _log.error("store control for %s: poll failed: %s", self.app, error)
+                self._stop.wait(POLL_TIMEOUT_S)  # do not spin on a failing log
                 continue
             for record in records:
                 self._answer(record.value)
