@@ -86,8 +86,8 @@ def test_session_broker_refuses_auto_created_topics(kafka_bootstrap: str,
 @pytest.mark.kafka
 def test_kafka_local_failed_start_shows_the_log(tmp_path: Path, kafka_bootstrap: str) -> None:
     taken = int(kafka_bootstrap.rsplit(":", 1)[1])  # the session broker holds this port
-    result = run_kafka_local("start", "--data", str(tmp_path / "b"), "--port", str(taken),
-                             "--timeout", "60")
+    result = run_kafka_local("start", "--fast-start", "--data", str(tmp_path / "b"),
+                             "--port", str(taken), "--timeout", "60")
     assert result.returncode == 1
     assert "Address already in use" in result.stderr
     assert not (tmp_path / "b" / "broker.pid").exists()
