@@ -258,7 +258,8 @@ _PROGRESS = re.compile(r"RELIAB-OUT (\d+)")
 class SupervisedWorkers:
     """A ``slither worker`` process: its output read by a named thread that tracks
     the slot → pid map (from the supervisor's log) and the progress lines the
-    suite's stage functions print, and wakes waiters through a condition."""
+    suite's stage functions print, and wakes waiters through a condition.
+    ``SLITHER_RELIABILITY_WORKER_LOG=PATH`` appends every other line to PATH."""
 
     def __init__(self, log_url: str, topology: str, namespace: str, *,
                  processes: int = 1, extra_env: dict[str, str] | None = None) -> None:
@@ -274,9 +275,12 @@ class SupervisedWorkers:
         self.progress = 0
         self.tail: list[str] = []
         self.supervisor_lines: list[str] = []
+        self.errors: list[str] = []
         self.kills: list[int] = []
         self.peak_rss: dict[int, float] = {}
         self._changed = threading.Condition()
+        copy_to = os.environ.get("SLITHER_RELIABILITY_WORKER_LOG")
+        self._copy = open(copy_to, "a") if copy_to else None  # noqa: SIM115  # closed by _read
         self._reader = threading.Thread(target=self._read, name="reliability-worker-output",
                                         daemon=True)
         self._reader.start()
@@ -290,6 +294,10 @@ class SupervisedWorkers:
                     self.progress += 1
                 else:
                     self.tail = [*self.tail[-40:], line]
+                    if self._copy is not None:
+                        self._copy.write(line)
+                    if "ERROR" in line or "Error" in line or "Traceback" in line:
+                        self.errors.append(line)
                 if " supervisor " in line:
                     self.supervisor_lines.append(line)
                 started = _STARTED.search(line)
@@ -297,6 +305,8 @@ class SupervisedWorkers:
                     self.slots[int(started.group(1))] = int(started.group(2))
                     self.started += 1
                 self._changed.notify_all()
+        if self._copy is not None:
+            self._copy.close()
         with self._changed:
             self._changed.notify_all()
 

