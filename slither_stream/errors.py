@@ -101,6 +101,12 @@ class TransactionError(LogError):
     """A transaction could not be begun, committed or aborted."""
 
 
+class TransactionInProgressError(TransactionError):
+    """``commit_transaction`` timed out while the commit is still under way (the
+    broker is unreachable): call ``commit_transaction()`` again to resume it. An abort
+    is not possible until the commit has finished one way or the other."""
+
+
 class StoreError(SlitherError):
     """A store or table operation failed."""
 

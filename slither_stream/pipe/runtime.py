@@ -28,7 +28,12 @@ from dataclasses import dataclass, field
 
 from slither_stream import telemetry
 from slither_stream.context import Context
-from slither_stream.errors import LogError, PipeError, SerializationError
+from slither_stream.errors import (
+    LogError,
+    PipeError,
+    SerializationError,
+    TransactionInProgressError,
+)
 from slither_stream.item import Item
 from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.log.types import Headers, Record, RecordMetadata, TopicPartition
@@ -465,7 +470,7 @@ class StageRuntime:
                     self._producer.produce(write.topic, write.value, write.key,
                                            headers=write.headers)
             self._producer.send_offsets_to_transaction(self._consumer, offsets)
-            self._producer.commit_transaction()
+            self._commit_transaction()
         except LogError as error:
             # Typically a rebalance (stale generation): nothing of the transaction is
             # visible; read the batch again from where it started, if still ours.
@@ -486,6 +491,24 @@ class StageRuntime:
             raise
         self._transaction_failures = 0
         self._count(done, writes, exclude=set())
+
+    def _commit_transaction(self) -> None:
+        """Commit; a commit still under way when its timeout passes (the broker is
+        unreachable) is resumed, never aborted: an abort is impossible then, and
+        whether the transaction committed is unknown until the commit returns. Found
+        by the reliability suite's broker restart: aborting here failed, and the
+        next begin_transaction stopped the stage. A stop request ends the wait (the
+        next owner's producer fences this one and the coordinator settles it)."""
+        assert self._producer is not None
+        while True:
+            try:
+                self._producer.commit_transaction()
+                return
+            except TransactionInProgressError as error:
+                if self._stop.is_set():
+                    raise
+                _log.warning("stage %s: transaction commit still in progress, resuming: %s",
+                             self.name, error)
 
     def _abort_quietly(self) -> None:
         assert self._producer is not None

@@ -25,6 +25,7 @@ from slither_stream.errors import (
     LogError,
     ProduceError,
     TransactionError,
+    TransactionInProgressError,
 )
 from slither_stream.log.base import Consumer, DeliveryCallback, Producer
 from slither_stream.log.kafka._config import LOGGER, KafkaSettings
@@ -222,8 +223,13 @@ class KafkaProducer(Producer):
             except KafkaException as exc:
                 err = kafka_error_of(exc)
                 # librdkafka's contract: a retriable commit error means "call again".
-                if err is not None and err.retriable() and time.monotonic() < deadline:
-                    continue
+                if err is not None and err.retriable():
+                    if time.monotonic() < deadline:
+                        continue
+                    raise TransactionInProgressError(
+                        f"the transaction commit did not finish within {limit:g}s and is "
+                        f"still in progress ({describe(exc)}); call commit_transaction() "
+                        "again to resume it") from exc
                 raise self._transaction_error("commit", exc) from exc
         self._raise_failures()
 
