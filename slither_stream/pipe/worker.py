@@ -36,6 +36,7 @@ from slither_stream.errors import ConfigError, PipeError
 from slither_stream.log import Log, open_log
 from slither_stream.observability import Members, configure_logging, start_observability
 from slither_stream.pipe.definition import PipeDefinition
+from slither_stream.pipe.parent_watch import ParentWatch
 from slither_stream.pipe.runner import ensure_topics
 from slither_stream.pipe.runtime import StageHaltedError, StageRuntime
 from slither_stream.pipe.sessions import ReaderSession, StoreSession, store_instances
@@ -194,7 +195,8 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, on_term)
         try:
-            worker.run()
+            with ParentWatch(worker.stop):
+                worker.run()
         except StageHaltedError as error:
             _log.error("%s", error)
             raise SystemExit(EXIT_HALTED) from error
