@@ -250,7 +250,7 @@ garbage_keys = st.binary(min_size=1, max_size=24)
 def test_generated_garbage_goes_to_the_dlq(log_url: str,
                                            unique_name: Callable[[str], str]) -> None:
     figures = Figures("bad_input/hypothesis", backend_of(log_url))
-    examples = scaled(5000, minimum=25)
+    examples = scaled(2500, minimum=25)
     started = time.monotonic()
     with pipe_under_test(log_url, unique_name("rel-badgen")) as pipe:
 
