@@ -29,10 +29,15 @@ from slither_stream.observability import configure_logging, observability_option
 @click.option("--log", "log_url", default=None,
               help="Log URL (default: $SLITHER_LOG or embedded://.slither).")
 @click.option("--namespace", default=None, help="Topic namespace (default: the pipe name).")
+@click.option("--drain-timeout", type=click.FloatRange(min=0.1), default=30.0,
+              show_default=True,
+              help="Seconds a stopping worker may spend committing and leaving its "
+                   "group before it exits anyway.")
 @observability_options
 def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
-                   log_url: str | None, namespace: str | None, metrics_port: int | None,
-                   metrics_host: str, log_level: str, log_format: str) -> None:
+                   log_url: str | None, namespace: str | None, drain_timeout: float,
+                   metrics_port: int | None, metrics_host: str, log_level: str,
+                   log_format: str) -> None:
     """Run the stages of the pipe in TOPOLOGY as consumer-group workers.
 
     With --metrics-port P, the supervisor serves /metrics (every process's metrics,
@@ -56,7 +61,8 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
         spec = WorkerSpec(topology=topology, log_url=log_url or default_log_url(),
                           stages=stages, namespace=namespace, cwd=os.getcwd(),
                           metrics_port=metrics_port, metrics_host=metrics_host,
-                          log_level=child_level, log_format=log_format)
+                          log_level=child_level, log_format=log_format,
+                          drain_timeout=drain_timeout)
         supervisor = Supervisor(spec, processes=processes, definition=definition)
     except SlitherError as error:
         click.echo(f"error: {error}", err=True)

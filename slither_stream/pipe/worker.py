@@ -43,6 +43,9 @@ from slither_stream.pipe.sessions import ReaderSession, StoreSession, store_inst
 
 _log = logging.getLogger(__name__)
 
+EXIT_DRAIN_TIMEOUT = 4
+"""Exit code of a worker process that was stopped but could not drain in time."""
+
 EXIT_HALTED = 3
 """Exit code of a worker process whose stage halted: not restarted (it would halt
 again on the same record); an operator fixes the cause and restarts it."""
@@ -163,6 +166,8 @@ class WorkerSpec:
     metrics_host: str = "127.0.0.1"
     log_level: str | None = None
     log_format: str = "text"
+    drain_timeout: float = 30.0
+    """Seconds a stopping worker process may spend draining before it exits anyway."""
 
 
 def worker_main(spec: WorkerSpec, member: str) -> None:
@@ -189,13 +194,21 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
                         on_ready=obs.readiness.set_started, store_mode=spec.store_mode,
                         store_dir=spec.store_dir)
 
+        draining = threading.Event()
+
+        def drain() -> None:
+            if not draining.is_set():
+                draining.set()
+                worker.stop()
+                _exit_after(spec.drain_timeout)
+
         def on_term(_signum: int, _frame: FrameType | None) -> None:
-            worker.stop()
+            drain()
 
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, on_term)
         try:
-            with ParentWatch(worker.stop):
+            with ParentWatch(drain):
                 worker.run()
         except StageHaltedError as error:
             _log.error("%s", error)
@@ -203,6 +216,26 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
     finally:
         obs.stop()
         log.close()
+
+
+def _exit_after(seconds: float) -> None:
+    """Force this worker process out if its drain overruns ``seconds``.
+
+    A drain commits and leaves the group, which needs the broker; with the broker
+    unreachable it would block for as long as the client keeps retrying. Leaving
+    without the commit is safe: uncommitted records are redelivered (at-least-once)
+    and an open transaction is aborted by the broker (exactly-once).
+    """
+
+    def force() -> None:
+        _log.error("drain did not finish within %.1f s; exiting without it", seconds)
+        logging.shutdown()
+        os._exit(EXIT_DRAIN_TIMEOUT)
+
+    timer = threading.Timer(seconds, force)
+    timer.name = "slither-drain-deadline"
+    timer.daemon = True
+    timer.start()
 
 
 def _free_port() -> int:
