@@ -71,11 +71,12 @@ def run_kafka_local(*args: str,
 
 def start_local_broker(data: Path, *, port: int | None = None,
                        overrides: Mapping[str, str] | None = None,
-                       owner_pid: int | None = None, fast_start: bool = True) -> str:
+                       owner_pid: int | None = None, fast_start: bool = False) -> str:
     """Start a broker with its state in ``data``; return its bootstrap ``host:port``.
 
-    ``fast_start`` (C1-only JIT) halves start-up on a busy machine; pass False when
-    measuring the broker's throughput.
+    ``fast_start`` (C1-only JIT) halves start-up on a busy machine but costs CPU for
+    every record afterwards, so it suits brokers that live briefly and carry little
+    traffic; the session broker and load-bearing brokers keep the full JIT.
     """
     args = ["start", "--data", str(data), "--owner-pid", str(owner_pid or os.getpid())]
     if fast_start:

@@ -104,7 +104,7 @@ def test_kafka_local_lifecycle(tmp_path: Path, kafka_bootstrap: str) -> None:
     data = tmp_path / "broker"
     try:
         bootstrap = start_local_broker(data, overrides={"log.cleaner.backoff.ms": "150"},
-                                       owner_pid=owner.pid)
+                                       owner_pid=owner.pid, fast_start=True)
         assert bootstrap.startswith("127.0.0.1:") and bootstrap != kafka_bootstrap
         assert "log.cleaner.backoff.ms=150" in (data / "server.properties").read_text()
         status = run_kafka_local("status", "--data", str(data))
@@ -118,7 +118,7 @@ def test_kafka_local_lifecycle(tmp_path: Path, kafka_bootstrap: str) -> None:
         assert process_gone(crashed)
         status = run_kafka_local("status", "--data", str(data))
         assert status.returncode == 3 and "not running" in status.stdout
-        assert start_local_broker(data, owner_pid=owner.pid) == bootstrap
+        assert start_local_broker(data, owner_pid=owner.pid, fast_start=True) == bootstrap
         assert consume_all(bootstrap, "survivor", "after-crash", 3) == [b"v0", b"v1", b"v2"]
         restarted = int((data / "broker.pid").read_text())
     finally:
