@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -375,9 +375,3 @@ def duplicates_of(counts: Counter[int]) -> int:
     """Extra copies beyond the first, summed over all values."""
     return sum(count - 1 for count in counts.values() if count > 1)
 
-
-def group_by_partition(records: Iterable[Record]) -> dict[int, list[Record]]:
-    grouped: dict[int, list[Record]] = defaultdict(list)
-    for record in records:
-        grouped[record.partition].append(record)
-    return grouped

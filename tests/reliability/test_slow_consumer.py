@@ -71,7 +71,7 @@ def test_lag_backpressure_bounds_memory_under_a_slow_stage(
     definition = slow_pipe("rel-slow").compile().with_namespace(unique_name("rel-slow"))
     fast_plan, slow_plan = definition.stages
     output = definition.output_topic("default")
-    total = scaled(2_000_000, minimum=20_000)
+    total = scaled(200_000, minimum=20_000)
     seconds = max(10.0, 60.0 * scale())
     figures = Figures("slow_consumer", backend_of(log_url), records_in=total)
     pauses: list[float] = []
