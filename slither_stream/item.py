@@ -63,8 +63,11 @@ class Item:
         ]
 
     def update_payload(self, payload: Any) -> Item:
-        """Same item with a new payload; id, key, meta and route are kept."""
-        return replace(self, payload=payload)
+        """Same item with a new payload; id, key, meta and route are kept.
+
+        Built directly rather than with ``dataclasses.replace`` (which inspects the
+        fields on every call): this runs once per record in every local stage."""
+        return Item(self.id, payload, self.key, self.meta, self.route)
 
     def put_meta(self, meta: Mapping[str, Any] | None = None, /, **entries: Any) -> Item:
         """Same item with ``meta`` merged in (later keys win)."""
