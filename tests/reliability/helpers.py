@@ -90,7 +90,9 @@ class Figures:
         return "RELIABILITY: " + " ".join(parts)
 
     def report(self) -> None:
-        self.note_rss(self_peak_rss_mib())
+        """Print the line. ``peak_rss_mib`` is what the scenario noted: the peak of
+        the processes it ran (for in-process scenarios that includes this pytest
+        process, whose peak covers the whole session)."""
         print(self.line(), flush=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from slither_stream.log import Log, Record
 from slither_stream.pipe.definition import PipeDefinition
@@ -37,7 +37,14 @@ def running_worker(log: Log, definition: PipeDefinition, member: str) -> Iterato
 
 
 def finish(log: Log, definition: PipeDefinition, done: Callable[[list[Record]], bool],
-           *, outputs: list[str], timeout: float = 180.0, member: str = "finisher") -> None:
-    """Run the pipe in-process until ``done`` holds for what ``outputs`` contain."""
-    with running_worker(log, definition, member):
+           *, outputs: list[str], timeout: float = 180.0,
+           members: tuple[str, ...] = ("finisher",)) -> None:
+    """Run the pipe in-process until ``done`` holds for what ``outputs`` contain.
+
+    Under exactly_once, passing the member ids of killed worker processes reuses
+    their transactional ids, which fences their unfinished transactions at once
+    instead of leaving them open until the broker's transaction timeout."""
+    with ExitStack() as stack:
+        for member in members:
+            stack.enter_context(running_worker(log, definition, member))
         follow_until(log, outputs, done, timeout=timeout)

@@ -112,7 +112,8 @@ def test_sigkill_random_workers_ten_times(log_url: str, unique_name: Callable[[s
     figures.extra["kill_phase_s"] = round(time.monotonic() - started, 1)
     started = time.monotonic()
     with open_log(log_url) as log:
-        finish(log, definition, all_numbers_seen(total), outputs=[output])
+        finish(log, definition, all_numbers_seen(total), outputs=[output],
+               members=tuple(str(slot) for slot in range(processes)))
         records = read_all(log, output)
     figures.extra["finish_s"] = round(time.monotonic() - started, 1)
     counts = numbers(records)
