@@ -127,7 +127,12 @@ def test_supervisor_endpoint_speaks_for_every_worker_process(
         per_member = {member: got.get(key("slither_records_total", stage="tag",
                                           direction="in", member=member), 0.0)
                       for member in ("0", "1")}
-        assert sum(per_member.values()) == total
+        # Under exactly_once a member that loses partitions while the second one
+        # joins aborts its open transaction, and the new owner reads those records
+        # again: real consumption, so "in" may exceed the inputs (seen: 65 for 60).
+        # The exact count is the single-process test's job; here the members'
+        # federated series must add up to at least every input.
+        assert sum(per_member.values()) >= total
         assert got[key("slither_member_up", member="0")] == 1
         assert got[key("slither_member_up", member="1")] == 1
         assert http_get(f"{url}/healthz")[0] == 200
