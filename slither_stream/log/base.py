@@ -184,10 +184,17 @@ class Consumer(ABC):
         """
 
     @abstractmethod
-    def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
-        """Synchronously commit ``offsets`` (next offset to read) for the group.
+    def commit(self, offsets: Mapping[TopicPartition, int] | None = None, *,
+               asynchronous: bool = False) -> None:
+        """Commit ``offsets`` (next offset to read) for the group.
 
         With no argument, commits the current position of every assigned partition.
+        Synchronous by default: returns once the group stored the offsets, raising
+        :class:`LogError` if it refused. ``asynchronous=True`` only sends the commit
+        (a stage's hot loop must not wait for the round trip): a refusal is not
+        reported, so callers follow up with a synchronous commit where it matters
+        (rebalance, shutdown). A backend that stores offsets locally may commit
+        synchronously either way.
         """
 
     @abstractmethod

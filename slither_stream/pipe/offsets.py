@@ -16,7 +16,7 @@ from slither_stream.log.types import TopicPartition
 
 
 class _PartitionState:
-    __slots__ = ("committed", "done", "pending", "ready")
+    __slots__ = ("committed", "done", "pending", "ready", "sent")
 
     def __init__(self) -> None:
         self.pending: deque[int] = deque()
@@ -25,6 +25,8 @@ class _PartitionState:
         """One past the done prefix: what should be committed."""
         self.committed: int | None = None
         """What the log confirmed as committed."""
+        self.sent: int | None = None
+        """What was last sent in an asynchronous commit (not confirmed)."""
 
 
 class OffsetTracker:
@@ -50,16 +52,20 @@ class OffsetTracker:
         if state is not None:
             state.done.add(offset)
 
-    def committable(self) -> dict[TopicPartition, int]:
+    def committable(self, *, resend: bool = True) -> dict[TopicPartition, int]:
         """Offsets to commit now (next offset to read) where they are ahead of what
-        was confirmed; a commit that failed is offered again until confirmed."""
+        was confirmed; a commit that failed is offered again until confirmed.
+        ``resend=False`` also leaves out offsets already sent asynchronously (the
+        hot loop's commits); a synchronous commit offers them again, since an
+        asynchronous commit's outcome is unknown."""
         result: dict[TopicPartition, int] = {}
         for tp, state in self._partitions.items():
             while state.pending and state.pending[0] in state.done:
                 finished = state.pending.popleft()
                 state.done.discard(finished)
                 state.ready = finished + 1
-            if state.ready is not None and state.ready != state.committed:
+            if state.ready is not None and state.ready != state.committed \
+                    and (resend or state.ready != state.sent):
                 result[tp] = state.ready
         return result
 
@@ -69,6 +75,19 @@ class OffsetTracker:
             state = self._partitions.get(tp)
             if state is not None:
                 state.committed = offset
+                state.sent = offset
+
+    def sent(self, offsets: dict[TopicPartition, int]) -> None:
+        """Record that ``offsets`` were sent in an asynchronous commit."""
+        for tp, offset in offsets.items():
+            state = self._partitions.get(tp)
+            if state is not None:
+                state.sent = offset
+
+    def unfinished(self) -> dict[TopicPartition, int]:
+        """The first offset not yet done of every partition with records pending."""
+        return {tp: state.pending[0] for tp, state in self._partitions.items()
+                if state.pending}
 
     def position(self, tp: TopicPartition) -> int | None:
         """The first offset of ``tp`` not yet done (None when nothing is pending)."""

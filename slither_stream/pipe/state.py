@@ -73,6 +73,12 @@ def buffering(buffer: WriteBuffer) -> Iterator[WriteBuffer]:
         _local.buffer = previous
 
 
+def buffering_active() -> bool:
+    """Whether :func:`buffering` is in effect on this thread (a stage checks once per
+    batch, so items outside transactions skip :func:`item_scope` entirely)."""
+    return getattr(_local, "buffer", None) is not None
+
+
 @contextmanager
 def item_scope(item: object) -> Iterator[None]:
     """Attribute writes made in the body to ``item`` (set by the local stage)."""

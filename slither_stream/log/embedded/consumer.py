@@ -272,7 +272,10 @@ class EmbeddedConsumer(Consumer):
 
     # -- offsets ------------------------------------------------------------------
 
-    def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+    def commit(self, offsets: Mapping[TopicPartition, int] | None = None, *,
+               asynchronous: bool = False) -> None:
+        # The embedded log stores offsets locally in microseconds, so an
+        # asynchronous commit is simply done synchronously (see Consumer.commit).
         self._check_open()
         if self._subscribed:
             with self._engine.cond:

@@ -257,7 +257,8 @@ class KafkaConsumer(Consumer):
 
     # -- offsets ------------------------------------------------------------------
 
-    def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+    def commit(self, offsets: Mapping[TopicPartition, int] | None = None, *,
+               asynchronous: bool = False) -> None:
         self._check_open("commit()")
         if offsets is None:
             chosen = {tp: pos for tp, pos in self._current(self._assigned).items()
@@ -272,6 +273,9 @@ class KafkaConsumer(Consumer):
         request = [KafkaTopicPartition(tp.topic, tp.partition, offset)
                    for tp, offset in chosen.items()]
         try:
+            if asynchronous:
+                self._consumer.commit(offsets=request, asynchronous=True)
+                return
             answer = self._consumer.commit(offsets=request, asynchronous=False)
         except KafkaException as exc:
             raise LogError(f"commit of group {self._group!r} failed: {describe(exc)}") from exc

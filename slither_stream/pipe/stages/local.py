@@ -37,9 +37,19 @@ class LocalProcessor(StageProcessor):
                 failure = Failure("StageError", f"batch handler of stage {self.spec.name!r} "
                                   "asked for per-item processing but no handler is declared")
                 return [failure for _ in items]
+        if state.buffering_active():
+            return [self._one_scoped(item, context) for item in items]
         return [self._one(item, context) for item in items]
 
     def _one(self, item: Item, context: Context) -> Outcome:
+        try:
+            value = self.handler(item, context)
+        except Exception as error:
+            return Failure.from_exception(error)
+        return interpret(item, value, cardinality=self.cardinality)
+
+    def _one_scoped(self, item: Item, context: Context) -> Outcome:
+        """:meth:`_one` with store writes attributed to ``item`` (exactly_once)."""
         try:
             with state.item_scope(item):
                 value = self.handler(item, context)
