@@ -145,6 +145,8 @@ class StageRuntime:
         self._ack_lock = threading.Lock()
         self._tracker = OffsetTracker()
         self._failed_writes: set[tuple[TopicPartition, int]] = set()
+        self._acked: list[list[_Write]] = []
+        """Writes of records done since the last commit, counted at the commit."""
         self.gate: LagGate | None = None
         if self.plan.downstream_group is not None and self.plan.downstream_topic is not None:
             self.gate = LagGate(
@@ -412,11 +414,12 @@ class StageRuntime:
         asynchronously, or settle (see the module docstring)."""
         assert self._producer is not None and self._consumer is not None
         tracker = self._tracker
+        partitions = [record.topic_partition for record in records]
         with self._ack_lock:
-            for record in records:
-                tracker.register(record.topic_partition, record.offset)
-        for record, record_writes in zip(records, writes, strict=False):
-            self._produce_record(record, record_writes)
+            for record, tp in zip(records, partitions, strict=True):
+                tracker.register(tp, record.offset)
+        for record, tp, record_writes in zip(records, partitions, writes, strict=False):
+            self._produce_record(record, tp, record_writes)
         if (halted is not None or self._failed_writes
                 or tracker.pending() > MAX_UNACKED_BATCHES * self.poll_size):
             self._settle()
@@ -441,13 +444,13 @@ class StageRuntime:
         except LogError as error:
             _log.warning("stage %s: flush before commit failed: %s", self.name, error)
 
-    def _produce_record(self, record: Record, record_writes: list[_Write]) -> None:
+    def _produce_record(self, record: Record, tp: TopicPartition,
+                        record_writes: list[_Write]) -> None:
         assert self._producer is not None
-        tp = record.topic_partition
         if not record_writes:
             with self._ack_lock:
                 self._tracker.done(tp, record.offset)
-            self._count(record_writes)
+                self._acked.append(record_writes)
             return
         remaining = [len(record_writes)]
 
@@ -462,7 +465,7 @@ class StageRuntime:
                 if remaining[0] or (tp, record.offset) in self._failed_writes:
                     return
                 self._tracker.done(tp, record.offset)
-            self._count(record_writes)
+                self._acked.append(record_writes)
 
         produce = self._producer.produce
         for write in record_writes:
@@ -477,6 +480,9 @@ class StageRuntime:
         offsets again."""
         with self._ack_lock:
             offsets = self._tracker.committable(resend=not asynchronous)
+            acked, self._acked = self._acked, []
+        if acked:
+            self._count(acked)
         if not offsets:
             return
         try:
@@ -540,8 +546,7 @@ class StageRuntime:
             self._abort_quietly()
             raise
         self._transaction_failures = 0
-        for record_writes in writes:
-            self._count(record_writes)
+        self._count(writes)
 
     def _commit_transaction(self) -> None:
         """Commit; a commit still under way when its timeout passes (the broker is
@@ -568,19 +573,21 @@ class StageRuntime:
         except LogError as error:
             _log.warning("stage %s: abort failed: %s", self.name, error)
 
-    def _count(self, record_writes: list[_Write]) -> None:
-        """Count one finished input record and its writes."""
+    def _count(self, finished: Sequence[list[_Write]]) -> None:
+        """Count finished input records (one list of writes each) and their writes."""
+        dlq = self.plan.dlq_topic
         with self.stats.lock:
             stats = self.stats
-            stats.consumed += 1
-            if not any(not write.store for write in record_writes):
-                stats.skipped += 1
-            for write in record_writes:
-                if write.store:
-                    continue
-                if write.forward:
-                    stats.forwarded += 1
-                elif write.output is not None:
-                    stats.outputs[write.output] = stats.outputs.get(write.output, 0) + 1
-                elif write.topic == self.plan.dlq_topic:
-                    stats.dead_lettered += 1
+            for record_writes in finished:
+                stats.consumed += 1
+                if not any(not write.store for write in record_writes):
+                    stats.skipped += 1
+                for write in record_writes:
+                    if write.store:
+                        continue
+                    if write.forward:
+                        stats.forwarded += 1
+                    elif write.output is not None:
+                        stats.outputs[write.output] = stats.outputs.get(write.output, 0) + 1
+                    elif write.topic == dlq:
+                        stats.dead_lettered += 1
