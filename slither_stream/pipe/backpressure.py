@@ -45,6 +45,10 @@ class LagGate:
         self.max_seen_lag = 0
         self._checked_at = float("-inf")
 
+    def due(self) -> bool:
+        """True when the next :meth:`update` measures the lag instead of reusing it."""
+        return time.monotonic() - self._checked_at >= self.interval
+
     def update(self, *, force: bool = False) -> bool:
         """Measure the downstream lag if due; return True while the stage must pause."""
         now = time.monotonic()

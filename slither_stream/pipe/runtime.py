@@ -243,6 +243,12 @@ class StageRuntime:
     def _apply_backpressure(self) -> None:
         if self.gate is None or self._consumer is None:
             return
+        if self.gate.due() and self._producer is not None and not self.exactly_once:
+            # Measure what this stage has really written: records still waiting for
+            # their acknowledgement are not in the downstream end offset yet, so the
+            # gate would let another batch through on top of them (a pipelined stage
+            # overshot max_lag by two batches instead of one).
+            self._producer.flush()
         was_closed = self.gate.closed
         closed = self.gate.update()
         assignment = self._consumer.assignment()
