@@ -31,8 +31,9 @@ import orjson
 import psutil
 
 from slither_stream.item import Item
-from slither_stream.log import Log, Record, TopicPartition
+from slither_stream.log import Log, Record
 from slither_stream.pipe.envelope import Envelope
+from tests.e2e.helpers import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 SCALE_ENV = "SLITHER_RELIABILITY_SCALE"
@@ -161,32 +162,7 @@ def produce_items(log: Log, topic: str, payloads: Iterable[dict[str, Any]], *,
 
 def read_all(log: Log, topic: str, *, timeout: float = 60.0) -> list[Record]:
     """Every record now in ``topic``, in offset order per partition."""
-    partitions = log.partitions_of(topic)
-    ends = log.end_offsets(partitions)
-    begins = log.beginning_offsets(partitions)
-    wanted = {tp: end for tp, end in ends.items() if end > begins[tp]}
-    records: list[Record] = []
-    if not wanted:
-        return records
-    consumer = log.consumer(f"reliability-reader-{time.monotonic_ns()}")
-    try:
-        consumer.assign([(tp, begins[tp]) for tp in wanted])
-        seen = dict(begins)
-        deadline = time.monotonic() + timeout
-        while any(seen[tp] < end for tp, end in wanted.items()):
-            assert time.monotonic() < deadline, f"timed out reading {topic}"
-            batch = consumer.poll_batch(2000, 0.5)
-            for record in batch:
-                tp = TopicPartition(record.topic, record.partition)
-                if record.offset < wanted.get(tp, 0):
-                    records.append(record)
-                seen[tp] = max(seen[tp], record.offset + 1)
-            if not batch:  # transaction markers may fill the last offsets
-                for tp, position in consumer.position(list(wanted)).items():
-                    if position is not None:
-                        seen[tp] = max(seen[tp], position)
-    finally:
-        consumer.close()
+    records = read_topic(log, topic, timeout=timeout)
     records.sort(key=lambda r: (r.partition, r.offset))
     return records
 
