@@ -15,15 +15,30 @@ Mistakes that can be seen without running anything raise :class:`ConfigError` as
 soon as they are made (duplicate stage, unknown stage in ``on_error``, a compute
 function that cannot be imported, a bad option); a route to an undeclared output is
 reported by :meth:`Pipe.compile` (outputs are usually declared after the router).
+
+Serdes: the pipe's input topic and each output can carry values in a declared serde
+instead of JSON, named by a spec string (``"json"``, ``"string"``, ``"raw"``,
+``"avro:<schema full name>"``)::
+
+    scoring = Pipe("scoring", input_serde="avro:slither.examples.Transaction")
+    scoring.outputs("accept", "review", serde="avro:slither.examples.ScoredTransaction")
+
+Avro schema names resolve through ``schemas`` (a :class:`SchemaRegistry` or a
+directory of ``.avsc`` files), else ``$SLITHER_SCHEMAS``, else ``./schemas``; an
+unknown schema is a ConfigError at declaration naming the topic and the schema.
+Topics between stages always carry the pipe's JSON envelope.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from slither_stream.errors import ConfigError
+from slither_stream.pipe.envelope import DEFAULT_SERDE
 from slither_stream.pipe.loading import resolve_function
 from slither_stream.pipe.specs import (
     CARDINALITIES,
@@ -43,6 +58,8 @@ from slither_stream.pipe.specs import (
     StageSpec,
     StoreSpec,
 )
+from slither_stream.serde.lookup import default_registry, serde_for
+from slither_stream.serde.schemas import SchemaRegistry
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 
@@ -93,6 +110,8 @@ class Pipe:
         ordering: Ordering = "preserve",
         max_lag: int = 10_000,
         resume_lag: int | None = None,
+        input_serde: str = DEFAULT_SERDE,
+        schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
     ) -> None:
         self.name = _check_name("pipe", name)
         self.partitions = _positive_int("partitions", partitions)
@@ -115,6 +134,16 @@ class Pipe:
         self._stores: list[StoreSpec] = []
         self._outputs: list[str] = []
         self._policies: dict[str, ErrorPolicy] = {}
+        self._output_serdes: dict[str, str] = {}
+        self._schemas: SchemaRegistry | None = None
+        if isinstance(schemas, SchemaRegistry):
+            self._schemas = schemas
+        elif schemas is not None:
+            try:
+                self._schemas = SchemaRegistry.load(Path(schemas))
+            except ConfigError as error:
+                raise ConfigError(f"pipe {self.name!r}: schemas: {error}") from error
+        self.input_serde = self._check_serde(f"pipe {self.name!r} input topic", input_serde)
 
     # -- stores and outputs ---------------------------------------------------------
 
@@ -128,18 +157,22 @@ class Pipe:
         self._stores.append(StoreSpec(name, store, dict(options)))
         return self
 
-    def output(self, name: str) -> Pipe:
-        """Declare a named output; its items land on ``<pipe>.out.<name>``."""
+    def output(self, name: str, *, serde: str = DEFAULT_SERDE) -> Pipe:
+        """Declare a named output; its items land on ``<pipe>.out.<name>``, their
+        payloads encoded with ``serde`` (a spec string, see the module docstring)."""
         _check_name("output", name)
         if name in self._outputs:
             raise ConfigError(f"pipe {self.name!r} already declares output {name!r}")
+        spec = self._check_serde(f"output topic {self.name}.out.{name}", serde)
         self._outputs.append(name)
+        if spec != DEFAULT_SERDE:
+            self._output_serdes[name] = spec
         return self
 
-    def outputs(self, *names: str) -> Pipe:
-        """Declare several outputs at once."""
+    def outputs(self, *names: str, serde: str = DEFAULT_SERDE) -> Pipe:
+        """Declare several outputs at once, all with ``serde``."""
         for name in names:
-            self.output(name)
+            self.output(name, serde=serde)
         return self
 
     # -- stages -------------------------------------------------------------------
@@ -344,6 +377,16 @@ class Pipe:
     def policies(self) -> dict[str, ErrorPolicy]:
         return dict(self._policies)
 
+    @property
+    def output_serdes(self) -> dict[str, str]:
+        """Serde spec per output declared with one other than JSON."""
+        return dict(self._output_serdes)
+
+    @property
+    def schemas(self) -> SchemaRegistry | None:
+        """The registry ``avro:`` specs resolved against (loaded on first use)."""
+        return self._schemas
+
     def __repr__(self) -> str:
         chain = " -> ".join(f"{s.name}:{s.kind}" for s in self._stages) or "(no stages)"
         return f"Pipe({self.name!r}: {chain}; outputs={list(self._outputs) or [DEFAULT_OUTPUT]})"
@@ -359,6 +402,23 @@ class Pipe:
                 f"stage {name!r} follows router {self._stages[-1].name!r}: a router "
                 "must be the last stage (it publishes to the outputs)"
             )
+
+    def _check_serde(self, topic: str, spec: object) -> str:
+        """``spec`` normalised, once it is known to build a serde (Avro schema found)."""
+        if not isinstance(spec, str) or not spec.strip():
+            raise ConfigError(f"{topic}: serde must be a spec string such as 'json' or "
+                              f"'avro:<schema full name>', not {spec!r}")
+        text = spec.strip()
+        if text.lower() == DEFAULT_SERDE:
+            return DEFAULT_SERDE
+        needs_schemas = text.partition(":")[1] != ""
+        try:
+            if needs_schemas and self._schemas is None:
+                self._schemas = default_registry()
+            serde_for(text, registry=self._schemas)
+        except ConfigError as error:
+            raise ConfigError(f"{topic}: serde {text!r}: {error}") from error
+        return text
 
     def _topic_options(self, stage: str, options: dict[str, Any]) -> dict[str, Any]:
         unknown = set(options) - {"partitions", "max_lag"}

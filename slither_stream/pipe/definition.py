@@ -10,6 +10,12 @@ Topic and group names (``ns`` is the namespace, the pipe name by default):
 
 A namespace other than the pipe name lets separate runs share one log without
 seeing each other's records (``Runner.run`` on a shared log uses one per session).
+
+Serdes: the pipe input and each output carry values in their declared serde
+(``input_serde``, ``output_serdes``; JSON by default); topics between stages always
+carry the pipe's JSON envelope, and a dead-letter topic holds the original records
+of its stage's input, so it has that input's serde. :meth:`PipeDefinition.serde_spec`
+answers per topic; :meth:`PipeDefinition.envelope` builds the envelope for one.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from slither_stream.errors import ConfigError
+from slither_stream.pipe.envelope import DEFAULT_SERDE, Envelope, envelope_for
 from slither_stream.pipe.specs import (
     DEFAULT_OUTPUT,
     WILDCARD,
@@ -27,6 +34,7 @@ from slither_stream.pipe.specs import (
     StageSpec,
     StoreSpec,
 )
+from slither_stream.serde.schemas import SchemaRegistry
 
 if TYPE_CHECKING:
     from slither_stream.pipe.declaration import Pipe
@@ -73,6 +81,12 @@ class PipeDefinition:
     max_lag: int
     resume_lag: int
     policies: dict[str, ErrorPolicy] = field(default_factory=dict)
+    input_serde: str = DEFAULT_SERDE
+    """Serde spec of the pipe's input topic (``json``, ``avro:<schema>``, ...)."""
+    output_serdes: dict[str, str] = field(default_factory=dict)
+    """Serde spec per output name; outputs not listed carry JSON."""
+    schemas: SchemaRegistry | None = field(default=None, compare=False, repr=False)
+    """Registry resolving ``avro:`` specs (None: ``$SLITHER_SCHEMAS`` or ./schemas)."""
 
     @classmethod
     def from_pipe(cls, pipe: Pipe, namespace: str | None = None) -> PipeDefinition:
@@ -127,6 +141,9 @@ class PipeDefinition:
             max_lag=pipe.max_lag,
             resume_lag=pipe.resume_lag,
             policies=policies,
+            input_serde=pipe.input_serde,
+            output_serdes=pipe.output_serdes,
+            schemas=pipe.schemas,
         )
 
     # -- lookups ------------------------------------------------------------------
@@ -146,6 +163,25 @@ class PipeDefinition:
     @property
     def output_topics(self) -> dict[str, str]:
         return {name: output_topic(self.namespace, name) for name in self.outputs}
+
+    def serde_spec(self, topic: str) -> str:
+        """The serde spec of ``topic``: the input's, an output's, a dead-letter topic's
+        (its stage's input serde) or the JSON envelope between stages."""
+        for plan in self.stages:
+            if topic in (plan.input_topic, plan.dlq_topic):
+                return self.input_serde if plan.index == 0 else DEFAULT_SERDE
+        for name, spec in self.output_serdes.items():
+            if topic == output_topic(self.namespace, name):
+                return spec
+        return DEFAULT_SERDE
+
+    def topic_serdes(self) -> dict[str, str]:
+        """Serde spec of every topic the pipe uses, by topic name."""
+        return {topic: self.serde_spec(topic) for topic, _ in self.topics()}
+
+    def envelope(self, topic: str) -> Envelope:
+        """The envelope for records of ``topic`` (build once per topic, not per record)."""
+        return envelope_for(self.serde_spec(topic), self.schemas)
 
     def stage(self, name: str) -> StagePlan:
         for plan in self.stages:
@@ -201,6 +237,7 @@ class PipeDefinition:
             "delivery": self.delivery,
             "ordering": self.ordering,
             "input_topic": self.input_topic,
+            "input_serde": self.input_serde,
             "stages": [
                 {
                     "name": plan.name,
@@ -221,6 +258,8 @@ class PipeDefinition:
                 for plan in self.stages
             ],
             "outputs": {name: topic for name, topic in self.output_topics.items()},
+            "output_serdes": {name: self.output_serdes.get(name, DEFAULT_SERDE)
+                              for name in self.outputs},
             "stores": [{"name": s.name, "store": s.store_name} for s in self.stores],
         }
 

@@ -6,6 +6,10 @@ headers: ``slither.id`` (decimal id), ``slither.meta`` (JSON object, when non-em
 ``slither.route`` (when not ``default``) and ``slither.key`` = ``s`` when the key was a
 ``str`` (so it comes back as one). A record with no ``slither.id`` header (written by
 an outside producer) gets a fresh id when it is decoded.
+
+A topic can declare another serde for its values (``avro:<schema>``, ``string``,
+``raw``): :func:`envelope_for` builds the envelope of a declared spec, once per topic,
+so the per-record path never looks a serde up.
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ from slither_stream.errors import SerializationError
 from slither_stream.item import DEFAULT_ROUTE, Item, _take_ids, next_id
 from slither_stream.log.types import Headers, Record
 from slither_stream.serde.json_serde import JsonSerde
+from slither_stream.serde.lookup import serde_for
+from slither_stream.serde.schemas import SchemaRegistry
+
+DEFAULT_SERDE = "json"
+"""What a topic carries when nothing is declared: the payload as JSON."""
 
 ID_HEADER = "slither.id"
 META_HEADER = "slither.meta"
@@ -27,11 +36,25 @@ KEY_HEADER = "slither.key"
 ENVELOPE_HEADERS = frozenset({ID_HEADER, META_HEADER, ROUTE_HEADER, KEY_HEADER})
 
 
+def envelope_for(spec: str, registry: SchemaRegistry | None = None) -> Envelope:
+    """The envelope of a topic declared with serde ``spec`` (see
+    :func:`~slither_stream.serde.serde_for`; ``registry`` resolves Avro schema names,
+    default ``$SLITHER_SCHEMAS`` or ``./schemas``). Raises ConfigError for a bad spec."""
+    if spec == DEFAULT_SERDE:
+        return Envelope()
+    return Envelope(serde_for(spec, registry=registry))
+
+
 class Envelope:
     """Encodes items to ``(key, value, headers)`` and decodes records back."""
 
     def __init__(self, serde: Any = None) -> None:
         self.serde = serde if serde is not None else JsonSerde()
+
+    @property
+    def serde_name(self) -> str:
+        """The value serde's name (``json``, ``avro:slither.examples.Transaction``)."""
+        return str(getattr(self.serde, "name", type(self.serde).__name__))
 
     def encode(self, item: Item) -> tuple[bytes | None, bytes, Headers]:
         """Key bytes, value bytes and headers for ``item``."""

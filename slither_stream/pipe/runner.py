@@ -36,7 +36,6 @@ from slither_stream.log import Log, open_log
 from slither_stream.log.types import TopicPartition, TopicSpec
 from slither_stream.pipe.declaration import Pipe
 from slither_stream.pipe.definition import PipeDefinition
-from slither_stream.pipe.envelope import Envelope
 from slither_stream.pipe.runtime import StageRuntime
 from slither_stream.pipe.sessions import StoreSession
 
@@ -235,7 +234,7 @@ def _stop_all(handle: RunHandle) -> None:
 
 
 def _produce_inputs(log: Log, definition: PipeDefinition, items: list[Item | bytes]) -> None:
-    envelope = Envelope()
+    envelope = definition.envelope(definition.input_topic)  # the declared input serde
     with log.producer() as producer:
         for item in items:
             if isinstance(item, bytes):
@@ -251,7 +250,7 @@ def _collect(handle: RunHandle, starts: dict[TopicPartition, int], input_count: 
     """Read output topics until every stage is done and every output was read."""
     definition = handle.definition
     by_topic = {topic: name for name, topic in definition.output_topics.items()}
-    envelope = Envelope()
+    envelopes = {topic: definition.envelope(topic) for topic in by_topic}
     deadline = None if timeout is None else time.monotonic() + timeout
     collected = 0
     consumer = handle.log.consumer(f"{definition.namespace}.collector.{handle.session_id}")
@@ -261,7 +260,7 @@ def _collect(handle: RunHandle, starts: dict[TopicPartition, int], input_count: 
             _raise_stage_errors(handle)
             for record in consumer.poll_batch(500, 0.05):
                 collected += 1
-                yield by_topic[record.topic], envelope.decode(record)
+                yield by_topic[record.topic], envelopes[record.topic].decode(record)
             if _finished(handle, input_count, collected):
                 return
             if deadline is not None and time.monotonic() > deadline:

@@ -139,6 +139,13 @@ class StageRuntime:
         self.poll_timeout = poll_timeout
         self.on_progress = on_progress
         self.envelope = envelope or Envelope()
+        """The pipe's internal format, on topics between stages."""
+        # Per-topic serdes are resolved here, once: the input's (the pipe input of
+        # the first stage may be Avro) and every output's (a router writes several).
+        self.input_envelope = (definition.envelope(self.plan.input_topic)
+                               if self.plan.index == 0 else self.envelope)
+        self._output_envelopes = {name: definition.envelope(topic)
+                                  for name, topic in definition.output_topics.items()}
         self.stats = StageStats()
         self.exactly_once = definition.delivery == "exactly_once"
         self._stop = threading.Event()
@@ -315,7 +322,7 @@ class StageRuntime:
         """Decide, per record, what to write. Stops at the first record that halts."""
         items: list[Item | None] = []
         decode_errors: dict[int, SerializationError] = {}
-        for position, decoded in enumerate(self.envelope.decode_many(records)):
+        for position, decoded in enumerate(self.input_envelope.decode_many(records)):
             if isinstance(decoded, SerializationError):
                 items.append(None)
                 decode_errors[position] = decoded
@@ -391,13 +398,16 @@ class StageRuntime:
                         f"stage {self.name!r} routed to undeclared output {outcome.output!r}",
                     )
                 topic = self.definition.output_topic(outcome.output)
+                envelope = self._output_envelopes[outcome.output]
             else:
                 assert self.plan.next_topic is not None
                 topic = self.plan.next_topic
+                envelope = (self.envelope if self.plan.downstream_topic is not None
+                            else self._output_envelopes["default"])
             try:
-                key, value, headers = self.envelope.encode(item)
+                key, value, headers = envelope.encode(item)
             except SerializationError as error:
-                return Failure("SerializationError", str(error))
+                return Failure("SerializationError", f"output topic {topic}: {error}")
             forward = outcome.output is None and self.plan.downstream_topic is not None
             output = outcome.output
             if outcome.output is None and self.plan.downstream_topic is None:
