@@ -37,8 +37,8 @@ if str(ROOT) not in sys.path:
 
 from slither_stream.serde import AvroSerde, JsonSerde, SchemaRegistry  # noqa: E402
 
-TXN: dict[str, Any] = {"id": "t-000123", "user": "u-42", "amount": 123.45,
-                       "merchant": "m-7", "country": "DE", "hour": 13}
+TXN: dict[str, Any] = {"txn_id": "t-000123", "user_id": "u-42", "amount": 123.45,
+                       "hour": 13}
 
 
 def best_rate(contenders: dict[str, Callable[[], Any]], records: int,

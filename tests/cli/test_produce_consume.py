@@ -124,14 +124,14 @@ def test_avro_produce_and_consume(log_url: str, tmp_path: Path,
                                   unique_name: Callable[[str], str]) -> None:
     topic = unique_name("cli-avro")
     make_topic(log_url, topic, partitions=2)
-    txs = [{"id": f"t{i}", "user": f"u{i}", "amount": 10.5 * i, "merchant": "m",
-            "country": "FR", "hour": i} for i in range(3)]
+    txs = [{"txn_id": f"t{i}", "user_id": f"u{i}", "amount": 10.5 * i, "hour": i}
+           for i in range(3)]
     lines = [orjson.dumps(tx).decode() for tx in txs]
     lines.append(orjson.dumps({**txs[0], "hour": "late"}).decode())  # line 4: wrong type
     source = tmp_path / "tx.jsonl"
     source.write_text("\n".join(lines) + "\n")
     produced = slither("produce", topic, str(source), "--schema", "slither.examples.Transaction",
-                       "--key-field", "user", "--log", log_url)
+                       "--key-field", "user_id", "--log", log_url)
     assert produced.returncode == 1
     assert produced.stdout.strip() == f"produced 3 records to {topic}"
     assert "line 4: cannot encode as avro" in produced.stderr and "hour" in produced.stderr
@@ -139,7 +139,7 @@ def test_avro_produce_and_consume(log_url: str, tmp_path: Path,
     as_avro = slither("consume", topic, "--schema", "slither.examples.Transaction",
                       "--log", log_url)
     assert as_avro.returncode == 0, as_avro.stderr
-    assert sorted(json_lines(as_avro.stdout), key=lambda tx: tx["id"]) == txs
+    assert sorted(json_lines(as_avro.stdout), key=lambda tx: tx["txn_id"]) == txs
     as_json = slither("consume", topic, "--log", log_url)
     assert as_json.returncode == 1  # Avro bytes are not JSON: reported, not printed
 

@@ -13,7 +13,7 @@ from slither_stream.serde import AvroSchema, AvroSerde, SchemaRegistry
 from tests.serde.conftest import ORDER_SCHEMA
 from tests.serde.orders import sample_order
 
-TXN = {"id": "t1", "user": "u7", "amount": 12.5, "merchant": "m3", "country": "DE", "hour": 23}
+TXN = {"txn_id": "t1", "user_id": "u7", "amount": 12.5, "hour": 23}
 
 
 def test_transaction_round_trips_framed_and_bare(registry: SchemaRegistry) -> None:
@@ -33,7 +33,8 @@ def test_names_say_framing(registry: SchemaRegistry) -> None:
 
 def test_record_of_another_schema_is_refused_naming_both(registry: SchemaRegistry) -> None:
     """Avro resolves only same-named records: a ScoredTransaction is no Transaction."""
-    scored = dict(TXN, score=0.93, route="review")
+    scored = dict(TXN, account_age_days=30, avg_amount=20.0, chargebacks=0, country_risk=0.1,
+                  fraud_probability=0.93)
     data = AvroSerde(registry.get("ScoredTransaction")).encode(scored)
     reader = AvroSerde(registry.get("Transaction"), registry=registry)
     with pytest.raises(SerializationError) as caught:

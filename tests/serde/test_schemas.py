@@ -12,7 +12,7 @@ from slither_stream.errors import ConfigError
 from slither_stream.serde import AvroSchema, SchemaRegistry, schema_id_for
 from tests.serde.conftest import ORDER_SCHEMA, SCHEMAS_DIR
 
-EXAMPLE_FIELDS = ["id", "user", "amount", "merchant", "country", "hour"]
+EXAMPLE_FIELDS = ["txn_id", "user_id", "amount", "hour"]
 
 
 def test_project_schemas_load(registry: SchemaRegistry) -> None:
@@ -24,7 +24,9 @@ def test_project_schemas_load(registry: SchemaRegistry) -> None:
     txn = registry.get("slither.examples.Transaction")
     assert [f["name"] for f in txn.parsed["fields"]] == EXAMPLE_FIELDS
     scored = registry.get("slither.examples.ScoredTransaction")
-    assert [f["name"] for f in scored.parsed["fields"]] == [*EXAMPLE_FIELDS, "score", "route"]
+    assert [f["name"] for f in scored.parsed["fields"]] == [
+        *EXAMPLE_FIELDS, "account_age_days", "avg_amount", "chargebacks", "country_risk",
+        "fraud_probability"]
     assert txn.source is not None and txn.source.endswith("slither.examples.Transaction.avsc")
 
 
