@@ -36,6 +36,7 @@ from slither_stream.errors import SerializationError
 from slither_stream.serde.checker import compile_check
 from slither_stream.serde.framing import HEADER_SIZE, frame_header, parse_header
 from slither_stream.serde.mismatch import find_mismatch
+from slither_stream.serde.resolution import resolution_problem
 from slither_stream.serde.schemas import AvroSchema, SchemaRegistry
 
 _MAX_DETAIL = 200  # characters of a fastavro message kept in a reason
@@ -127,7 +128,14 @@ class AvroSerde:
         try:
             value = schemaless_reader(stream, writer.parsed, reader)
         except Exception as exc:  # untrusted bytes: every failure becomes our error
-            raise SerializationError(self._decode_reason(writer, exc), serde=self.name) from exc
+            reason = self._decode_reason(writer, exc)
+            problem = (resolution_problem(writer, self.schema)
+                       if isinstance(exc, SchemaResolutionError) else None)
+            if problem is not None:  # name the field that breaks resolution
+                path, detail = problem
+                reason += f": {f'field {path!r}' if path else 'value'}: {detail}"
+            raise SerializationError(reason, serde=self.name,
+                                     field=problem[0] or None if problem else None) from exc
         left = len(data) - stream.tell()
         if left:
             raise SerializationError(

@@ -43,7 +43,8 @@ def test_record_of_another_schema_is_refused_naming_both(registry: SchemaRegistr
         f"writer schema slither.examples.ScoredTransaction "
         f"(id {registry.get('ScoredTransaction').schema_id}) read as "
         f"slither.examples.Transaction is not compatible: records of the writer schema "
-        f"cannot be resolved to the reader schema")
+        f"cannot be resolved to the reader schema: value: writer record "
+        f"slither.examples.ScoredTransaction is not reader record slither.examples.Transaction")
 
 
 def test_older_writer_versions_stay_readable(registry: SchemaRegistry) -> None:
