@@ -12,7 +12,8 @@ Public API (everything else in this package is internal):
 - :func:`changelog_topic` -- the changelog topic name of a table.
 
 Module map: ``spec`` (declarations), ``keys`` / ``values`` (encodings), ``table``
-(reads, write entry points), ``owner`` (the single writer), ``follower`` (follow
+(reads, write entry points), ``owner`` (the single writer: lifecycle and
+generations), ``writes`` (its changelog-first write path), ``follower`` (follow
 mode: apply every host's changelog records), ``recovery`` (changelog restore),
 ``reload`` (generation builds), ``generations`` (directories, pointer, locks),
 ``retirement`` (deferred close/delete), ``reader`` (StoreReader), ``views``, ``app``.

@@ -34,7 +34,7 @@ from typing import Any, Self
 
 import orjson
 
-from slither_stream.errors import ConfigError, SlitherError, StoreError, UnknownTopicError
+from slither_stream.errors import ConfigError, SlitherError, StoreError
 from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.log.types import TopicPartition, TopicSpec
 
@@ -55,19 +55,10 @@ def reply_topic(app: str) -> str:
 
 def end_position(log: Log, topic: str) -> tuple[TopicPartition, int]:
     """Partition 0 of ``topic`` and the offset a reader of new records only starts at;
-    the topic (one partition) is created when missing.
-
-    A topic created here starts at 0 without asking the broker: right after creation
-    Kafka may not have elected the partition's leader yet, and listing its offsets
-    would fail with NOT_LEADER_FOR_PARTITION.
-    """
+    the topic (one partition) is created when missing."""
     partition = TopicPartition(topic, 0)
-    try:
-        log.describe_topic(topic)
-    except UnknownTopicError:
-        log.create_topics([TopicSpec(topic, 1, retention_ms=CONTROL_RETENTION_MS)],
-                          exist_ok=True)
-        return partition, 0
+    log.create_topics([TopicSpec(topic, 1, retention_ms=CONTROL_RETENTION_MS)],
+                      exist_ok=True)
     return partition, log.end_offsets([partition])[partition]
 
 

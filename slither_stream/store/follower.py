@@ -22,19 +22,15 @@ from typing import TYPE_CHECKING
 
 from rocksdict import WriteBatch
 
-from slither_stream.errors import LogError, StoreError
+from slither_stream.errors import StoreError
 from slither_stream.log.base import Consumer
 from slither_stream.log.types import TopicPartition
 from slither_stream.store.generations import Generation
-from slither_stream.store.recovery import resume_offset
 
 if TYPE_CHECKING:
     from slither_stream.store.owner import StoreOwner
 
 _log = logging.getLogger(__name__)
-
-_ASSIGN_ATTEMPTS = 50
-_ASSIGN_RETRY = 0.1  # seconds between attempts (waits on the stop event)
 
 
 class ChangelogFollower:
@@ -135,28 +131,16 @@ class ChangelogFollower:
                                       auto_offset_reset="earliest")
         partitions = [tp for topic in owner.topics.values()
                       for tp in owner.log.partitions_of(topic)]
-        begins = self._beginnings(partitions)
+        begins = owner.log.beginning_offsets(partitions)
         # Resume from the generation's stored checkpoints (always "record + 1", unlike
         # ``positions``, which may point past a transaction marker); records below
         # ``positions`` are skipped when they come back.
         starts = []
         for tp, checkpoint in generation.checkpoints(partitions).items():
             begin = begins[tp]
-            starts.append((tp, begin if checkpoint is None
-                           else resume_offset(max(checkpoint, begin), begin)))
+            starts.append((tp, begin if checkpoint is None else max(checkpoint, begin)))
         consumer.assign(starts)
         return consumer
-
-    def _beginnings(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        """Beginning offsets, retried while a just-created topic has no leader yet."""
-        for _ in range(_ASSIGN_ATTEMPTS - 1):
-            try:
-                return self._owner.log.beginning_offsets(partitions)
-            except LogError as error:
-                _log.debug("store %s: offsets not available yet (%s)", self._owner.name, error)
-                if self._stop.wait(_ASSIGN_RETRY):
-                    break
-        return self._owner.log.beginning_offsets(partitions)
 
     def check(self) -> None:
         """Raise if the follower died (writes would otherwise wait forever)."""

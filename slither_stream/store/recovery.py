@@ -96,7 +96,9 @@ def restore(
     pending = {tp for tp in partitions if nexts[tp] < ends[tp]}
     if not pending:
         return 0
-    starts = {tp: resume_offset(nexts[tp], begins[tp]) for tp in pending}
+    # Start at the checkpoint itself even when it is a transaction marker: the
+    # log's position steps over markers once it has fetched past them.
+    starts = {tp: nexts[tp] for tp in pending}
     total = sum(ends[tp] - starts[tp] for tp in pending)
     handles = {topic: generation.handles[table] for topic, table in topics.items()}
     tracker = _Progress(store, generation.number, total, opts)
@@ -140,18 +142,6 @@ def restore(
         consumer.close()
     tracker.finish()
     return tracker.records
-
-
-def resume_offset(checkpoint: int, beginning: int) -> int:
-    """Where to start reading to resume after ``checkpoint`` (next offset to apply).
-
-    One record early: the record just before a checkpoint is always a data record
-    (checkpoints are "record offset + 1"), while the checkpoint itself may be a
-    transaction marker, which no consumer returns. Starting on a marker leaves some
-    backends unable to report a position past it, so the end would never be seen;
-    re-applying the last applied record is harmless (same value, then log order).
-    """
-    return max(checkpoint - 1, beginning)
 
 
 def _past_end(consumer: Consumer, partitions: set[TopicPartition],

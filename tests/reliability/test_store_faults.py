@@ -25,8 +25,8 @@ import pytest
 
 from slither_stream.log import open_log
 from slither_stream.store import StoreApp, changelog_topic
-from slither_stream.store.owner import BULK_CHUNK
 from slither_stream.store.reload import LOAD_BATCH
+from slither_stream.store.writes import BULK_CHUNK
 from tests.reliability.helpers import ROOT, Figures, backend_of, peak_rss_mib, read_all
 from tests.reliability.stores import STORE, TABLE, Ledger
 

@@ -95,13 +95,17 @@ class KafkaAdmin:
     def _absent(self, name: str) -> bool:
         return name not in self._metadata().topics
 
-    def _await(self, condition: Callable[[], bool], what: str) -> None:
+    def _await(self, condition: Callable[[], bool], what: str,
+               last_error: Callable[[], str | None] | None = None) -> None:
         """Re-ask the broker until ``condition`` holds, bounded by ``timeout``.
 
         Kafka has no notification for metadata propagation (the broker applies the
         controller's records asynchronously after CreateTopics/DeleteTopics
-        return) nor for a transaction's offsets becoming stable, so this re-asks
-        with a short exponential backoff. The first check almost always passes.
+        return), for a new partition leader becoming ready to answer, nor for a
+        transaction's offsets becoming stable, so this re-asks with a short
+        exponential backoff on a monotonic deadline. The first check almost always
+        passes. ``last_error`` names what the last failed check saw, for the
+        deadline's error message.
         """
         deadline = time.monotonic() + self._settings.timeout
         backoff = 0.01
@@ -109,8 +113,10 @@ class KafkaAdmin:
         while not condition():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                seen = last_error() if last_error is not None else None
                 raise LogError(f"Kafka did not report {what} within "
-                               f"{self._settings.timeout:g}s")
+                               f"{self._settings.timeout:g}s"
+                               + (f" (last answer: {seen})" if seen else ""))
             pause.wait(min(backoff, remaining))
             backoff = min(backoff * 2, 0.5)
 
@@ -216,25 +222,58 @@ class KafkaAdmin:
 
     def list_offsets(self, partitions: Iterable[TopicPartition], *,
                      latest: bool) -> dict[TopicPartition, int]:
-        """Earliest (``latest=False``) or last-stable (``latest=True``) offsets."""
+        """Earliest (``latest=False``) or last-stable (``latest=True``) offsets.
+
+        Right after CreateTopics (or while a leader moves) the broker answers
+        NOT_LEADER_FOR_PARTITION / LEADER_NOT_AVAILABLE for a while even though
+        metadata already names the leader; those partitions are asked again
+        (bounded by ``timeout``), so callers never see a transient refusal.
+        """
         wanted = self._checked(partitions)
         if not wanted:
             return {}
         spec = (OffsetSpec.latest() if latest  # type: ignore[no-untyped-call]
                 else OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+        result: dict[TopicPartition, int] = {}
+        refused: dict[TopicPartition, str] = {}
+
+        def ask() -> bool:
+            pending = [tp for tp in wanted if tp not in result]
+            refused.clear()
+            for tp, outcome in self._list_offsets_once(pending, spec).items():
+                if isinstance(outcome, int):
+                    result[tp] = outcome
+                else:
+                    refused[tp] = outcome
+            return not refused
+
+        self._await(ask, "partition offsets",
+                    lambda: "; ".join(f"{tp.topic}[{tp.partition}]: {why}"
+                                      for tp, why in sorted(refused.items())))
+        return result
+
+    def _list_offsets_once(self, wanted: list[TopicPartition], spec: Any
+                           ) -> dict[TopicPartition, int | str]:
+        """One ListOffsets round: the offset per partition, or the text of a
+        transient refusal to ask again about; other failures raise."""
         request = {KafkaTopicPartition(tp.topic, tp.partition): spec for tp in wanted}
         timeout = self._settings.timeout
+        answer: dict[TopicPartition, int | str] = {}
         try:
             futures = self._client.list_offsets(
                 request, isolation_level=IsolationLevel.READ_COMMITTED,
                 request_timeout=timeout)
-            result = {}
             for ktp, future in futures.items():
-                info = _result(future, timeout)
-                result[TopicPartition(ktp.topic, ktp.partition)] = int(info.offset)
+                tp = TopicPartition(ktp.topic, ktp.partition)
+                try:
+                    answer[tp] = int(_result(future, timeout).offset)
+                except KafkaException as exc:
+                    if error_code(exc) not in _TRANSIENT_OFFSET_ERRORS:
+                        raise
+                    answer[tp] = describe(exc)
         except KafkaException as exc:
             raise translate(exc, "listing partition offsets") from exc
-        return result
+        return answer
 
     def committed_offsets(self, group: str, partitions: Iterable[TopicPartition]
                           ) -> dict[TopicPartition, int | None]:
@@ -264,6 +303,19 @@ class KafkaAdmin:
     def close(self) -> None:
         """Close the offset readers (the AdminClient itself needs no closing)."""
         self._offsets.close()
+
+
+_TRANSIENT_OFFSET_ERRORS = frozenset({
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.REPLICA_NOT_AVAILABLE,
+    KafkaError.OFFSET_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_LEADER_EPOCH,
+    KafkaError.FENCED_LEADER_EPOCH,
+})
+"""ListOffsets answers that mean "not yet": a partition leader being elected or
+loading (right after CreateTopics, or during a leader move), or a new leader whose
+high watermark is not yet known."""
 
 
 def _result(future: Future[Any], timeout: float) -> Any:

@@ -155,6 +155,11 @@ class KafkaConsumer(Consumer):
             wanted[tp] = offset
         self._mode = "assign"
         try:
+            if self._assigned:
+                # assign() over a partition assigned before keeps librdkafka's old
+                # position until it fetches again, and position() trusts librdkafka;
+                # unassigning first resets it, as seek() does.
+                self._consumer.unassign()
             self._consumer.assign([
                 KafkaTopicPartition(tp.topic, tp.partition,
                                     OFFSET_INVALID if offset is None else offset)
@@ -327,24 +332,30 @@ class KafkaConsumer(Consumer):
     def _current(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
         """Known positions of assigned partitions (None where nothing is known yet).
 
-        librdkafka's position also steps over transaction markers after the last
-        record, which the offset of the last record cannot tell; it is used unless
-        the application seeked since (librdkafka then reports no position until it
-        fetches again).
+        librdkafka's position also steps over transaction markers (and aborted
+        records) it fetched after the last record, which the offset of the last
+        record cannot tell: a reader seeked or assigned onto a commit marker that
+        nothing follows must still see its position reach the end offset. A seek
+        (or assign at an offset) resets librdkafka's position to "none" until the
+        next fetch from the new offset, so a valid answer is never older than the
+        seek; it is still only taken when it is not behind the seek's target.
         """
         wanted = list(partitions)
         result: dict[TopicPartition, int | None] = {
             tp: self._positions.get(tp) for tp in wanted}
-        ask = [KafkaTopicPartition(tp.topic, tp.partition)
-               for tp in wanted if tp not in self._seeked]
-        if ask:
+        if wanted:
             try:
-                answer = self._consumer.position(ask)
+                answer = self._consumer.position(
+                    [KafkaTopicPartition(tp.topic, tp.partition) for tp in wanted])
             except KafkaException as exc:
                 raise LogError(f"cannot read the consumer position: {describe(exc)}") from exc
             for ktp in answer:
-                if ktp.offset >= 0:
-                    result[TopicPartition(ktp.topic, ktp.partition)] = ktp.offset
+                if ktp.offset < 0:
+                    continue
+                tp = TopicPartition(ktp.topic, ktp.partition)
+                target = self._positions.get(tp)
+                if tp not in self._seeked or target is None or ktp.offset >= target:
+                    result[tp] = ktp.offset
         return result
 
     def _reset_offset(self, tp: TopicPartition) -> int:

@@ -99,13 +99,10 @@ class Topic:
             log = open_log(self._log_source) if isinstance(self._log_source, str) \
                 else self._log_source
             self._log = log
-            existed = self.reply_topic in log.list_topics()
             log.create_topic(self.request_topic, self.partitions)
             log.create_topic(self.reply_topic, self.partitions)
             replies = log.partitions_of(self.reply_topic)
-            # A reply topic created just now is empty: start at 0 without asking a
-            # partition leader that may still be settling in.
-            ends = log.end_offsets(replies) if existed else {tp: 0 for tp in replies}
+            ends = log.end_offsets(replies)
             self._consumer = log.consumer(f"slither-dispatch-replies-{uuid.uuid4().hex}",
                                           auto_offset_reset="latest")
             self._consumer.assign([(tp, ends[tp]) for tp in replies])
