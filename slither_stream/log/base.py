@@ -203,7 +203,12 @@ class Consumer(ABC):
 
     @abstractmethod
     def position(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
-        """The offset of the next record ``poll_batch`` would return per partition."""
+        """The offset of the next record ``poll_batch`` would return per partition.
+
+        Transaction markers and aborted records are stepped over once the consumer
+        has fetched past them (even right after ``seek``/``assign`` onto a marker),
+        so a reader that has caught up reports the partition's end offset.
+        """
 
     @abstractmethod
     def seek(self, partition: TopicPartition, offset: int) -> None:
