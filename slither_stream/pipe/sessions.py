@@ -17,6 +17,7 @@ stores as ``context.stores[name]`` and call views with ``context.view(name, ...)
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -33,43 +34,65 @@ def store_instances(definition: PipeDefinition) -> list[Any]:
             for spec in definition.stores]
 
 
-class StoreSession:
-    """Context manager: the pipe's stores, owned and running, with views for
-    ``session_id``."""
+class _Session(ABC):
+    """What both sessions share: the pipe's store instances, opened on ``__enter__``
+    by :meth:`_open` inside one ExitStack (so a failure half-way closes what was
+    opened), exposed as ``stores`` / ``resolver``, and closed on ``__exit__``."""
 
-    def __init__(self, definition: PipeDefinition, log: Log, session_id: str, *,
+    def __init__(self, definition: PipeDefinition, session_id: str, *,
                  data_dir: str | Path | None = None) -> None:
         self.definition = definition
-        self.log = log
         self.session_id = session_id
         self.data_dir = data_dir
         self.stores: dict[str, Any] = {}
         self.resolver: ViewResolver | None = None
         self._stack = ExitStack()
 
+    @abstractmethod
+    def _open(self, stack: ExitStack, instances: list[Any]) -> ViewResolver:
+        """Start (or attach to) ``instances`` on ``stack``; return the view resolver."""
+
+    def _data_dir(self) -> str | Path:
+        from slither_stream.store.app import DEFAULT_DATA_DIR
+
+        return self.data_dir or DEFAULT_DATA_DIR
+
     def __enter__(self) -> Self:
         if not self.definition.stores:
             return self
-        from slither_stream.store.app import DEFAULT_DATA_DIR, StoreApp
-
         with ExitStack() as stack:
             instances = store_instances(self.definition)
-            # exactly_once: stages write changelog records inside their transactions
-            # (pipe.state); the stores apply them from the changelog once committed
-            app = StoreApp(instances, log=self.log, app=self.definition.name,
-                           data_dir=self.data_dir or DEFAULT_DATA_DIR,
-                           follow=self.definition.delivery == "exactly_once")
-            stack.enter_context(app)
-            stack.enter_context(app.session(self.session_id))
+            self.resolver = self._open(stack, instances)
             for spec, store in zip(self.definition.stores, instances, strict=True):
                 self.stores[spec.name] = store
-            self.resolver = app.views.resolve
             self._stack = stack.pop_all()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._stack.close()
+
+
+class StoreSession(_Session):
+    """Context manager: the pipe's stores, owned and running, with views for
+    ``session_id``."""
+
+    def __init__(self, definition: PipeDefinition, log: Log, session_id: str, *,
+                 data_dir: str | Path | None = None) -> None:
+        super().__init__(definition, session_id, data_dir=data_dir)
+        self.log = log
+
+    def _open(self, stack: ExitStack, instances: list[Any]) -> ViewResolver:
+        from slither_stream.store.app import StoreApp
+
+        # exactly_once: stages write changelog records inside their transactions
+        # (pipe.state); the stores apply them from the changelog once committed
+        app = StoreApp(instances, log=self.log, app=self.definition.name,
+                       data_dir=self._data_dir(),
+                       follow=self.definition.delivery == "exactly_once")
+        stack.enter_context(app)
+        stack.enter_context(app.session(self.session_id))
+        return app.views.resolve
 
 
 class _ReaderTables:
@@ -84,43 +107,21 @@ class _ReaderTables:
         return self._reader.table(name)
 
 
-class ReaderSession:
+class ReaderSession(_Session):
     """Context manager: the pipe's stores read through StoreReaders from an owner
     running elsewhere on the host, with views for ``session_id``."""
 
-    def __init__(self, definition: PipeDefinition, session_id: str, *,
-                 data_dir: str | Path | None = None) -> None:
-        self.definition = definition
-        self.session_id = session_id
-        self.data_dir = data_dir
-        self.stores: dict[str, Any] = {}
-        self.resolver: ViewResolver | None = None
-        self._stack = ExitStack()
-
-    def __enter__(self) -> Self:
-        if not self.definition.stores:
-            return self
-        from slither_stream.store.app import DEFAULT_DATA_DIR
+    def _open(self, stack: ExitStack, instances: list[Any]) -> ViewResolver:
         from slither_stream.store.owner import StoreOwner
         from slither_stream.store.reader import StoreReader
         from slither_stream.store.views import ViewRegistry
 
-        with ExitStack() as stack:
-            instances = store_instances(self.definition)
-            for spec, store in zip(self.definition.stores, instances, strict=True):
-                reader = StoreReader(store, app=self.definition.name,
-                                     data_dir=self.data_dir or DEFAULT_DATA_DIR)
-                stack.callback(reader.close)
-                store.bind(cast(StoreOwner, _ReaderTables(reader)))
-                stack.callback(store.bind, None)
-                self.stores[spec.name] = store
-            registry = ViewRegistry()
-            stack.callback(registry.close)
-            stack.enter_context(registry.session(self.session_id, instances))
-            self.resolver = registry.resolve
-            self._stack = stack.pop_all()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._stack.close()
+        for store in instances:
+            reader = StoreReader(store, app=self.definition.name, data_dir=self._data_dir())
+            stack.callback(reader.close)
+            store.bind(cast(StoreOwner, _ReaderTables(reader)))
+            stack.callback(store.bind, None)
+        registry = ViewRegistry()
+        stack.callback(registry.close)
+        stack.enter_context(registry.session(self.session_id, instances))
+        return registry.resolve
