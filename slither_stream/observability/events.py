@@ -18,7 +18,8 @@ Event                                     Measurements            Metadata
 ``slither.pipe.lag.clear``                (none)                  ``stage``, ``topic``,
                                                                   ``partition``
 ``slither.pipe.dlq``                      ``count``               ``stage``
-``slither.store.size``                    ``size`` (entries)      ``store``, ``table``
+``slither.store.size``                    ``size`` (keys),        ``store``, ``table``
+                                          ``bytes`` (optional)
 ``slither.store.restore.progress``        ``records``, ``total``  ``store``, ``table``
 ========================================  ======================  ===========================
 
@@ -87,11 +88,16 @@ def emit_dlq(stage: str, count: int = 1) -> None:
         telemetry.execute(PIPE_DLQ, {"count": count}, {"stage": stage})
 
 
-def emit_store_size(store: str, table: str, size: int) -> None:
-    """Report the number of entries in ``store``.``table``."""
+def emit_store_size(store: str, table: str, size: int, size_bytes: int | None = None) -> None:
+    """Report the number of keys in ``store``.``table`` and, when known, the bytes
+    of its files on disk (the store owner reports both; see ``store/size.py``)."""
     _require_non_negative("size", size)
+    measurements = {"size": size}
+    if size_bytes is not None:
+        _require_non_negative("size_bytes", size_bytes)
+        measurements["bytes"] = size_bytes
     if telemetry.has_handlers(STORE_SIZE):
-        telemetry.execute(STORE_SIZE, {"size": size}, {"store": store, "table": table})
+        telemetry.execute(STORE_SIZE, measurements, {"store": store, "table": table})
 
 
 def emit_restore_progress(store: str, table: str, records: int, total: int) -> None:

@@ -47,7 +47,13 @@ metadata ``batch_size``, ``records_out``,    "in" += batch_size (records consume
 ``slither.pipe.run.stop|exception``          ``slither_pipe_runs`` counter (pipe, outcome),
                                              ``slither_pipe_run_duration_seconds`` (pipe)
 ``slither.store.write`` {count}              ``slither_store_writes`` counter (store, table)
-``slither.store.size`` {size}                ``slither_store_size`` gauge (store, table)
+``slither.store.size`` {size, bytes}         ``slither_store_size`` gauge (store, table):
+                                             keys, RocksDB's ``estimate-num-keys`` (exact
+                                             for keys written once, else within
+                                             [live - deletes, live + overwrites]);
+                                             ``slither_store_size_bytes`` gauge: the
+                                             table's SST files on disk (``bytes`` is
+                                             optional; memtable data counts once flushed)
 ``slither.store.restore.progress``           ``slither_store_restore_records``,
 {records, total}                             ``slither_store_restore_total_records`` and
                                              ``slither_store_restore_ratio`` gauges
@@ -205,7 +211,12 @@ class MetricsRegistry:
                                            ["pipe"])
         self.store_writes = counter("store_writes", "Records written to a store table.",
                                     ["store", "table"])
-        self.store_size = gauge("store_size", "Entries in a store table.", ["store", "table"])
+        self.store_size = gauge("store_size",
+                                "Keys in a store table (RocksDB estimate-num-keys).",
+                                ["store", "table"])
+        self.store_size_bytes = gauge("store_size_bytes",
+                                      "Bytes of a store table's SST files on disk.",
+                                      ["store", "table"])
         self.restore_records = gauge("store_restore_records",
                                      "Changelog records restored so far.", ["store", "table"])
         self.restore_total = gauge("store_restore_total_records",
@@ -398,7 +409,12 @@ class MetricsRegistry:
         self.store_writes.labels(**self._store_labels(meta)).inc(_measure(event, m, "count"))
 
     def _on_store_size(self, event: Event, m: Measurements, meta: Metadata) -> None:
-        self.store_size.labels(**self._store_labels(meta)).set(_measure(event, m, "size"))
+        labels = self._store_labels(meta)
+        keys = _measure(event, m, "size")
+        size_bytes = _measure(event, m, "bytes") if "bytes" in m else None
+        self.store_size.labels(**labels).set(keys)
+        if size_bytes is not None:
+            self.store_size_bytes.labels(**labels).set(size_bytes)
 
     def _on_restore_progress(self, event: Event, m: Measurements, meta: Metadata) -> None:
         records = _measure(event, m, "records")

@@ -98,6 +98,7 @@ class ChangelogFollower:
                         following.write(batch)
                         owner.positions.update(reached)
                         owner.applied.notify_all()
+                owner.sizes.changed()  # other hosts' writes change the size too
                 self._step_over_markers(consumer, following)
         except BaseException as error:
             if not self._stop.is_set():

@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ from slither_stream.store.follower import ChangelogFollower
 from slither_stream.store.generations import Generation, OwnerLock
 from slither_stream.store.recovery import RestoreOptions, restore
 from slither_stream.store.retirement import Retirer
+from slither_stream.store.size import SizeReporter
 from slither_stream.store.spec import TableSpec
 from slither_stream.store.table import Table
 from slither_stream.store.writes import OwnerWrites
@@ -108,6 +110,8 @@ class StoreOwner(OwnerWrites):
                         self.specs.items()}
         self._retirer = Retirer(f"slither-store-{self.name}-retire")
         self._retiring: set[Generation] = set()
+        # Size telemetry; trailing reports run on the retirer's thread.
+        self.sizes = SizeReporter(self.name, lambda: self._current, self._schedule_upkeep)
         self._owner_lock: OwnerLock | None = None
         self._producer: Producer | None = None
         self._transactions: Producer | None = None
@@ -160,6 +164,7 @@ class StoreOwner(OwnerWrites):
         except BaseException:
             self.close()
             raise
+        self.sizes.report()
         return self
 
     def _ensure_topics(self) -> None:
@@ -279,7 +284,9 @@ class StoreOwner(OwnerWrites):
         """Build the next generation and swap it in; see ``reload.py``."""
         from slither_stream.store.reload import reload_store
 
-        return reload_store(self, source)
+        number = reload_store(self, source)
+        self.sizes.report()
+        return number
 
     def swap(self, generation: Generation) -> Generation:
         """Make ``generation`` live (pointer file, then reference); retire the old one.
@@ -293,6 +300,10 @@ class StoreOwner(OwnerWrites):
         self.positions = self._checkpoints_of(generation)
         self._retire_later(old, old.number)
         return old
+
+    def _schedule_upkeep(self, delay: float, action: Callable[[], float | None]) -> None:
+        """Run ``action`` on the retirer's thread (the one started by this start())."""
+        self._retirer.schedule(delay, action)
 
     def _retire_later(self, generation: Generation | None, number: int) -> None:
         """Close ``generation`` after the grace period, then delete it from disk once

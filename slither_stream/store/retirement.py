@@ -1,4 +1,5 @@
-"""Deferred clean-up on one named thread: closing and deleting retired generations.
+"""Deferred clean-up on one named thread: closing and deleting retired generations
+(and the owner's trailing store size reports, see ``size.py``).
 
 A retired generation must outlive the calls that started on it (grace period) and
 may only be deleted once no StoreReader holds it, which can take several attempts.

@@ -28,6 +28,7 @@ from slither_stream.log.types import RecordMetadata, TopicPartition
 if TYPE_CHECKING:
     from slither_stream.store.follower import ChangelogFollower
     from slither_stream.store.generations import Generation
+    from slither_stream.store.size import SizeReporter
     from slither_stream.store.table import Table
 
 _log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class OwnerWrites:
     _producer: Producer | None
     _transactions: Producer | None
     _follower: ChangelogFollower | None
+    sizes: SizeReporter
 
     if TYPE_CHECKING:
         @property
@@ -92,6 +94,7 @@ class OwnerWrites:
         if telemetry.has_handlers(telemetry.STORE_WRITE):
             telemetry.execute(telemetry.STORE_WRITE, {"count": count},
                               {"store": self.name, "table": table})
+        self.sizes.changed()
 
     def put(self, table: str, key: Any, value: Any) -> None:
         handle = self.table(table)

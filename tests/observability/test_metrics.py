@@ -35,7 +35,8 @@ def test_records_dlq_lag_and_store_events_set_the_right_series(
     emit_lag("score", "txns", 0, 40)
     emit_lag("score", "txns", 1, 7)
     emit_lag("score", "txns", 0, 25)
-    emit_store_size("features", "users", 123)
+    emit_store_size("features", "users", 123, 4096)
+    emit_store_size("features", "orders", 7)  # keys only: no bytes series
     telemetry.execute(("slither", "store", "write"), {"count": 4},
                       {"store": "features", "table": "users"})
     emit_restore_progress("features", "users", 50, 200)
@@ -48,6 +49,9 @@ def test_records_dlq_lag_and_store_events_set_the_right_series(
     assert got[key("slither_consumer_lag", stage="score", topic="txns", partition="0")] == 25
     assert got[key("slither_consumer_lag", stage="score", topic="txns", partition="1")] == 7
     assert got[key("slither_store_size", store="features", table="users")] == 123
+    assert got[key("slither_store_size_bytes", store="features", table="users")] == 4096
+    assert got[key("slither_store_size", store="features", table="orders")] == 7
+    assert key("slither_store_size_bytes", store="features", table="orders") not in got
     assert got[key("slither_store_writes_total", store="features", table="users")] == 4
     assert got[key("slither_store_restore_records", store="features", table="users")] == 50
     assert got[key("slither_store_restore_total_records", store="features", table="users")] == 200
@@ -192,6 +196,7 @@ def test_metric_names_cover_unobserved_series(metrics: MetricsRegistry) -> None:
         (lambda: emit_lag("s", "t", 0, -5), "lag"),
         (lambda: emit_restore_progress("s", "t", 1, -1), "total"),
         (lambda: emit_store_size("s", "t", -1), "size"),
+        (lambda: emit_store_size("s", "t", 1, -1), "size_bytes"),
     ],
 )
 def test_emit_helpers_reject_bad_arguments_by_name(call: object, message: str) -> None:
