@@ -9,6 +9,11 @@ through the session view ``user_features``; ``score`` runs
 :func:`topologies.models.predict_batch` in batches; ``route`` sends low-risk
 transactions to ``accept``, medium-risk ones to ``review`` and the rest to ``reject``.
 An unknown user fails ``enrich`` and goes to the dead-letter topic (policy ``route``).
+
+The input topic carries Avro ``slither.examples.Transaction`` records and the routed
+outputs Avro ``slither.examples.ScoredTransaction`` (Confluent framing; the schemas
+are in ``schemas/``), so ``slither produce`` / ``slither consume --topology`` encode
+and decode them without being told; topics between stages stay JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from slither_stream.pipe import Pipe
 from slither_stream.store import Store, TableSpec, ViewSpec
 
 DATA = Path(__file__).resolve().parent / "data"
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+INPUT_SERDE = "avro:slither.examples.Transaction"
+OUTPUT_SERDE = "avro:slither.examples.ScoredTransaction"
 ACCEPT_BELOW = 0.2
 REVIEW_BELOW = 0.6
 
@@ -76,11 +84,11 @@ def always(item: Item) -> bool:
     return True
 
 
-scoring = Pipe("scoring", partitions=4)
+scoring = Pipe("scoring", partitions=4, input_serde=INPUT_SERDE, schemas=SCHEMAS)
 scoring.store("features", FeatureStore)
 scoring.local("enrich", enrich)
 scoring.compute("score", "topologies.models:predict_batch", batch_size=32, max_in_flight=4)
 scoring.router("route", [(low_risk, "accept"), (medium_risk, "review"), (always, "reject")])
-scoring.outputs("accept", "review", "reject")
+scoring.outputs("accept", "review", "reject", serde=OUTPUT_SERDE)
 scoring.on_error("enrich", "route")
 scoring.on_error("*", "halt")

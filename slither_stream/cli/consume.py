@@ -6,6 +6,9 @@ group's committed offsets and commits what it printed, and ``--from-beginning``
 makes the group start over. Without ``--follow`` it stops at the end offsets seen
 when it started; with ``--follow`` it keeps waiting for new records until
 interrupted (Ctrl-C or SIGTERM end it cleanly, exit 0).
+
+Values are decoded with Avro of ``--schema`` when given, else with the serde
+``--topology`` declares for the topic, else as JSON.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from slither_stream.cli._common import (
     opened_log,
     reports_errors,
 )
+from slither_stream.cli._topology import NAMESPACE_HELP, TOPOLOGY_HELP, topic_serde
 from slither_stream.errors import SerializationError
 from slither_stream.log import Consumer, Log, Record, TopicPartition
-from slither_stream.serde import JsonSerde, SchemaRegistry, Serde, default_registry, serde_for
+from slither_stream.serde import Serde
 from slither_stream.serde.base import decode_record
 
 EPILOG = ("Exit codes: 0 ok, 1 some records could not be decoded (reported on stderr, the "
@@ -55,6 +59,8 @@ class ReadState:
     start_of: StartOf
     printed: int = 0
     undecodable: int = 0
+    framed_ids: set[int] = field(default_factory=set)
+    """Schema ids of undecodable values that look like Confluent-framed Avro."""
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
     starts: dict[TopicPartition, int] = field(default_factory=dict)
 
@@ -147,13 +153,6 @@ def start_reading(log: Log, group: str | None, consumer: Consumer, topic: str,
     return beginnings
 
 
-def choose_serde(schema: str | None, schemas_dir: Path | None) -> Serde[Any]:
-    if schema is None:
-        return JsonSerde()
-    registry = SchemaRegistry.load(schemas_dir) if schemas_dir else default_registry()
-    return serde_for(f"avro:{schema}", registry=registry)
-
-
 @click.command("consume", cls=Command, epilog=EPILOG)
 @click.argument("topic")
 @click.option("-g", "--group", metavar="G",
@@ -165,7 +164,10 @@ def choose_serde(schema: str | None, schemas_dir: Path | None) -> Serde[Any]:
 @click.option("-f", "--follow", is_flag=True, help="Keep waiting for new records.")
 @click.option("--show-offsets", is_flag=True,
               help="Print {topic, partition, offset, timestamp_ms, key, value} per record.")
-@click.option("--schema", metavar="NAME", help="Decode values as Avro with this schema.")
+@click.option("--schema", metavar="NAME",
+              help="Decode values as Avro with this schema; overrides --topology.")
+@click.option("--topology", metavar="PATH", help=TOPOLOGY_HELP)
+@click.option("--namespace", default=None, help=NAMESPACE_HELP)
 @click.option("--schemas", "schemas_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory of .avsc files (default: $SLITHER_SCHEMAS or ./schemas).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
@@ -175,6 +177,7 @@ def choose_serde(schema: str | None, schemas_dir: Path | None) -> Serde[Any]:
 @reports_errors
 def consume_command(topic: str, *, group: str | None, from_beginning: bool, limit: int | None,
                     follow: bool, show_offsets: bool, schema: str | None,
+                    topology: str | None, namespace: str | None,
                     schemas_dir: Path | None, timeout: float, log_url: str) -> None:
     """Print the records of TOPIC as JSON lines (decoded values by default).
 
@@ -182,7 +185,8 @@ def consume_command(topic: str, *, group: str | None, from_beginning: bool, limi
     continues from the group's committed offsets and commits what it printed.
     Without --follow it stops at the end offsets seen when it started.
     """
-    serde = choose_serde(schema, schemas_dir)
+    serde = topic_serde(topic, topology=topology, namespace=namespace, schema=schema,
+                        schemas_dir=schemas_dir)
     with opened_log(log_url) as log, stop_on_signals() as stop:
         partitions = log.partitions_of(topic)  # unknown topic: a clear error, at once
         ends = {} if follow else log.end_offsets(partitions)
@@ -194,7 +198,12 @@ def consume_command(topic: str, *, group: str | None, from_beginning: bool, limi
         finally:
             consumer.close()
     if state.undecodable:
-        raise failure(f"{state.undecodable} record(s) could not be decoded", EXIT_DATA)
+        hint = ""
+        if state.framed_ids:
+            ids = ", ".join(str(i) for i in sorted(state.framed_ids)[:5])
+            hint = (f" (they look like Confluent-framed Avro, schema id {ids}: pass "
+                    f"--topology with the pipe that declares the topic, or --schema NAME)")
+        raise failure(f"{state.undecodable} record(s) could not be decoded{hint}", EXIT_DATA)
 
 
 def read(consumer: Consumer, state: ReadState, serde: Serde[Any], *, limit: int | None,
@@ -228,6 +237,9 @@ def read(consumer: Consumer, state: ReadState, serde: Serde[Any], *, limit: int 
             except SerializationError as error:
                 state.undecodable += 1
                 click.echo(f"skipped: {error}", err=True)
+                value_bytes = record.value or b""
+                if serde.name == "json" and len(value_bytes) > 5 and value_bytes[0] == 0:
+                    state.framed_ids.add(int.from_bytes(value_bytes[1:5], "big"))
                 continue
             lines.append(record_line(record, value, show_offsets))
             state.printed += 1

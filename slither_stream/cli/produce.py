@@ -1,5 +1,9 @@
 """``slither produce TOPIC FILE|-``: JSON lines (or Avro) into a topic.
 
+Values are written in the topic's serde: Avro of ``--schema`` when given, else the
+serde ``--topology`` declares for the topic (``avro:<schema>``), else the JSON line
+as written. A line that does not fit the schema is reported with the field.
+
 Every valid line is produced, whatever the bad ones around it; each bad line is
 reported on stderr with its number and reason, and any bad line makes the exit code
 1, so a script notices. The final count goes to stdout.
@@ -26,8 +30,9 @@ from slither_stream.cli._common import (
 )
 from slither_stream.cli._progress import Progress
 from slither_stream.cli._records import BadLine, KeySource, parse_line
+from slither_stream.cli._topology import NAMESPACE_HELP, TOPOLOGY_HELP, topic_serde
 from slither_stream.log.types import RecordMetadata
-from slither_stream.serde import SchemaRegistry, Serde, default_registry, serde_for
+from slither_stream.serde import Serde
 
 EPILOG = ("Exit codes: 0 all lines produced, 1 some lines bad or not delivered (the valid "
           "ones were still produced), 2 bad arguments or unknown topic, 3 log failure.")
@@ -71,12 +76,16 @@ def choose_key(key_field: str | None, key_pointer: str | None) -> KeySource | No
     return None
 
 
-def choose_serde(schema: str | None, schemas_dir: Path | None) -> Serde[Any] | None:
-    """None for JSON (lines are produced as written), else Avro of ``schema``."""
-    if schema is None:
-        return None
-    registry = SchemaRegistry.load(schemas_dir) if schemas_dir else default_registry()
-    return serde_for(f"avro:{schema}", registry=registry)
+AS_WRITTEN = frozenset({"json", "string", "raw"})
+"""Serdes whose topics get the input line byte for byte (it is already JSON text)."""
+
+
+def choose_serde(topic: str, *, topology: str | None, namespace: str | None,
+                 schema: str | None, schemas_dir: Path | None) -> Serde[Any] | None:
+    """None when lines are produced as written (JSON), else the topic's encoder."""
+    serde = topic_serde(topic, topology=topology, namespace=namespace, schema=schema,
+                        schemas_dir=schemas_dir)
+    return None if serde.name in AS_WRITTEN else serde
 
 
 @click.command("produce", cls=Command, epilog=EPILOG)
@@ -86,7 +95,10 @@ def choose_serde(schema: str | None, schemas_dir: Path | None) -> Serde[Any] | N
 @click.option("--key-pointer", metavar="/JSON/POINTER",
               help="RFC 6901 pointer to the key, e.g. /user/id.")
 @click.option("--schema", metavar="NAME",
-              help="Encode as Avro with this schema (Confluent framing) instead of JSON.")
+              help="Encode as Avro with this schema (Confluent framing); overrides the "
+                   "serde --topology declares.")
+@click.option("--topology", metavar="PATH", help=TOPOLOGY_HELP)
+@click.option("--namespace", default=None, help=NAMESPACE_HELP)
 @click.option("--schemas", "schemas_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory of .avsc files (default: $SLITHER_SCHEMAS or ./schemas).")
 @click.option("--progress/--no-progress", default=None,
@@ -96,11 +108,14 @@ def choose_serde(schema: str | None, schemas_dir: Path | None) -> Serde[Any] | N
 @log_option
 @reports_errors
 def produce_command(topic: str, source: IO[bytes], *, key_field: str | None,
-                    key_pointer: str | None, schema: str | None, schemas_dir: Path | None,
+                    key_pointer: str | None, schema: str | None, topology: str | None,
+                    namespace: str | None, schemas_dir: Path | None,
                     progress: bool | None, timeout: float, log_url: str) -> None:
-    """Produce each JSON line of FILE (or stdin, '-') as one record of TOPIC."""
+    """Produce each JSON line of FILE (or stdin, '-') as one record of TOPIC, in the
+    topic's serde (--schema, else what --topology declares for TOPIC, else JSON)."""
     key = choose_key(key_field, key_pointer)
-    serde = choose_serde(schema, schemas_dir)
+    serde = choose_serde(topic, topology=topology, namespace=namespace, schema=schema,
+                         schemas_dir=schemas_dir)
     tally = DeliveryTally()
     bad = 0
     produced = 0

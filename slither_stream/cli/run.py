@@ -4,6 +4,11 @@ Runs the pipe declared in TOPOLOGY over the JSON lines of FILE through its topic
 on a log (the embedded log in ``.slither`` by default), then prints how many items
 reached each output, how many records each stage dead-lettered, and the topics
 where they are, so they can be read back with any consumer.
+
+Inputs go to the pipe's input topic in the serde the topology declares for it (Avro
+for ``avro:<schema>``). A line that is not JSON, or does not fit that schema, is
+still sent (as the raw line) so the first stage dead-letters it; a schema misfit is
+also reported on stderr with its line number and field.
 """
 
 from __future__ import annotations
@@ -16,18 +21,21 @@ import click
 import orjson
 
 from slither_stream.context import new_session_id
-from slither_stream.errors import SlitherError
+from slither_stream.errors import SerializationError, SlitherError
 from slither_stream.item import Item
 from slither_stream.log import default_log_url, open_log
+from slither_stream.serde import Serde
 
 
-def read_inputs(path: Path, key_field: str | None) -> list[Any]:
+def read_inputs(path: Path, key_field: str | None,
+                serde: Serde[Any] | None = None) -> list[Any]:
     """One input per non-blank line: a parsed JSON payload (keyed by ``key_field``
-    when given), or the raw line when it is not valid JSON (the first stage sends it
-    to its dead-letter topic with the reason)."""
+    when given), or the raw line when it is not valid JSON or does not encode with
+    ``serde`` (the input topic's; the first stage sends the line to its dead-letter
+    topic with the reason)."""
     inputs: list[Any] = []
     with path.open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             raw = line.rstrip(b"\r\n")
             if not raw.strip():
                 continue
@@ -36,6 +44,14 @@ def read_inputs(path: Path, key_field: str | None) -> list[Any]:
             except orjson.JSONDecodeError:
                 inputs.append(raw)
                 continue
+            if serde is not None:
+                try:
+                    serde.encode(payload)
+                except SerializationError as error:
+                    click.echo(f"line {number}: {error} (sent to the dead-letter topic)",
+                               err=True)
+                    inputs.append(raw)
+                    continue
             key = None
             if key_field is not None and isinstance(payload, dict) and key_field in payload:
                 key = str(payload[key_field])
@@ -63,7 +79,9 @@ def run_command(topology: str, *, input_path: Path, log_url: str | None,
     try:
         pipe = load_topology(topology)
         definition = pipe.compile()
-        inputs = read_inputs(input_path, key_field)
+        declared = definition.envelope(definition.input_topic).serde
+        inputs = read_inputs(input_path, key_field,
+                             None if definition.input_serde == "json" else declared)
         url = log_url or default_log_url()
         with open_log(url) as log:
             session = new_session_id()
@@ -73,16 +91,18 @@ def run_command(topology: str, *, input_path: Path, log_url: str | None,
                                      session_id=session, timeout=timeout)
             except PipeRunError as error:
                 click.echo(f"error: {error}", err=True)
-                _report(log, definition.with_namespace(ns), error.partial, url, len(inputs))
+                _report(log, definition.with_namespace(ns), error.partial, url, len(inputs),
+                        topology=topology)
                 sys.exit(1)
-            _report(log, definition.with_namespace(ns), outputs, url, len(inputs))
+            _report(log, definition.with_namespace(ns), outputs, url, len(inputs),
+                    topology=topology)
     except SlitherError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
 
 
 def _report(log: Any, definition: Any, outputs: dict[str, list[Item]], url: str,
-            input_count: int) -> None:
+            input_count: int, *, topology: str | None = None) -> None:
     click.echo(f"pipe {definition.name}: {input_count} inputs, log {url}, "
                f"namespace {definition.namespace}")
     click.echo(f"input topic: {definition.input_topic}")
@@ -95,3 +115,7 @@ def _report(log: Any, definition: Any, outputs: dict[str, list[Item]], url: str,
         ends = log.end_offsets(partitions)
         count = sum(ends.values())
         click.echo(f"  {plan.name:<10} {count:>8}  {plan.dlq_topic}")
+    if topology is not None:  # how to read the outputs, in their declared serdes
+        first = next(iter(definition.output_topics.values()))
+        click.echo(f"read one back: slither consume {first} --topology {topology} "
+                   f"--namespace {definition.namespace} --log {url}")

@@ -1,8 +1,13 @@
-"""``slither topics list|create|describe|delete``: manage topics on either log."""
+"""``slither topics list|create|describe|delete``: manage topics on either log.
+
+``--log URL`` is accepted on the group (``slither topics --log URL list``) and on each
+subcommand; one given on the subcommand wins, then the group's, then $SLITHER_LOG.
+"""
 
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
 from slither_stream.cli._common import (
     EXIT_USAGE,
@@ -20,8 +25,22 @@ EXIT_CODES = "Exit codes: 0 ok, 2 bad arguments or unknown/existing topic, 3 log
 
 
 @click.group("topics", cls=Group, epilog=EXIT_CODES)
-def topics_command() -> None:
+@click.option("--log", "group_log_url", default=None, metavar="URL",
+              help="Log for the subcommand (embedded://PATH or kafka://host:port); "
+                   "a --log after the subcommand wins.")
+def topics_command(group_log_url: str | None) -> None:
     """List, create, describe and delete topics."""
+
+
+def chosen_log(log_url: str) -> str:
+    """The subcommand's ``--log`` when given on its command line, else the group's,
+    else the subcommand's own default ($SLITHER_LOG, then the embedded log)."""
+    context = click.get_current_context()
+    parent = context.parent
+    group_url = parent.params.get("group_log_url") if parent is not None else None
+    if group_url and context.get_parameter_source("log_url") is not ParameterSource.COMMANDLINE:
+        return str(group_url)
+    return log_url
 
 
 @topics_command.command("list", epilog=EXIT_CODES)
@@ -31,7 +50,7 @@ def topics_command() -> None:
 @reports_errors
 def list_topics(*, log_url: str, long_format: bool) -> None:
     """Print the names of user topics, one per line, sorted."""
-    with opened_log(log_url) as log:
+    with opened_log(chosen_log(log_url)) as log:
         for name in log.list_topics():
             if not long_format:
                 click.echo(name)
@@ -72,7 +91,7 @@ def create_topics(names: tuple[str, ...], *, partitions: int, compacted: bool,
     extra = parse_configs(configs)
     specs = [TopicSpec(name, partitions, compacted=compacted, retention_ms=retention_ms,
                        config=dict(extra)) for name in names]
-    with opened_log(log_url) as log:
+    with opened_log(chosen_log(log_url)) as log:
         log.create_topics(specs, exist_ok=if_not_exists)
     for name in names:
         click.echo(f"created {name}")
@@ -85,7 +104,7 @@ def create_topics(names: tuple[str, ...], *, partitions: int, compacted: bool,
 @reports_errors
 def describe_topic(name: str, *, as_json: bool, log_url: str) -> None:
     """Show a topic's shape and the first/next offset of each partition."""
-    with opened_log(log_url) as log:
+    with opened_log(chosen_log(log_url)) as log:
         info = log.describe_topic(name)
         partitions = log.partitions_of(name)
         begins = log.beginning_offsets(partitions)
@@ -116,7 +135,7 @@ def describe_topic(name: str, *, as_json: bool, log_url: str) -> None:
 @reports_errors
 def delete_topics(names: tuple[str, ...], *, if_exists: bool, log_url: str) -> None:
     """Delete topics with their records and committed offsets."""
-    with opened_log(log_url) as log:
+    with opened_log(chosen_log(log_url)) as log:
         existing = set(log.list_topics())
         missing = [name for name in names if name not in existing]
         if missing and not if_exists:

@@ -3,8 +3,10 @@
 All three come from one small graph model (:func:`pipe_graph`): topics and stages
 are nodes, "reads" and "writes" are edges. Stage nodes carry kind and consumer group;
 edges out of a router carry the output name and its predicate; dead-letter edges are
-dotted; stores appear with their changelog topics. Keeping the model separate from
-the syntaxes means the three drawings cannot disagree about the graph.
+dotted; stores appear with their changelog topics. Every topic of the pipe shows the
+serde its values are in (``serde avro:slither.examples.Transaction``, ``serde json``).
+Keeping the model separate from the syntaxes means the three drawings cannot disagree
+about the graph.
 
 Node ids are generated (``stage_0``, ``topic_3``, ``store_1``), never derived from
 user names, so a name with dots or quotes cannot break the syntax; labels are
@@ -76,25 +78,29 @@ def pipe_graph(definition: PipeDefinition,
     """The graph of ``definition``; ``changelogs`` maps a store's name in the pipe to
     its changelog topics (see ``describe``; omitted stores are drawn alone)."""
     build = _Builder()
-    build.topic(definition.input_topic, "pipe input")
+
+    def topic(name: str, *extra: str) -> str:
+        return build.topic(name, *extra, f"serde {definition.serde_spec(name)}")
+
+    topic(definition.input_topic, "pipe input")
     for plan in definition.stages:
         stage = build.node(Node(f"stage_{plan.index}", "stage",
                                 (plan.name, f"{plan.kind} stage", f"group {plan.group}")))
-        build.edge(build.topic(plan.input_topic), stage)
+        build.edge(topic(plan.input_topic), stage)
         if plan.next_topic is not None:
-            build.edge(stage, build.topic(plan.next_topic))
+            build.edge(stage, topic(plan.next_topic))
         else:
             for route in plan.spec.routes:
-                build.edge(stage, build.topic(definition.output_topic(route.output)),
+                build.edge(stage, topic(definition.output_topic(route.output)),
                            f"{route.output}: {route.predicate_name}")
-            build.edge(stage, build.topic(definition.output_topic(DEFAULT_OUTPUT)),
+            build.edge(stage, topic(definition.output_topic(DEFAULT_OUTPUT)),
                        f"{DEFAULT_OUTPUT}: unmatched")
-        build.edge(stage, build.topic(plan.dlq_topic), f"dead letters ({plan.policy.policy})",
+        build.edge(stage, topic(plan.dlq_topic), f"dead letters ({plan.policy.policy})",
                    "dotted")
     for index, store in enumerate(definition.stores):
         node = build.node(Node(f"store_{index}", "store", (store.name, store.store_name)))
-        for topic in (changelogs or {}).get(store.name, ()):
-            build.edge(node, build.topic(topic, "changelog"), "changelog", "dotted")
+        for changelog in (changelogs or {}).get(store.name, ()):
+            build.edge(node, build.topic(changelog, "changelog"), "changelog", "dotted")
     return PipeGraph(f"pipe {definition.name} (namespace {definition.namespace})",
                      tuple(build.nodes), tuple(build.edges))
 
@@ -104,27 +110,34 @@ def pipe_graph(definition: PipeDefinition,
 
 def render_text(definition: PipeDefinition,
                 changelogs: Mapping[str, Sequence[str]] | None = None) -> str:
-    """A readable summary, stage by stage."""
+    """A readable summary, stage by stage (each topic followed by its serde)."""
+
+    def serde(topic: str) -> str:
+        return f"  serde {definition.serde_spec(topic)}"
+
     lines = [f"pipe {definition.name}", f"  namespace  {definition.namespace}",
              f"  delivery   {definition.delivery}", f"  ordering   {definition.ordering}",
-             f"  input      {definition.input_topic}", "stages:"]
+             f"  input      {definition.input_topic}{serde(definition.input_topic)}",
+             "stages:"]
     for plan in definition.stages:
         lines.append(f"  {plan.index + 1}. {plan.name} ({plan.kind})")
         lines.append(f"     group     {plan.group}")
-        lines.append(f"     reads     {plan.input_topic}  ({plan.partitions} partitions)")
+        lines.append(f"     reads     {plan.input_topic}  ({plan.partitions} partitions)"
+                     f"{serde(plan.input_topic)}")
         if plan.next_topic is not None:
-            lines.append(f"     writes    {plan.next_topic}")
+            lines.append(f"     writes    {plan.next_topic}{serde(plan.next_topic)}")
         else:
             for route in plan.spec.routes:
-                lines.append(f"     routes    {route.predicate_name} -> "
-                             f"{definition.output_topic(route.output)}")
-            lines.append(f"     routes    unmatched -> "
-                         f"{definition.output_topic(DEFAULT_OUTPUT)}")
+                target = definition.output_topic(route.output)
+                lines.append(f"     routes    {route.predicate_name} -> {target}"
+                             f"{serde(target)}")
+            target = definition.output_topic(DEFAULT_OUTPUT)
+            lines.append(f"     routes    unmatched -> {target}{serde(target)}")
         lines.append(f"     on error  {_policy_text(plan.policy.describe())}; "
                      f"dead letters {plan.dlq_topic}")
     lines.append("outputs:")
     for name, topic in definition.output_topics.items():
-        lines.append(f"  {name:<10} {topic}")
+        lines.append(f"  {name:<10} {topic}{serde(topic)}")
     lines.append("stores:" if definition.stores else "stores: none")
     for store in definition.stores:
         lines.append(f"  {store.name:<10} {store.store_name}")

@@ -73,7 +73,9 @@ def test_scoring_unknown_user_is_dead_lettered(
     assert sorted(letter.error_type for letter in letters) == ["SerializationError", "StageError"]
     unknown = next(letter for letter in letters if letter.error_type == "StageError")
     assert unknown.message == "unknown user 'nobody'"
-    assert json.loads(unknown.value or b"")["txn_id"] == "tx-bad"
+    # The dead letter is the original input record: Avro, in the input topic's serde.
+    dlq = scoring.compile().with_namespace(namespace).envelope(f"{namespace}.enrich.dlq")
+    assert dlq.serde.decode(unknown.value or b"")["txn_id"] == "tx-bad"
 
 
 @pytest.mark.parametrize("delivery", ["exactly_once"])
