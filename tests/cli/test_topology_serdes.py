@@ -155,6 +155,8 @@ def test_produce_worker_consume_in_declared_serdes(
     assert json_lines(high.stdout) == [{**txn(2, 800.0), "risk": 0.8}]
     as_json = slither("consume", definition.output_topic("high"), "--log", log_url)
     assert as_json.returncode == 1 and "could not be decoded" in as_json.stderr
+    scored_id = registry.get("tiny.Scored").schema_id
+    assert f"look like Confluent-framed Avro, schema id {scored_id}" in as_json.stderr
 
 
 def test_run_reports_lines_that_do_not_fit_the_input_schema(
@@ -171,6 +173,8 @@ def test_run_reports_lines_that_do_not_fit_the_input_schema(
     counts = {line.split()[0]: int(line.split()[1]) for line in done.stdout.splitlines()
               if line.startswith("  ") and len(line.split()) == 3}
     assert (counts["low"], counts["high"], counts["score"]) == (1, 1, 1)  # line 2: DLQ
+    assert (f"read one back: slither consume {namespace}.out.low --topology {topology} "
+            f"--namespace {namespace} --log {log_url}") in done.stdout
     consumed = slither("consume", f"{namespace}.out.high", "--topology", str(topology),
                        "--namespace", namespace, "--log", log_url)
     assert json_lines(consumed.stdout) == [{**txn(3, 900.0), "risk": 0.9}], consumed.stderr
