@@ -9,6 +9,11 @@ keys written once; otherwise between ``live - deletes`` and ``live + overwrites`
 
 from __future__ import annotations
 
+import csv
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,8 +27,13 @@ from slither_stream.store.generations import Generation, generation_name
 from slither_stream.store.size import STORE_SIZE, SizeReporter
 from slither_stream.store.spec import TableSpec
 from tests.contract.helpers import eventually
+from tests.e2e.test_workers import Lines
 from tests.observability.conftest import http_get, key, samples
+from tests.observability.test_worker_metrics import free_port_block
 from tests.store.stores import Counters
+
+ROOT = Path(__file__).resolve().parents[2]
+SCORING = ROOT / "topologies" / "scoring.py"
 
 Namer = Callable[[str], str]
 
@@ -129,3 +139,37 @@ def test_nothing_is_measured_without_a_listener(tmp_path: Path) -> None:
 def test_bad_interval_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="size interval"):
         SizeReporter("s", lambda: None, lambda delay, action: None, interval=-1)
+
+
+def test_worker_serves_the_size_of_its_loaded_store(log_url: str, unique_name: Namer,
+                                                    tmp_path: Path) -> None:
+    """``slither worker`` on the scoring topology: the features store is loaded from
+    its CSV at start, and the worker's endpoint serves its size once ready."""
+    with (ROOT / "topologies" / "data" / "features.csv").open() as handle:
+        users = {row["user_id"] for row in csv.DictReader(handle)}
+    port = free_port_block(2)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "slither"), "worker", str(SCORING),
+         "--log", log_url, "--namespace", unique_name("sizedworker"),
+         "--metrics-port", str(port)],
+        cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = Lines(process)
+    try:
+        lines.wait_for(r"serving /metrics", timeout=60)
+        url = f"http://127.0.0.1:{port}"
+        eventually(lambda: http_get(f"{url}/healthz")[0] == 200, timeout=60,
+                   what="the worker ready")
+        got = samples(http_get(f"{url}/metrics")[2])
+        # The store's owner: the supervisor on Kafka, the worker process otherwise.
+        sizes = {dict(labels)["member"]: value for (name, labels), value in got.items()
+                 if name == "slither_store_size" and ("store", "features") in labels}
+        assert list(sizes.values()) == [len(users)], sizes
+        (member,) = sizes
+        on_disk = got[key("slither_store_size_bytes", store="features", table="users",
+                          member=member)]
+        assert on_disk > 0  # load() builds a flushed generation
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert process.returncode == 0
