@@ -225,7 +225,7 @@ for (const file of process.argv.slice(2)) {
 
 
 @pytest.mark.skipif(not os.environ.get(MERMAID_MODULES_ENV) or shutil.which("node") is None,
-                    reason=f"{MERMAID_MODULES_ENV} not set (scripts/test sets it when npm is present)")
+                    reason=f"{MERMAID_MODULES_ENV} not set (scripts/test sets it with npm)")
 def test_mermaid_own_parser_accepts_the_output(tmp_path: Path) -> None:
     (tmp_path / "node_modules").symlink_to(Path(os.environ[MERMAID_MODULES_ENV]).resolve())
     (tmp_path / "check.mjs").write_text(MERMAID_CHECK)
