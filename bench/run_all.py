@@ -1,8 +1,8 @@
 """Benchmarks against peers: every case, every system, one broker, one run.
 
 Run: ``.venv/bin/python bench/run_all.py [--records N] [--repeat R]
-[--cases passthrough,router,compute,restore,backlog] [--systems raw-kafka,slither,...]
-[--bootstrap HOST:PORT]``
+[--cases passthrough,lookup,compute,router,latency,restore,backlog]
+[--systems raw-kafka,slither,...] [--bootstrap HOST:PORT]``
 
 Starts the local Apache Kafka broker (``docker/kafka-local``) unless ``--bootstrap``
 is given, creates the peers' virtualenvs if missing (``bench/peers/setup.py``), and
@@ -38,11 +38,9 @@ from harness.broker import broker  # noqa: E402
 from harness.runs import Bench, RunResult  # noqa: E402
 from harness.systems import all_systems  # noqa: E402
 
-CASES = ("passthrough", "router", "compute", "restore", "backlog")
-NOT_IN_HARNESS = {
-    "lookup": "stateful lookup from a 1,000,000-key table: not implemented in this harness",
-    "latency": "p50/p99 at 5,000 rec/s through 3 stages: not implemented in this harness",
-}
+CASES = ("passthrough", "lookup", "compute", "router", "latency", "restore", "backlog")
+"""In the issue's order (its case 6, memory, is the backlog case plus the peak RSS
+column of every table)."""
 
 
 def _names(text: str, known: tuple[str, ...] | list[str], what: str) -> list[str]:
@@ -63,10 +61,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                              "(default 30,000)")
     parser.add_argument("--restore-records", type=int, default=None,
                         help="state entries of restore (default: --records)")
-    parser.add_argument("--backlog-records", type=int, default=None,
-                        help="backlog in front of the slow stage (default: --records)")
+    parser.add_argument("--backlog-records", type=int, default=1_000_000,
+                        help="backlog in front of the slow stage (default 1,000,000, "
+                             "whatever --records is: the issue's memory bound)")
     parser.add_argument("--backlog-seconds", type=float, default=60.0,
                         help="how long the slow stage works on the backlog (default 60)")
+    parser.add_argument("--lookup-records", type=int, default=None,
+                        help="stream records of lookup (default: --records)")
+    parser.add_argument("--lookup-keys", type=int, default=1_000_000,
+                        help="rows of the lookup table (default 1,000,000)")
+    parser.add_argument("--latency-rate", type=float, default=5000.0,
+                        help="input records/s of latency (default 5,000)")
+    parser.add_argument("--latency-seconds", type=float, default=20.0,
+                        help="measured seconds of latency, after the warm-up (default 20)")
+    parser.add_argument("--latency-warmup", type=float, default=5.0,
+                        help="warm-up seconds of latency, excluded (default 5)")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--systems", default=",".join(
@@ -78,13 +87,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=BENCH / "results",
                         help="directory of the JSON results and the systems' logs")
     args = parser.parse_args(argv)
-    for flag in ("records", "compute_records", "repeat"):
+    for flag in ("records", "compute_records", "repeat", "lookup_keys"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1")
+    for flag in ("latency_rate", "latency_seconds"):
+        if getattr(args, flag) <= 0:
+            parser.error(f"--{flag.replace('_', '-')} must be > 0")
+    if args.latency_warmup < 0:
+        parser.error("--latency-warmup must be >= 0")
+    if args.lookup_records is None:
+        args.lookup_records = args.records
     if args.restore_records is None:
         args.restore_records = args.records
-    if args.backlog_records is None:
-        args.backlog_records = args.records
     args.cases = _names(args.cases, CASES, "cases")
     args.systems = _names(args.systems, list(all_systems()), "systems")
     return args
@@ -104,13 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     work_dir = args.out / stamp
     work_dir.mkdir(parents=True, exist_ok=True)
+    latency_total = int(args.latency_rate * (args.latency_warmup + args.latency_seconds))
     records = {"passthrough": args.records, "router": args.records,
                "compute": args.compute_records, "restore": args.restore_records,
-               "backlog": args.backlog_records}
-    calibration = model.calibrate()
+               "backlog": args.backlog_records, "lookup": args.lookup_records,
+               "latency": latency_total}
+    calibration = model.tune()
     print(f"compute model on this machine: {calibration['call_ms']:.2f} ms per call + "
           f"{calibration['item_us']:.1f} us per item (batch of 64: "
-          f"{calibration['batch64_ms']:.2f} ms)", flush=True)
+          f"{calibration['batch64_ms']:.2f} ms; target 1 ms + 10 us; rounds "
+          f"{model.BASE_ROUNDS},{model.ITEM_ROUNDS} for every system via "
+          f"{model.ROUNDS_ENV})", flush=True)
+    load_start = os.getloadavg()
+    print(f"load average at start: {load_start}", flush=True)
     results: list[RunResult] = []
     with broker(args.bootstrap) as bootstrap:
         print(f"broker {bootstrap}; logs in {work_dir}", flush=True)
@@ -125,11 +145,21 @@ def main(argv: list[str] | None = None) -> int:
                     elif case == "backlog":
                         result = bench.backlog(system, records[case], rep,
                                                args.backlog_seconds)
+                    elif case == "latency":
+                        result = bench.latency(system, rep, rate=args.latency_rate,
+                                               seconds=args.latency_seconds,
+                                               warmup_s=args.latency_warmup)
+                    elif case == "lookup":
+                        result, _, _ = bench.throughput(system, case, records[case], rep,
+                                                        lookup_keys=args.lookup_keys)
                     else:
                         result, _, _ = bench.throughput(system, case, records[case], rep)
                     results.append(result)
                     rate = "-" if result.rate is None else f"{result.rate:,.0f}"
                     status = "ok" if result.error is None else result.error.splitlines()[0]
+                    if case == "latency" and result.error is None:
+                        status = (f"p50 {result.extra['p50_ms']:.1f} ms, p99 "
+                                  f"{result.extra['p99_ms']:.1f} ms")
                     print(f"  {case:<12} rep {rep} {system.name:<12} {rate:>12} rec/s  "
                           f"{status}", flush=True)
     summaries = [report.summarize(case, system.name,
@@ -137,13 +167,18 @@ def main(argv: list[str] | None = None) -> int:
                                    and r.system == system.name],
                                   system.unsupported.get(case))
                  for case in args.cases for system in systems]
-    print(report.table(summaries, records))
+    load_end = os.getloadavg()
+    print(report.table([s for s in summaries if s.case != "latency"], records))
+    if "latency" in args.cases:
+        print(report.latency_table(
+            [r for r in results if r.case == "latency"], [s.name for s in systems],
+            rate=args.latency_rate, seconds=args.latency_seconds,
+            warmup=args.latency_warmup))
+    print(report.rss_by_process(results))
     print("\nsettings:")
     for system in systems:
         print(f"  {system.name:<12} {system.settings}")
-    print("\nnot run:")
-    for case, why in NOT_IN_HARNESS.items():
-        print(f"  {case:<15} {why}")
+    print(f"\nload average: start {load_start}, end {load_end}")
     print("\ngoals:")
     for line in report.goals(summaries):
         print(f"  {line}")
@@ -151,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text(json.dumps({
         "args": {k: v if not isinstance(v, Path) else str(v) for k, v in vars(args).items()},
         "records": records, "model": calibration,
+        "load_average": {"start": load_start, "end": load_end},
         "settings": {s.name: s.settings for s in systems},
         "summaries": [s.as_dict() for s in summaries],
         "runs": [r.as_dict() for r in results],

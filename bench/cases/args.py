@@ -1,8 +1,14 @@
 """The command line every system script accepts (stdlib only: peers import it too).
 
 The harness starts ``<venv python> bench/peers/<system>.py --case C --bootstrap B
---input T --outputs O1[,O2,...] --group G [--state-dir D]`` and stops it with SIGTERM
-once the output topics hold every record.
+--input T --outputs O1[,O2,...] --group G [--state-dir D] [--table L]`` and stops it
+with SIGTERM once the output topics hold every record.
+
+* ``lookup``: ``--table`` names the topic holding the lookup table (one record per
+  key, produced before the stream, co-partitioned with it); the system loads it into
+  its state before the stream's records are looked up.
+* ``latency``: three stages chained through the topics ``mid_topics(group)`` (which
+  the harness creates for the peers), the third routing to the three outputs.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-CASES = ("passthrough", "router", "compute", "restore", "backlog")
+CASES = ("passthrough", "router", "compute", "restore", "backlog", "lookup", "latency")
+MULTI_OUTPUT = ("router", "latency")
+"""Cases whose last step routes to three outputs (``work.ROUTES``)."""
 
 BENCH = Path(__file__).resolve().parents[1]
 
@@ -26,6 +34,7 @@ class SystemArgs:
     group: str
     state_dir: str
     partitions: int
+    table: str
 
 
 def parse(argv: list[str] | None = None) -> SystemArgs:
@@ -39,13 +48,21 @@ def parse(argv: list[str] | None = None) -> SystemArgs:
     parser.add_argument("--group", required=True, help="consumer group / application id")
     parser.add_argument("--state-dir", default="", help="local state directory")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--table", default="", help="lookup: the table's topic")
     ns = parser.parse_args(argv)
     outputs = tuple(t for t in ns.outputs.split(",") if t)
-    wanted = 3 if ns.case == "router" else 1
+    wanted = 3 if ns.case in MULTI_OUTPUT else 1
     if len(outputs) != wanted:
         parser.error(f"--outputs: case {ns.case} needs {wanted} topic(s), got {outputs}")
+    if ns.case == "lookup" and not ns.table:
+        parser.error("--table: the lookup case needs the table's topic")
     return SystemArgs(ns.case, ns.bootstrap, ns.input, outputs, ns.group, ns.state_dir,
-                      ns.partitions)
+                      ns.partitions, ns.table)
+
+
+def mid_topics(group: str) -> tuple[str, str]:
+    """The latency case's topics between stages 1-2 and 2-3 (peers and raw loop)."""
+    return f"{group}.mid1", f"{group}.mid2"
 
 
 def importable() -> None:

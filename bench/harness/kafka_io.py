@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from cases import work
@@ -16,6 +17,8 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 PARTITIONS = 4
+STALL_S = 60.0
+"""A system that wrote nothing for this long after its first output is stuck."""
 
 
 def create_topics(bootstrap: str, names: Sequence[str], partitions: int = PARTITIONS) -> None:
@@ -31,18 +34,25 @@ def create_topics(bootstrap: str, names: Sequence[str], partitions: int = PARTIT
                 raise RuntimeError(f"cannot create topic {name!r}: {error}") from error
 
 
-def produce_records(bootstrap: str, topic: str, first: int, count: int) -> float:
-    """Produce records ``first .. first+count-1`` of the stream; return seconds taken."""
+def produce_records(bootstrap: str, topic: str, first: int, count: int, *,
+                    key: Callable[[int], bytes] = work.key_of,
+                    value: Callable[[int, int], Any] = work.record,
+                    compression: str = "lz4",
+                    partition: Callable[[int], int] | None = None) -> float:
+    """Produce records ``first .. first+count-1`` of the stream (``value(n, now_ms)``
+    keyed ``key(n)``, to partition ``partition(n)`` if given, else by librdkafka's
+    default partitioner); return seconds taken."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
-                         "compression.type": "lz4", "batch.size": 1_000_000,
+                         "compression.type": compression, "batch.size": 1_000_000,
                          "queue.buffering.max.messages": 2_000_000})
     started = time.perf_counter()
     now_ms = int(time.time() * 1000)
     for n in range(first, first + count):
-        value = orjson.dumps(work.record(n, now_ms))
+        encoded = orjson.dumps(value(n, now_ms))
+        where = {} if partition is None else {"partition": partition(n)}
         while True:
             try:
-                producer.produce(topic, value, work.key_of(n))
+                producer.produce(topic, encoded, key(n), **where)
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -67,6 +77,8 @@ class Arrivals:
     first: float | None = None
     last: float | None = None
     timed_out: bool = False
+    stalled: bool = False
+    """No output for ``stall`` seconds after the first: the system stopped short."""
     process_died: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -92,15 +104,20 @@ class OutputCounter:
                 assignment.append(TopicPartition(topic, partition, offset))
         self.consumer.assign(assignment)
 
-    def wait_for(self, wanted: int, *, timeout: float,
-                 alive: Callable[[], bool]) -> Arrivals:
-        """Read until ``wanted`` records arrived, ``timeout`` passed or ``alive()`` is
-        false (the system exited); the client's own poll is the wait."""
+    def wait_for(self, wanted: int, *, timeout: float, alive: Callable[[], bool],
+                 stall: float = STALL_S) -> Arrivals:
+        """Read until ``wanted`` records arrived, ``timeout`` passed, nothing arrived
+        for ``stall`` seconds after the first output, or ``alive()`` is false (the
+        system exited); the client's own poll is the wait."""
         arrivals = Arrivals()
         deadline = time.monotonic() + timeout
         while arrivals.count < wanted:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 arrivals.timed_out = True
+                break
+            if arrivals.last is not None and now - arrivals.last > stall:
+                arrivals.stalled = True
                 break
             if not alive():
                 arrivals.process_died = True
@@ -126,6 +143,29 @@ class OutputCounter:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def sample_values(bootstrap: str, topics: Sequence[str], count: int,
+                  timeout: float = 30.0) -> list[Any]:
+    """Up to ``count`` decoded values from the start of ``topics`` (to check what a
+    system wrote, not only how much)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-sample",
+                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    values: list[Any] = []
+    try:
+        assignment = []
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=30).topics[topic]
+            assignment += [TopicPartition(topic, p, 0) for p in metadata.partitions]
+        consumer.assign(assignment)
+        deadline = time.monotonic() + timeout
+        while len(values) < count and time.monotonic() < deadline:
+            for message in consumer.consume(min(count - len(values), 10_000), 1.0):
+                if message.error() is None:
+                    values.append(orjson.loads(message.value()))
+        return values
+    finally:
+        consumer.close()
 
 
 def current_ends(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:

@@ -16,6 +16,19 @@ STOP_TIMEOUT_S = 30.0
 RSS_INTERVAL_S = 0.1
 
 
+def _label(process: psutil.Process, root: bool) -> str:
+    """A short name for a sampled process: the system's main process, or what a
+    child runs (a compute pool worker, a resource tracker, ...)."""
+    if root:
+        return "main"
+    try:
+        argv = process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return process.name()
+    text = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv[:4]))
+    return text[:80]
+
+
 class RssSampler:
     """Peak RSS (bytes) and CPU seconds of a process and all its descendants, sampled
     every 0.1 s (CPU: the last sample, so a child's time counts while it lives).
@@ -28,6 +41,8 @@ class RssSampler:
         self.pid = pid
         self.peak = 0
         self.cpu_s = 0.0
+        self.peaks: dict[int, tuple[str, int]] = {}
+        """Per process of the tree: pid -> (what it runs, peak RSS bytes)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"bench-rss-{name}",
                                         daemon=True)
@@ -43,11 +58,16 @@ class RssSampler:
         cpu = 0.0
         for process in processes:
             try:
-                rss += process.memory_info().rss
+                own = process.memory_info().rss
                 times = process.cpu_times()
                 cpu += times.user + times.system
+                if process.pid not in self.peaks:
+                    self.peaks[process.pid] = (_label(process, process.pid == self.pid), 0)
             except psutil.NoSuchProcess:
                 continue
+            rss += own
+            label, best = self.peaks[process.pid]
+            self.peaks[process.pid] = (label, max(best, own))
         self.peak = max(self.peak, rss)
         self.cpu_s = max(self.cpu_s, cpu)
 
@@ -55,6 +75,11 @@ class RssSampler:
         while not self._stop.is_set():
             self._sample()
             self._stop.wait(RSS_INTERVAL_S)
+
+    def by_process_mb(self) -> dict[str, float]:
+        """Peak RSS in MB of each process the tree had, named ``<pid> <what>``."""
+        return {f"{pid} {label}": round(peak / 2**20, 1)
+                for pid, (label, peak) in sorted(self.peaks.items())}
 
     def stop(self) -> int:
         self._stop.set()

@@ -66,6 +66,7 @@ def table(summaries: Sequence[Summary], records: dict[str, int]) -> str:
               f"{'wall rec/s':>12}{'startup s':>11}{'peak RSS MB':>13}{'CPU us/rec':>12}  note")
     for case in dict.fromkeys(s.case for s in summaries):
         unit = {"restore": "restore rec/s",
+                "lookup": "rec/s of the lookup stream, table preloaded (not timed)",
                 "backlog": "rec/s of a deliberately slow stage, backlog never cleared"
                 }.get(case, "rec/s")
         lines.append(f"\n== {case} ({records[case]:,} records; {unit}; "
@@ -78,6 +79,65 @@ def table(summaries: Sequence[Summary], records: dict[str, int]) -> str:
                          f"{_num(s.wall, ',.0f'):>12}{_num(s.startup_s, '.1f'):>11}"
                          f"{_num(s.peak_rss_mb, ',.0f'):>13}{_num(s.cpu_us, ',.1f'):>12}"
                          f"  {s.note}")
+    return "\n".join(lines)
+
+
+def _spread(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):,.1f} ({min(values):,.1f}-{max(values):,.1f})"
+
+
+def latency_table(runs: Sequence[RunResult], systems: Sequence[str], *, rate: float,
+                  seconds: float, warmup: float) -> str:
+    """End-to-end latency per system: median (min-max) over the repetitions of each
+    run's p50 and p99, and the worst record of all runs."""
+    lines = [f"\n== latency (3 stages, input paced at {rate:,.0f} rec/s for {seconds:g} s "
+             f"after a {warmup:g} s warm-up; ms, median (min-max) of runs) ==",
+             f"{'system':<12}{'p50 ms':>26}{'p99 ms':>28}{'max ms':>12}{'input rec/s':>13}"
+             f"{'out rec/s':>11}{'peak RSS MB':>13}{'CPU us/rec':>12}  note"]
+    for system in systems:
+        mine = [r for r in runs if r.system == system]
+        good = [r for r in mine if r.error is None and "p50_ms" in r.extra]
+        failed = len(mine) - len(good)
+        note = "" if not failed else (
+            f"{failed} of {len(mine)} runs failed: "
+            f"{next(r.error for r in mine if r.error).splitlines()[0]}")
+        if not good:
+            lines.append(f"{system:<12}{'-':>26}{'-':>28}{'-':>12}{'-':>13}{'-':>11}{'-':>13}"
+                         f"{'-':>12}  {note or 'not run'}")
+            continue
+        short = [r.extra["incomplete"] for r in good if "incomplete" in r.extra]
+        if short:
+            note = f"{len(short)} of {len(good)} runs: {short[0]}" + (
+                f"; {note}" if note else "")
+        inputs = [r.extra.get("input_rate", 0.0) for r in good]
+        outputs = [r.rate or 0.0 for r in good]
+        lines.append(
+            f"{system:<12}{_spread([r.extra['p50_ms'] for r in good]):>26}"
+            f"{_spread([r.extra['p99_ms'] for r in good]):>28}"
+            f"{max(r.extra['max_ms'] for r in good):>12,.1f}"
+            f"{statistics.median(inputs):>13,.0f}{statistics.median(outputs):>11,.0f}"
+            f"{max(r.peak_rss_mb or 0.0 for r in good):>13,.0f}"
+            f"{statistics.median(r.cpu_us_per_record or 0.0 for r in good):>12,.1f}  {note}")
+    return "\n".join(lines)
+
+
+def rss_by_process(runs: Sequence[RunResult]) -> str:
+    """Peak RSS of every process of slither's runs in the memory-relevant cases
+    (passthrough and backlog): the largest run of each system and case."""
+    lines = ["\npeak RSS by process (largest run; MB):"]
+    for case in ("passthrough", "backlog"):
+        best: dict[str, RunResult] = {}
+        for run in runs:
+            if run.case != case or "rss_by_process_mb" not in run.extra:
+                continue
+            if run.system not in best or (run.peak_rss_mb or 0) > (
+                    best[run.system].peak_rss_mb or 0):
+                best[run.system] = run
+        for system, run in best.items():
+            parts = ", ".join(f"{name}: {mb:,.0f}"
+                              for name, mb in run.extra["rss_by_process_mb"].items())
+            lines.append(f"  {case:<12} {system:<12} total {run.peak_rss_mb or 0:,.0f}; "
+                         f"{parts}")
     return "\n".join(lines)
 
 

@@ -6,6 +6,12 @@ readable. ``rate`` is the steady rate: records after the first output poll / (la
 output arrival - first output arrival), without process start and group join
 (reported apart as ``startup_s``); ``wall_rate`` is records / (last arrival - launch).
 
+Lookup: as a throughput case, but first a table of ``lookup_keys`` rows is produced
+to the system's table topic and the stream is keyed by table key (co-partitioned);
+the system loads the table during start-up, so the steady rate is the lookup stream.
+
+Latency: see ``harness/latency.py``.
+
 Restore: the system builds its state from the input (one entry per record, through
 its own changelog), stops, its local state is deleted, and it is started again with
 one more input record; the time from launch to that record's output minus the
@@ -20,12 +26,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+from cases import args as cli
 from cases import work
 from confluent_kafka.admin import AdminClient
 
-from harness import kafka_io
+from harness import kafka_io, latency
 from harness.procs import SystemProcess
 from harness.systems import System
+
+LATENCY_GRACE_S = 30.0
+"""How long the latency case waits for outputs after the paced input ends."""
+LOOKUP_SAMPLE = 5_000
+"""Outputs of the lookup case checked for their table row."""
 
 
 @dataclass
@@ -54,15 +67,22 @@ class Topics:
     group: str
     input: str
     outputs: tuple[str, ...]
+    table: str = ""
+    """The lookup case's table topic (empty otherwise)."""
+    extra: tuple[str, ...] = ()
+    """Further topics the harness creates (the latency case's intermediate topics)."""
 
 
 def topics_for(system: System, case: str, rep: int) -> Topics:
     """Fresh names for one run (slither's pipe derives its topics from the group)."""
     group = f"bench_{case}_{system.name.replace('-', '_')}_{rep}_{uuid.uuid4().hex[:6]}"
-    routes = work.ROUTES if case == "router" else ("default",)
+    routes = work.ROUTES if case in cli.MULTI_OUTPUT else ("default",)
+    outputs = tuple(f"{group}.out.{r}" for r in routes)
+    table = system.table_topic.format(group=group) if case == "lookup" else ""
     if system.slither_topics:
-        return Topics(group, f"{group}.s.in", tuple(f"{group}.out.{r}" for r in routes))
-    return Topics(group, f"{group}.in", tuple(f"{group}.out.{r}" for r in routes))
+        return Topics(group, f"{group}.s.in", outputs, table)
+    extra = cli.mid_topics(group) if case == "latency" else ()
+    return Topics(group, f"{group}.in", outputs, table, extra)
 
 
 class Bench:
@@ -78,20 +98,42 @@ class Bench:
         argv = [*system.argv(), "--case", case, "--bootstrap", self.bootstrap,
                 "--input", topics.input, "--outputs", ",".join(topics.outputs),
                 "--group", topics.group, "--state-dir", str(state_dir)]
+        if topics.table:
+            argv += ["--table", topics.table]
         state_dir.mkdir(parents=True, exist_ok=True)
         return SystemProcess(argv, name=system.name,
                              log_path=self.work_dir / "logs" / f"{topics.group}.log",
                              cwd=state_dir)
 
     def throughput(self, system: System, case: str, records: int, rep: int,
-                   *, keep_state: bool = False) -> tuple[RunResult, Topics, Path]:
-        """Run ``system`` over ``records`` fresh input records of ``case``."""
+                   *, keep_state: bool = False,
+                   lookup_keys: int = 0) -> tuple[RunResult, Topics, Path]:
+        """Run ``system`` over ``records`` fresh input records of ``case`` (lookup:
+        keyed by one of ``lookup_keys`` table keys, after the table's rows)."""
         topics = topics_for(system, case, rep)
         state_dir = self.work_dir / "state" / topics.group
         result = RunResult(system.name, case, rep, records)
         kafka_io.create_topics(self.bootstrap, [topics.input, *topics.outputs])
+        key = work.key_of
+        partition = None
+        if case == "lookup":
+            kafka_io.create_topics(self.bootstrap, [topics.table])
+
+            def key(n: int) -> bytes:
+                return work.lookup_key(n, lookup_keys)
+
+            def partition(n: int) -> int:
+                return work.lookup_partition(n, lookup_keys, kafka_io.PARTITIONS)
+
+            def table_key(n: int) -> bytes:
+                return orjson.dumps(key(n).decode()) if system.json_table_keys else key(n)
+
+            result.extra["table_produce_s"] = kafka_io.produce_records(
+                self.bootstrap, topics.table, 0, lookup_keys, key=table_key,
+                value=lambda i, _now: work.table_row(i), partition=partition)
+            result.extra["lookup_keys"] = lookup_keys
         result.extra["input_produce_s"] = kafka_io.produce_records(
-            self.bootstrap, topics.input, 0, records)
+            self.bootstrap, topics.input, 0, records, key=key, partition=partition)
         counter = kafka_io.OutputCounter(self.bootstrap, topics.outputs)
         process = self._launch(system, case, topics, state_dir)
         try:
@@ -101,6 +143,7 @@ class Bench:
             counter.close()
         result.received = arrivals.count
         result.peak_rss_mb = peak / 2**20
+        result.extra["rss_by_process_mb"] = process.rss.by_process_mb()
         result.cpu_us_per_record = process.cpu_s / records * 1e6
         if arrivals.first is not None and arrivals.last is not None:
             result.startup_s = arrivals.first - process.launched
@@ -113,11 +156,22 @@ class Bench:
                 result.extra["rate_is_wall"] = True
         if arrivals.count < records:
             why = ("timed out" if arrivals.timed_out else
-                   f"process exited with {code}" if arrivals.process_died else "stopped")
+                   f"stalled (no output for {kafka_io.STALL_S:g} s)" if arrivals.stalled
+                   else f"process exited with {code}" if arrivals.process_died
+                   else "stopped")
             result.error = (f"{why} after {arrivals.count:,} of {records:,} records; "
                             f"log tail:\n{process.tail()}")
         result.extra["output_end_offsets"] = kafka_io.end_offsets(self.bootstrap,
                                                                   topics.outputs)
+        if case == "lookup" and arrivals.count:
+            sample = kafka_io.sample_values(self.bootstrap, topics.outputs,
+                                            min(records, LOOKUP_SAMPLE))
+            misses = sum(1 for value in sample if value.get("profile") is None)
+            result.extra["lookup_sample"] = len(sample)
+            result.extra["lookup_misses"] = misses
+            if misses and result.error is None:
+                result.error = (f"{misses} of {len(sample)} sampled outputs were not "
+                                "enriched (no table row found)")
         if not keep_state:
             self.cleanup(topics, state_dir)
         return result, topics, state_dir
@@ -178,6 +232,7 @@ class Bench:
                 counter.close()
             result.received = arrivals.count
             result.peak_rss_mb = peak / 2**20
+            result.extra["rss_by_process_mb"] = process.rss.by_process_mb()
             result.extra["seconds"] = seconds
             if arrivals.process_died or arrivals.first is None or arrivals.last is None:
                 result.error = (f"process exited with {code} or produced nothing after "
@@ -189,6 +244,68 @@ class Bench:
                            (arrivals.count - arrivals.first_batch)
                            / (arrivals.last - arrivals.first))
             result.cpu_us_per_record = process.cpu_s / max(arrivals.count, 1) * 1e6
+            return result
+        finally:
+            self.cleanup(topics, state_dir)
+
+    def latency(self, system: System, rep: int, *, rate: float, seconds: float,
+                warmup_s: float) -> RunResult:
+        """End-to-end latency at ``rate`` records/s through the 3-stage case for
+        ``warmup_s + seconds``; percentiles over the records after the warm-up."""
+        topics = topics_for(system, "latency", rep)
+        state_dir = self.work_dir / "state" / topics.group
+        warmup = int(rate * warmup_s)
+        total = warmup + int(rate * seconds)
+        result = RunResult(system.name, "latency", rep, total)
+        try:
+            kafka_io.create_topics(self.bootstrap,
+                                   [topics.input, *topics.outputs, *topics.extra])
+            reader = latency.LatencyReader(self.bootstrap, topics.outputs)
+            pacer = latency.Pacer(self.bootstrap, topics.input, rate=rate, total=total)
+            process = self._launch(system, "latency", topics, state_dir)
+            try:
+                pacer.send_one(latency.PROBE)
+                ready = reader.wait_probe(timeout=min(self.timeout, 120.0),
+                                          alive=process.alive)
+                if ready is None:
+                    result.error = f"the probe record never came out; log tail:\n{process.tail()}"
+                    return result
+                result.startup_s = ready
+                pacer.start()
+                timings = reader.read(total, warmup, timeout=warmup_s + seconds + LATENCY_GRACE_S,
+                                      alive=process.alive)
+            finally:
+                pacer.stop()
+                peak, code = process.stop()
+                reader.close()
+            result.peak_rss_mb = peak / 2**20
+            result.cpu_us_per_record = process.cpu_s / total * 1e6
+            result.received = timings.received
+            if pacer.error is not None:
+                result.error = f"the paced producer failed: {pacer.error!r}"
+                return result
+            if pacer.started is not None and pacer.finished is not None:
+                result.extra["input_rate"] = pacer.sent / max(pacer.finished - pacer.started,
+                                                              1e-9)
+            if timings.process_died or not timings.latencies_ms:
+                why = (f"process exited with {code}" if timings.process_died
+                       else "no record after the warm-up arrived")
+                result.error = (f"{why} after {timings.received:,} of {total:,} records; "
+                                f"log tail:\n{process.tail()}")
+                return result
+            if timings.received < total:  # it cannot keep up: the queue only grows
+                result.extra["incomplete"] = (
+                    f"only {timings.received:,} of {total:,} records arrived within "
+                    f"{LATENCY_GRACE_S:g} s after the input ended: cannot sustain "
+                    f"{rate:,.0f} rec/s; percentiles of those that arrived (understated)")
+            ordered = sorted(timings.latencies_ms)
+            result.extra.update(
+                p50_ms=latency.percentile(ordered, 0.50),
+                p99_ms=latency.percentile(ordered, 0.99), max_ms=ordered[-1],
+                measured=len(ordered), warmup=warmup, duplicates=timings.duplicates)
+            if timings.first is not None and timings.last is not None \
+                    and timings.last > timings.first:
+                result.rate = timings.received / (timings.last - timings.first)
             return result
         finally:
             self.cleanup(topics, state_dir)

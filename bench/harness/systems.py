@@ -26,6 +26,11 @@ class System:
     unsupported: dict[str, str] = field(default_factory=dict)
     in_default: bool = True
     """Run when ``--systems`` is not given (variants for tuning studies are not)."""
+    table_topic: str = "{group}.table"
+    """Where the lookup case's table goes (``{group}`` is the run's group): a topic the
+    system loads, or for Faust its table's changelog, which it recovers on start."""
+    json_table_keys: bool = False
+    """The table's keys are JSON strings (Faust's table key serializer), not raw."""
 
     @property
     def python(self) -> Path:
@@ -75,6 +80,7 @@ def all_systems() -> dict[str, System]:
         System("quix", "quix_app.py", "quix", _settings("quix_app.py"),
                unsupported={"backlog": SLITHER_ONLY}),
         System("faust", "faust_app.py", "faust", _settings("faust_app.py"),
-               unsupported={"backlog": SLITHER_ONLY}),
+               unsupported={"backlog": SLITHER_ONLY},
+               table_topic="{group}-lookup-changelog", json_table_keys=True),
     ]
     return {system.name: system for system in systems}

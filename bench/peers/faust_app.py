@@ -5,6 +5,12 @@ JSON values, raw keys. Throughput knobs as stated in ``SETTINGS``; the table sto
 ``memory://`` (Faust's default: RocksDB needs a native build not available here), so
 a restart recovers the whole table from its changelog, which is what restore measures.
 Compute calls the model once per record (Faust agents process events one by one).
+
+Lookup: a table ``lookup`` whose changelog topic the harness filled with the table's
+rows (JSON keys, as Faust's table writes them; co-partitioned with the stream by
+explicit partition): Faust recovers the table from it before the agent runs, then
+looks each record's key up (``table.get``). Latency: three agents
+chained through the intermediate topics, ``producer_linger`` 5 ms as elsewhere.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from cases import work
 
 SETTINGS = ("agent with await send per record, json values, raw keys, "
             "producer_linger=5 ms, stream_buffer_maxsize=4096, broker_commit_every=10000, "
-            "table store memory:// + changelog, 1 process; compute per record")
+            "table store memory:// + changelog, 1 process; compute per record; lookup: "
+            "Table recovered from its changelog, table.get per record; latency: 3 chained "
+            "agents, producer_linger=5 ms")
 
 
 def build(options: cli.SystemArgs) -> faust.App:
@@ -37,6 +45,11 @@ def build(options: cli.SystemArgs) -> faust.App:
     by_route = dict(zip(work.ROUTES, outputs, strict=False))
     table = (app.Table("state", partitions=options.partitions, default=None)
              if options.case == "restore" else None)
+    lookup = (app.Table("lookup", partitions=options.partitions, default=None)
+              if options.case == "lookup" else None)
+    if options.case == "latency":
+        chain(app, options, outputs)
+        return app
     compute = None
     if options.case == "compute":
         from cases import model
@@ -50,6 +63,8 @@ def build(options: cli.SystemArgs) -> faust.App:
                 continue
             if compute is not None:
                 result = compute(value)
+            elif lookup is not None:
+                result = work.join(value, lookup.get(key.decode()))
             elif table is not None:
                 table[str(value["n"])] = value
                 result = value
@@ -58,6 +73,31 @@ def build(options: cli.SystemArgs) -> faust.App:
             await outputs[0].send(key=key, value=result)
 
     return app
+
+
+def chain(app: faust.App, options: cli.SystemArgs, outputs: list[Any]) -> None:
+    """The latency case: input -> mid1 -> mid2 -> routed output, one agent each."""
+    mid1, mid2 = (app.topic(name, key_serializer="raw", value_serializer="json",
+                            partitions=options.partitions)
+                  for name in cli.mid_topics(options.group))
+    source = app.topic(options.input, key_serializer="raw", value_serializer="json")
+    by_route = dict(zip(work.ROUTES, outputs, strict=True))
+
+    @app.agent(source)
+    async def first(stream: Any) -> None:
+        async for key, value in stream.items():
+            await mid1.send(key=key, value=work.enrich(value))
+
+    @app.agent(mid1)
+    async def second(stream: Any) -> None:
+        async for key, value in stream.items():
+            await mid2.send(key=key, value=work.enrich(value))
+
+    @app.agent(mid2)
+    async def third(stream: Any) -> None:
+        async for key, value in stream.items():
+            enriched = work.enrich(value)
+            await by_route[work.route_of(enriched)].send(key=key, value=enriched)
 
 
 def main() -> None:

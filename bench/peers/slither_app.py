@@ -12,6 +12,13 @@ the topics that way). ``--delivery exactly_once`` switches to transactions.
 * restore: a store ``bench`` (table ``features``) declared on the pipe and a local
   stage whose batch handler ``bulk_insert``s the batch into it, then passes it on; on
   start the worker restores the store from its changelog before any stage runs.
+* lookup: a store ``lookup`` whose ``load`` reads the table topic (``--table``) and
+  ``bulk_insert``s it (the store is populated before any stage runs); a local stage's
+  batch handler looks each record's key up with one ``get_many`` per batch through
+  ``ctx.stores``.
+* latency: local -> local -> router (3 outputs), batches of at most 100, the
+  backend's ``linger.ms=5`` (0-1 ms measured worse on a loaded 2-core broker: one
+  produce request per record); a stage's poll returns as soon as a record is there.
 
 The worker runs in this process (``Worker.run``); SIGTERM makes it drain and stop.
 Stores live under ``--state-dir``.
@@ -26,6 +33,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, TopicPartition
 
 BENCH = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BENCH))
@@ -43,9 +53,18 @@ from slither_stream.store import Store, TableSpec  # noqa: E402
 LOCAL_BATCH = 1000
 """Records per stage batch (one produce+flush+commit per batch): the throughput knob."""
 
+LATENCY_BATCH = 100
+"""Stage batch size of the latency case (a batch is produced and flushed as one)."""
+
 SETTINGS = ("1 worker process, local/router batch_size=1000 (LOCAL_BATCH), "
             "Kafka backend defaults (lz4, linger.ms=5, idempotent); compute: batch 64, "
-            "processes executor x2, max_in_flight 4")
+            "processes executor x2, max_in_flight 4; lookup: store loaded by load() "
+            "(bulk_insert), get_many per batch; latency: local->local->router, "
+            "batch_size=100, linger.ms=5")
+
+TABLE_TOPIC = ""
+"""The lookup case's table topic, set by ``main`` before the store is created."""
+BOOTSTRAP = ""
 
 
 class BenchStore(Store):
@@ -55,6 +74,45 @@ class BenchStore(Store):
 
     def tables(self) -> Sequence[TableSpec]:
         return [TableSpec("features", key="string")]
+
+
+class LookupStore(Store):
+    """The lookup case's table, keyed by the record key (bytes), loaded from the
+    table topic the harness produced (every partition, up to its end)."""
+
+    name = "lookup"
+
+    def tables(self) -> Sequence[TableSpec]:
+        return [TableSpec("profiles", key="bytes")]
+
+    def load(self, tables: Any) -> None:
+        consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "bench-load",
+                             "enable.auto.commit": False})
+        try:
+            metadata = consumer.list_topics(TABLE_TOPIC, timeout=30).topics[TABLE_TOPIC]
+            ends = {}
+            for partition in metadata.partitions:
+                _low, high = consumer.get_watermark_offsets(
+                    TopicPartition(TABLE_TOPIC, partition), timeout=30)
+                if high > 0:
+                    ends[partition] = high
+            consumer.assign([TopicPartition(TABLE_TOPIC, p, 0) for p in ends])
+            while ends:
+                rows = []
+                for message in consumer.consume(10_000, 1.0):
+                    if message.error() is not None:
+                        raise RuntimeError(f"reading {TABLE_TOPIC}: {message.error()}")
+                    rows.append((message.key(), orjson.loads(message.value())))
+                    if message.offset() + 1 >= ends.get(message.partition(), 0):
+                        ends.pop(message.partition(), None)
+                tables["profiles"].bulk_insert(rows)
+        finally:
+            consumer.close()
+
+
+def lookup(items: list[Item], ctx: Any) -> list[Any]:
+    rows = ctx.stores["lookup"].table("profiles").get_many([item.key for item in items])
+    return [work.join(item.payload, row) for item, row in zip(items, rows, strict=True)]
 
 
 def enrich(item: Item, _ctx: Any) -> Any:
@@ -86,6 +144,15 @@ def build(case: str, group: str, delivery: str, batch: int = LOCAL_BATCH) -> Pip
     elif case == "restore":
         pipe.store("bench", BenchStore)
         pipe.local("s", batch_handler=remember, batch_size=batch)
+    elif case == "lookup":
+        pipe.store("lookup", LookupStore)
+        pipe.local("s", batch_handler=lookup, batch_size=batch)
+    elif case == "latency":
+        pipe.local("s", enrich, batch_size=LATENCY_BATCH)
+        pipe.local("s2", enrich, batch_size=LATENCY_BATCH)
+        pipe.router("s3", [(work.is_route(name), name) for name in work.ROUTES],
+                    batch_size=LATENCY_BATCH)
+        pipe.outputs(*work.ROUTES)
     else:
         raise SystemExit(f"slither_app: unknown case {case!r}")
     return pipe
@@ -107,6 +174,8 @@ def main() -> None:
         os.chdir(options.state_dir)  # stores live in ./.slither-stores
     if known.batch_size < 1:
         raise SystemExit(f"slither_app: --batch-size must be >= 1, not {known.batch_size}")
+    global TABLE_TOPIC, BOOTSTRAP
+    TABLE_TOPIC, BOOTSTRAP = options.table, options.bootstrap
     definition = build(options.case, options.group, known.delivery,
                        known.batch_size).compile()
     log = open_log(f"kafka://{options.bootstrap}")

@@ -5,6 +5,7 @@ client only, so no peer venv is needed), and its summaries and goal checks are r
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +16,8 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import run_all  # noqa: E402
-from harness import report  # noqa: E402
+from cases import model, work  # noqa: E402
+from harness import latency, report  # noqa: E402
 from harness.runs import RunResult  # noqa: E402
 
 RECORDS = 2_000
@@ -26,7 +28,8 @@ RECORDS = 2_000
 def test_run_all_measures_slither_and_raw_client(
         kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = run_all.main(["--records", str(RECORDS), "--compute-records", "300",
-                         "--backlog-seconds", "6",
+                         "--backlog-seconds", "6", "--backlog-records", str(RECORDS),
+                         "--cases", "passthrough,router,compute,restore,backlog",
                          "--repeat", "1", "--systems", "raw-kafka,slither",
                          "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
                          "--timeout", "90"])
@@ -55,6 +58,106 @@ def test_run_all_measures_slither_and_raw_client(
     assert "== passthrough (2,000 records" in printed
     assert "goals:" in printed and "passthrough slither / raw-kafka" in printed
     assert "backlog peak RSS slither: " in printed
+    assert backlog["extra"]["rss_by_process_mb"], "per-process peaks are recorded"
+    assert "peak RSS by process" in printed and "backlog      slither" in printed
+    assert results["model"]["base_rounds"] >= 1 and "load_average" in results
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(180)
+def test_run_all_measures_lookup_and_latency(
+        kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_all.main(["--records", "1000", "--lookup-keys", "3000",
+                         "--latency-rate", "400", "--latency-seconds", "2",
+                         "--latency-warmup", "0.5", "--cases", "lookup,latency",
+                         "--repeat", "1", "--systems", "raw-kafka,slither",
+                         "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
+                         "--timeout", "90"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    [result_file] = tmp_path.glob("*.json")
+    runs = {(r["case"], r["system"]): r for r in json.loads(result_file.read_text())["runs"]}
+    for system in ("raw-kafka", "slither"):
+        lookup = runs[("lookup", system)]
+        assert lookup["error"] is None, lookup["error"]
+        assert lookup["received"] >= 1000 and lookup["rate"] > 0
+        # every sampled output carries its table row: the lookup really happened
+        assert lookup["extra"]["lookup_sample"] == 1000
+        assert lookup["extra"]["lookup_misses"] == 0
+        latency = runs[("latency", system)]
+        assert latency["error"] is None, latency["error"]
+        extra = latency["extra"]
+        assert latency["received"] == 1000 and extra["measured"] == 800
+        assert 0 < extra["p50_ms"] <= extra["p99_ms"] <= extra["max_ms"] < 30_000
+        assert 300 < extra["input_rate"] < 500  # paced at 400/s, not all at once
+    assert "== lookup (1,000 records" in printed
+    assert "== latency (3 stages, input paced at 400 rec/s" in printed
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert latency.percentile(values, 0.5) == 50.0
+    assert latency.percentile(values, 0.99) == 99.0
+    assert latency.percentile(values, 1.0) == 100.0
+    assert latency.percentile([7.0], 0.99) == 7.0
+    with pytest.raises(ValueError):
+        latency.percentile([], 0.5)
+
+
+def test_model_tuning_lands_near_the_issue_costs_and_exports_the_rounds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setattr(model, "BASE_ROUNDS", 1)
+    monkeypatch.setattr(model, "ITEM_ROUNDS", 1)
+    monkeypatch.setenv(model.ROUNDS_ENV, "1,1")
+    measured = model.tune()
+    assert model.BASE_ROUNDS > 1  # one round is far below 1 ms: tuning raised it
+    assert os.environ[model.ROUNDS_ENV] == f"{model.BASE_ROUNDS},{model.ITEM_ROUNDS}"
+    # generous bounds: the machine is shared, but the fit must land in the region
+    assert 0.5 < measured["call_ms"] < 2.0
+    assert 4.0 < measured["item_us"] < 25.0
+
+
+def test_model_rounds_come_from_the_environment_and_bad_values_are_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(model.ROUNDS_ENV, "7,3")
+    assert model._rounds_from_env() == (7, 3)
+    monkeypatch.setenv(model.ROUNDS_ENV, "seven,3")
+    with pytest.raises(SystemExit, match="BENCH_MODEL_ROUNDS"):
+        model._rounds_from_env()
+    monkeypatch.setenv(model.ROUNDS_ENV, "0,3")
+    with pytest.raises(SystemExit, match="rounds must be >= 1"):
+        model._rounds_from_env()
+
+
+def test_lookup_stream_and_table_are_co_partitioned() -> None:
+    for n in (0, 1, 12345, 999_999):
+        key = work.lookup_key(n, 1000)
+        assert key == work.lookup_key(n + 1000, 1000)  # the key space wraps
+        assert work.lookup_partition(n, 1000, 4) == work.lookup_partition(n + 1000, 1000, 4)
+    partitions = {work.lookup_partition(n, 1000, 4) for n in range(1000)}
+    assert partitions == {0, 1, 2, 3}
+
+
+def test_latency_table_flags_a_system_that_cannot_keep_up() -> None:
+    def run(system: str, p50: float, incomplete: bool = False) -> RunResult:
+        extra: dict[str, object] = {"p50_ms": p50, "p99_ms": p50 * 2, "max_ms": p50 * 3,
+                                    "input_rate": 5000.0}
+        if incomplete:
+            extra["incomplete"] = "only 10 of 20 records arrived"
+        return RunResult(system, "latency", 0, 20, received=20, rate=4000.0,
+                         peak_rss_mb=80.0, cpu_us_per_record=50.0, extra=extra)
+
+    text = report.latency_table([run("slither", 10.0), run("slither", 30.0),
+                                 run("slither", 20.0), run("faust", 900.0, True)],
+                                ["slither", "faust", "quix"], rate=5000, seconds=20,
+                                warmup=5)
+    lines = text.splitlines()
+    slither = next(line for line in lines if line.startswith("slither"))
+    assert "20.0 (10.0-30.0)" in slither and "40.0 (20.0-60.0)" in slither
+    faust = next(line for line in lines if line.startswith("faust"))
+    assert "1 of 1 runs: only 10 of 20 records arrived" in faust
+    assert next(line for line in lines if line.startswith("quix")).endswith("not run")
 
 
 def _run(system: str, rate: float | None, error: str | None = None) -> RunResult:
