@@ -41,7 +41,7 @@ from slither_stream.store.recovery import RestoreOptions, restore
 from slither_stream.store.retirement import Retirer
 from slither_stream.store.size import SizeReporter
 from slither_stream.store.spec import TableSpec
-from slither_stream.store.table import Table
+from slither_stream.store.table import Table, table_named
 from slither_stream.store.writes import OwnerWrites
 
 if TYPE_CHECKING:
@@ -271,12 +271,7 @@ class StoreOwner(OwnerWrites):
     # -- tables and writes ---------------------------------------------------------
 
     def table(self, name: str) -> Table:
-        table = self._tables.get(name)
-        if table is None:
-            raise StoreError(
-                f"store {self.name!r} has no table {name!r}; tables: {', '.join(self._tables)}"
-            )
-        return table
+        return table_named(self._tables, self.name, name)
 
     # -- reload --------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from slither_stream.store.generations import Generation
 from slither_stream.store.owner import MANIFEST
 from slither_stream.store.retirement import Retirer
 from slither_stream.store.spec import TableSpec, check_name
-from slither_stream.store.table import TableReader
+from slither_stream.store.table import TableReader, table_named
 
 _log = logging.getLogger(__name__)
 
@@ -147,12 +147,7 @@ class StoreReader:
         return self._current.number
 
     def table(self, name: str) -> TableReader:
-        table = self._tables.get(name)
-        if table is None:
-            raise StoreError(
-                f"store {self.name!r} has no table {name!r}; tables: {', '.join(self._tables)}"
-            )
-        return table
+        return table_named(self._tables, self.name, name)
 
     def __getitem__(self, name: str) -> TableReader:
         return self.table(name)

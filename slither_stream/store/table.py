@@ -12,7 +12,7 @@ is not closed under them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
@@ -26,6 +26,17 @@ from slither_stream.store.spec import TableSpec
 T = TypeVar("T")
 
 _MISSING: Any = object()
+
+
+TableT = TypeVar("TableT", bound="TableReader")
+
+
+def table_named(tables: Mapping[str, TableT], store: str, name: str) -> TableT:
+    """``tables[name]``, or a StoreError that lists the store's tables."""
+    table = tables.get(name)
+    if table is None:
+        raise StoreError(f"store {store!r} has no table {name!r}; tables: {', '.join(tables)}")
+    return table
 
 
 class GenerationSource(Protocol):
