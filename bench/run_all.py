@@ -36,7 +36,7 @@ from cases import model  # noqa: E402
 from harness import report  # noqa: E402
 from harness.broker import broker  # noqa: E402
 from harness.runs import Bench, RunResult  # noqa: E402
-from harness.systems import all_systems  # noqa: E402
+from harness.systems import System, all_systems  # noqa: E402
 
 CASES = ("passthrough", "lookup", "compute", "router", "latency", "restore", "backlog")
 """In the issue's order (its case 6, memory, is the backlog case plus the peak RSS
@@ -111,6 +111,33 @@ def ensure_peer_venvs(systems: list[str]) -> None:
                         "--peers", ",".join(venvs)], check=True)
 
 
+def code_version() -> dict[str, object]:
+    """The commit measured, and which slither files differed from it (others may edit
+    the working tree while a run is going)."""
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=BENCH.parent, capture_output=True,
+                              text=True, check=False)
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"),
+            "uncommitted": git("status", "--porcelain", "--", "slither_stream").splitlines()}
+
+
+def run_one(bench: Bench, system: System, case: str, rep: int, *, args: argparse.Namespace,
+            records: int) -> RunResult:
+    """One repetition of ``case`` for ``system``."""
+    if case == "restore":
+        return bench.restore(system, records, rep)
+    if case == "backlog":
+        return bench.backlog(system, records, rep, args.backlog_seconds)
+    if case == "latency":
+        return bench.latency(system, rep, rate=args.latency_rate,
+                             seconds=args.latency_seconds, warmup_s=args.latency_warmup)
+    if case == "lookup":
+        return bench.throughput(system, case, records, rep, lookup_keys=args.lookup_keys)[0]
+    return bench.throughput(system, case, records, rep)[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     ensure_peer_venvs(args.systems)
@@ -132,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     print(f"load average at start: {load_start}", flush=True)
     results: list[RunResult] = []
+    partial = work_dir.with_suffix(".partial.json")
+    """Every finished run so far, so a run cut short still leaves its figures."""
     with broker(args.bootstrap) as bootstrap:
         print(f"broker {bootstrap}; logs in {work_dir}", flush=True)
         bench = Bench(bootstrap, work_dir, timeout=args.timeout)
@@ -140,21 +169,10 @@ def main(argv: list[str] | None = None) -> int:
                 for system in systems:
                     if case in system.unsupported:
                         continue
-                    if case == "restore":
-                        result = bench.restore(system, records[case], rep)
-                    elif case == "backlog":
-                        result = bench.backlog(system, records[case], rep,
-                                               args.backlog_seconds)
-                    elif case == "latency":
-                        result = bench.latency(system, rep, rate=args.latency_rate,
-                                               seconds=args.latency_seconds,
-                                               warmup_s=args.latency_warmup)
-                    elif case == "lookup":
-                        result, _, _ = bench.throughput(system, case, records[case], rep,
-                                                        lookup_keys=args.lookup_keys)
-                    else:
-                        result, _, _ = bench.throughput(system, case, records[case], rep)
+                    result = run_one(bench, system, case, rep, args=args,
+                                     records=records[case])
                     results.append(result)
+                    partial.write_text(json.dumps([r.as_dict() for r in results]))
                     rate = "-" if result.rate is None else f"{result.rate:,.0f}"
                     status = "ok" if result.error is None else result.error.splitlines()[0]
                     if case == "latency" and result.error is None:
@@ -187,10 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         "args": {k: v if not isinstance(v, Path) else str(v) for k, v in vars(args).items()},
         "records": records, "model": calibration,
         "load_average": {"start": load_start, "end": load_end},
+        "code": code_version(),
         "settings": {s.name: s.settings for s in systems},
         "summaries": [s.as_dict() for s in summaries],
         "runs": [r.as_dict() for r in results],
     }, indent=2))
+    partial.unlink(missing_ok=True)
     print(f"\nresults: {output}")
     return 0
 

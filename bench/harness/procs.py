@@ -25,8 +25,10 @@ def _label(process: psutil.Process, root: bool) -> str:
         argv = process.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return process.name()
-    text = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv[:4]))
-    return text[:80]
+    if not argv:
+        return process.name()
+    text = " ".join([Path(argv[0]).name, *argv[1:4]])
+    return " ".join(text.split())[:48]  # one line: "-c" code carries newlines
 
 
 class RssSampler:

@@ -16,8 +16,10 @@ the topics that way). ``--delivery exactly_once`` switches to transactions.
   ``bulk_insert``s it (the store is populated before any stage runs); a local stage's
   batch handler looks each record's key up with one ``get_many`` per batch through
   ``ctx.stores``.
-* latency: local -> local -> router (3 outputs), batches of at most 100, the
-  backend's ``linger.ms=5`` (0-1 ms measured worse on a loaded 2-core broker: one
+* latency: local -> local -> router (3 outputs), batches of at most ``LOCAL_BATCH``
+  (a stage's poll returns what is there, so batches stay small at 5,000 rec/s; a
+  cap of 100 made exactly_once commit a transaction per 100 records and fall
+  behind), the backend's ``linger.ms=5`` (0-1 ms measured worse on a loaded 2-core broker: one
   produce request per record); a stage's poll returns as soon as a record is there.
 
 The worker runs in this process (``Worker.run``); SIGTERM makes it drain and stop.
@@ -53,14 +55,11 @@ from slither_stream.store import Store, TableSpec  # noqa: E402
 LOCAL_BATCH = 1000
 """Records per stage batch (one produce+flush+commit per batch): the throughput knob."""
 
-LATENCY_BATCH = 100
-"""Stage batch size of the latency case (a batch is produced and flushed as one)."""
-
 SETTINGS = ("1 worker process, local/router batch_size=1000 (LOCAL_BATCH), "
             "Kafka backend defaults (lz4, linger.ms=5, idempotent); compute: batch 64, "
             "processes executor x2, max_in_flight 4; lookup: store loaded by load() "
             "(bulk_insert), get_many per batch; latency: local->local->router, "
-            "batch_size=100, linger.ms=5")
+            "batch_size=1000, linger.ms=5")
 
 TABLE_TOPIC = ""
 """The lookup case's table topic, set by ``main`` before the store is created."""
@@ -148,10 +147,10 @@ def build(case: str, group: str, delivery: str, batch: int = LOCAL_BATCH) -> Pip
         pipe.store("lookup", LookupStore)
         pipe.local("s", batch_handler=lookup, batch_size=batch)
     elif case == "latency":
-        pipe.local("s", enrich, batch_size=LATENCY_BATCH)
-        pipe.local("s2", enrich, batch_size=LATENCY_BATCH)
+        pipe.local("s", enrich, batch_size=batch)
+        pipe.local("s2", enrich, batch_size=batch)
         pipe.router("s3", [(work.is_route(name), name) for name in work.ROUTES],
-                    batch_size=LATENCY_BATCH)
+                    batch_size=batch)
         pipe.outputs(*work.ROUTES)
     else:
         raise SystemExit(f"slither_app: unknown case {case!r}")
