@@ -3,7 +3,8 @@
 Starts ``--processes`` worker processes under a supervisor; each runs the chosen
 stages (``--stage``, repeatable; default all) as members of their consumer groups
 on ``--log``. SIGTERM or Ctrl-C drains: every stage finishes the batch in hand,
-commits and leaves its group. A worker process that dies is restarted.
+commits and leaves its group. A worker process that dies is restarted, up to
+``--max-restarts`` times within ``--max-seconds`` (then the supervisor gives up).
 """
 
 from __future__ import annotations
@@ -33,11 +34,16 @@ from slither_stream.observability import configure_logging, observability_option
               show_default=True,
               help="Seconds a stopping worker may spend committing and leaving its "
                    "group before it exits anyway.")
+@click.option("--max-restarts", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Worker process restarts allowed within --max-seconds; one more and "
+                   "the supervisor gives up (exit 1).")
+@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, help="The window of --max-restarts, in seconds.")
 @observability_options
 def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
                    log_url: str | None, namespace: str | None, drain_timeout: float,
-                   metrics_port: int | None, metrics_host: str, log_level: str,
-                   log_format: str) -> None:
+                   max_restarts: int, max_seconds: float, metrics_port: int | None,
+                   metrics_host: str, log_level: str, log_format: str) -> None:
     """Run the stages of the pipe in TOPOLOGY as consumer-group workers.
 
     With --metrics-port P, the supervisor serves /metrics (every process's metrics,
@@ -63,7 +69,8 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
                           metrics_port=metrics_port, metrics_host=metrics_host,
                           log_level=child_level, log_format=log_format,
                           drain_timeout=drain_timeout)
-        supervisor = Supervisor(spec, processes=processes, definition=definition)
+        supervisor = Supervisor(spec, processes=processes, definition=definition,
+                                max_restarts=max_restarts, max_seconds=max_seconds)
     except SlitherError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)

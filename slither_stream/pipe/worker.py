@@ -8,7 +8,9 @@ group, so another member takes the partitions over from the committed offsets.
 
 A :class:`Supervisor` starts ``processes`` worker processes (spawned, never forked:
 librdkafka and threads do not survive a fork), waits on their sentinels, and
-restarts any that exits without being asked to (a crash, SIGKILL, an OOM kill).
+restarts any that exits without being asked to (a crash, SIGKILL, an OOM kill),
+up to ``max_restarts`` within ``max_seconds`` (then it gives up; see
+:mod:`slither_stream.pipe.restarts`).
 Each process slot keeps its member id across restarts, so under exactly_once the
 restarted process reuses its transactional id and fences the dead one's zombie
 transactions. The embedded log is single-process: with it, ``processes`` must be 1.
@@ -37,6 +39,7 @@ from slither_stream.log import Log, open_log
 from slither_stream.observability import Members, configure_logging, start_observability
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.parent_watch import ParentWatch
+from slither_stream.pipe.restarts import RestartWindow
 from slither_stream.pipe.runner import ensure_topics
 from slither_stream.pipe.runtime import StageHaltedError, StageRuntime
 from slither_stream.pipe.sessions import ReaderSession, StoreSession, store_instances
@@ -255,7 +258,7 @@ class Supervisor:
     """
 
     def __init__(self, spec: WorkerSpec, *, processes: int = 1, max_restarts: int = 10,
-                 definition: PipeDefinition | None = None) -> None:
+                 max_seconds: float = 60.0, definition: PipeDefinition | None = None) -> None:
         if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
             raise ConfigError(f"processes must be an integer >= 1, not {processes!r}")
         if processes > 1 and spec.log_url.startswith("embedded://"):
@@ -269,7 +272,8 @@ class Supervisor:
             spec = dataclasses.replace(spec, store_mode="reader")
         self.spec = spec
         self.processes = processes
-        self.max_restarts = max_restarts
+        self.window = RestartWindow(max_restarts, max_seconds)
+        """Gives up after more than ``max_restarts`` restarts within ``max_seconds``."""
         self.restarts = 0
         self._context = multiprocessing.get_context("spawn")
         self._children: dict[int, Any] = {}
@@ -355,8 +359,9 @@ class Supervisor:
                         if not self._children:
                             return 1
                         continue
-                    if self.restarts >= self.max_restarts:
-                        _log.error("worker restarted %d times; giving up", self.restarts)
+                    if not self.window.allow():
+                        _log.error("worker processes restarted %d times within %g s; "
+                                   "giving up", self.window.recent, self.window.max_seconds)
                         self.stop()
                         return 1
                     self.restarts += 1

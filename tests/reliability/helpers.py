@@ -31,7 +31,7 @@ import orjson
 import psutil
 
 from slither_stream.item import Item
-from slither_stream.log import Log, Record
+from slither_stream.log import Log, Record, open_log
 from slither_stream.pipe.envelope import Envelope
 from tests.e2e.helpers import read_topic
 
@@ -158,6 +158,58 @@ def produce_items(log: Log, topic: str, payloads: Iterable[dict[str, Any]], *,
             count += 1
         producer.flush()
     return count
+
+
+class PacedProducer:
+    """Produces ``payloads`` to ``topic`` spread evenly over ``seconds`` on a named
+    thread, so faults land while input still arrives. ``log`` is an open log, or a
+    URL the thread opens its own log on. :meth:`stop` ends production early;
+    :meth:`finish` waits for the end and raises what production raised."""
+
+    def __init__(self, log: Log | str, topic: str, payloads: Sequence[dict[str, Any]], *,
+                 seconds: float, name: str = "reliability-producer") -> None:
+        self._log = log
+        self._topic = topic
+        self._payloads = payloads
+        self._seconds = seconds
+        self._stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name=name)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        per_record = self._seconds / max(len(self._payloads), 1)
+
+        def pace(index: int) -> None:
+            delay = started + index * per_record - time.monotonic()
+            if delay > 0 and self._stop.wait(delay):
+                raise RuntimeError("production stopped early")
+
+        try:
+            if isinstance(self._log, str):
+                with open_log(self._log) as own:
+                    produce_items(own, self._topic, self._payloads, pace=pace)
+            else:
+                produce_items(self._log, self._topic, self._payloads, pace=pace)
+        except BaseException as error:  # reported by finish()
+            self.errors.append(error)
+
+    def finish(self) -> None:
+        """Wait until every payload is produced; raise the first production error."""
+        if self._thread.ident is not None:
+            self._thread.join()
+        if self.errors:
+            raise AssertionError(f"paced production failed: {self.errors[0]!r}") \
+                from self.errors[0]
+
+    def stop(self) -> None:
+        """End production early (a test failed) and wait for the thread."""
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join()
 
 
 def read_all(log: Log, topic: str, *, timeout: float = 60.0) -> list[Record]:

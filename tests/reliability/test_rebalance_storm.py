@@ -22,6 +22,7 @@ from slither_stream.pipe.worker import Worker
 from tests.reliability import topology
 from tests.reliability.helpers import (
     Figures,
+    PacedProducer,
     all_numbers_seen,
     backend_of,
     duplicates_of,
@@ -29,7 +30,6 @@ from tests.reliability.helpers import (
     keyed_payloads,
     numbers,
     per_key_order_violations,
-    produce_items,
     read_all,
     scale,
     scaled,
@@ -97,27 +97,12 @@ def test_members_join_and_leave_during_a_run(log_url: str, unique_name: Callable
     storm_seconds = changes * interval  # input arrives during the whole storm
     figures = Figures(f"rebalance_storm/{delivery}", backend, records_in=total)
     rng = random.Random(7)
-    stop_producing = threading.Event()
-    producer_errors: list[BaseException] = []
-
     with open_log(log_url) as log:
         ensure_topics(log, definition)
-
-        def produce_paced() -> None:
-            started = time.monotonic()
-
-            def pace(index: int) -> None:
-                delay = started + index * storm_seconds / total - time.monotonic()
-                if delay > 0 and stop_producing.wait(delay):
-                    raise RuntimeError("production stopped early")
-
-            try:
-                produce_items(log, definition.input_topic, payloads, pace=pace)
-            except BaseException as error:
-                producer_errors.append(error)
-
+        # input arrives during the whole storm
+        producer = PacedProducer(log, definition.input_topic, payloads, seconds=storm_seconds,
+                                 name="reliability-storm-producer")
         members = Members(log, definition)
-        producer = threading.Thread(target=produce_paced, name="reliability-storm-producer")
         started = time.monotonic()
         try:
             members.add()
@@ -132,16 +117,13 @@ def test_members_join_and_leave_during_a_run(log_url: str, unique_name: Callable
                     members.add()
                 else:
                     members.remove(rng)
-            producer.join()
+            producer.finish()
             if not members.live:
                 members.add()
             follow_until(log, [output], all_numbers_seen(total), timeout=180)
         finally:
-            stop_producing.set()
-            if producer.is_alive():
-                producer.join()
+            producer.stop()
             members.stop_all()
-        assert not producer_errors, producer_errors
         assert not members.errors, f"a member failed: {members.errors[0]!r}"
         records = read_all(log, output)
 

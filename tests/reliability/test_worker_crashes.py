@@ -10,7 +10,6 @@ once, and each key's sequence numbers strictly increase along its partition.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 
@@ -21,6 +20,7 @@ from slither_stream.pipe.runner import ensure_topics
 from tests.reliability import topology
 from tests.reliability.helpers import (
     Figures,
+    PacedProducer,
     SupervisedWorkers,
     all_numbers_seen,
     backend_of,
@@ -63,27 +63,9 @@ def test_sigkill_random_workers_ten_times(log_url: str, unique_name: Callable[[s
         if not kafka:  # the worker process owns the embedded log while it runs
             produce_items(log, definition.input_topic, payloads)
 
-    stop_producing = threading.Event()
-    producer_errors: list[BaseException] = []
-
-    produce_seconds = max(20.0, 60.0 * scale())
-
-    def produce_paced() -> None:
-        """Kafka: spread the input over time, so kills land while input arrives."""
-        started = time.monotonic()
-
-        def pace(index: int) -> None:
-            delay = started + index * produce_seconds / total - time.monotonic()
-            if delay > 0 and stop_producing.wait(delay):
-                raise RuntimeError("production stopped early")
-
-        try:
-            with open_log(log_url) as producer_log:
-                produce_items(producer_log, definition.input_topic, payloads, pace=pace)
-        except BaseException as error:
-            producer_errors.append(error)
-
-    producer = threading.Thread(target=produce_paced, name="reliability-producer")
+    # Kafka: spread the input over time, so kills land while input arrives.
+    producer = PacedProducer(log_url, definition.input_topic, payloads,
+                             seconds=max(20.0, 60.0 * scale()))
     started = time.monotonic()
     with supervised(log_url, f"{TOPOLOGY}:{attribute}", namespace,
                     processes=processes) as workers:
@@ -100,10 +82,10 @@ def test_sigkill_random_workers_ten_times(log_url: str, unique_name: Callable[[s
                              timeout=180)
                 workers.kill_random_slot(rng)
                 figures.restarts += 1
-        finally:
-            if producer.is_alive():
-                producer.join()
-        assert not producer_errors, producer_errors
+        except BaseException:
+            producer.stop()
+            raise
+        producer.finish()
         assert workers.stop() == 0, "".join(workers.tail[-20:])
         figures.extra["emitted_before_stop"] = workers.progress
         for mib in workers.peak_rss.values():

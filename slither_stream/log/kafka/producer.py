@@ -31,6 +31,7 @@ from slither_stream.errors import (
 )
 from slither_stream.log.base import Consumer, DeliveryCallback, Producer
 from slither_stream.log.kafka._config import LOGGER, KafkaSettings
+from slither_stream.log.kafka._deadline import CallAbandonedError, call_with_deadline
 from slither_stream.log.kafka._errors import describe, kafka_error_of
 from slither_stream.log.kafka._topics import TopicCache
 from slither_stream.log.types import Headers, RecordMetadata, TopicPartition
@@ -40,6 +41,11 @@ _POLL_EVERY = 32  # produce() calls between two polls for delivery reports
 # A fresh broker loads its transaction coordinator lazily; librdkafka retries
 # init_transactions meanwhile, so allow it longer than an ordinary request.
 _INIT_TRANSACTIONS_S = 30.0
+# send_offsets_to_transaction may ignore its timeout (see _deadline); past the
+# timeout plus this grace the call is abandoned and the client replaced.
+_HUNG_CALL_GRACE_S = 5.0
+# librdkafka's codes for "a newer instance with this transactional.id fenced us".
+_FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED})
 
 
 class KafkaProducer(Producer):
@@ -58,21 +64,24 @@ class KafkaProducer(Producer):
         self._failures_lock = threading.Lock()
         self._on_failure = self._record_failure  # bound once: produce() is the hot path
         self._fatal: str | None = None
+        self._fenced = False  # the fatal error is fencing: a newer instance took over
         self._closed = False
         self._unpolled = 0  # produce() calls since delivery reports were last served
+        self._conf = conf  # kept to build a replacement after a fatal error
+        self._ready = transactional_id is None  # init_transactions done on this client
+        self._in_transaction = False
+        self.replacements = 0
+        """How often a fatal error made this producer replace its librdkafka client."""
         try:
             self._producer = RawProducer(conf)
         except KafkaException as exc:
             raise ConfigError(f"invalid Kafka producer configuration: {describe(exc)}") from exc
         if transactional_id is not None:
             try:
-                self._producer.init_transactions(max(self._timeout, _INIT_TRANSACTIONS_S))
-            except KafkaException as exc:
+                self._init_transactions()
+            except TransactionError:
                 self._producer.close()
-                raise TransactionError(
-                    f"cannot initialise transactions for transactional_id "
-                    f"{transactional_id!r}: {describe(exc)}"
-                ) from exc
+                raise
 
     # -- producing ----------------------------------------------------------------
 
@@ -165,14 +174,29 @@ class KafkaProducer(Producer):
             raise ProduceError(f"{len(failures)} records were not delivered; first: {first}")
 
     def _on_client_error(self, err: KafkaError) -> None:
-        """librdkafka's error callback: fatal errors poison the producer."""
+        """librdkafka's error callback: fatal errors poison the producer (a
+        transactional one replaces its client at the next transaction call, unless
+        it was fenced)."""
         if err.fatal():
             self._fatal = f"{err.name()}: {err.str()}"
+            self._fenced = self._fenced or err.code() in _FENCED
             LOGGER.error("fatal Kafka producer error: %s", self._fatal)
         else:
             LOGGER.warning("Kafka producer error: %s: %s", err.name(), err.str())
 
     # -- transactions -------------------------------------------------------------
+    #
+    # Recovery from fatal errors. A broker crash can leave librdkafka's transaction
+    # state machine in a fatal state (an abort answered with INVALID_TXN_STATE by the
+    # restarted coordinator; an abort that cannot finish while the broker is gone).
+    # librdkafka's only way out is a new client: the producer closes the broken one
+    # and builds a fresh one with the same transactional.id, whose init_transactions
+    # fences the old epoch and makes the coordinator finish the old transaction
+    # (abort it, or complete a commit it had already accepted). The failed call
+    # raises TransactionError as any aborted transaction does; the caller re-reads
+    # from its group's committed offsets, which tell which way the coordinator went.
+    # Fencing (another live instance owns the transactional.id) is different: this
+    # instance is a zombie and must stop, so a fenced producer stays poisoned.
 
     @property
     def transactional(self) -> bool:
@@ -187,12 +211,66 @@ class KafkaProducer(Producer):
                 "log.producer(transactional_id=...)"
             )
 
+    def _init_transactions(self) -> None:
+        """Register the transactional.id on the current client (fences older epochs
+        and ends their open transaction). Raises :class:`TransactionError`; a
+        timeout (broker unreachable) leaves the client to be initialised again by
+        the next :meth:`begin_transaction`."""
+        try:
+            self._producer.init_transactions(max(self._timeout, _INIT_TRANSACTIONS_S))
+        except KafkaException as exc:
+            err = kafka_error_of(exc)
+            if err is not None and err.fatal():
+                self._fatal = describe(exc)
+                self._fenced = err.code() in _FENCED
+            raise TransactionError(
+                f"cannot initialise transactions for transactional_id "
+                f"{self._transactional_id!r}: {describe(exc)}"
+            ) from exc
+        self._ready = True
+
+    def _replace_client(self, reason: str, *, abandon: bool = False) -> None:
+        """Swap the broken librdkafka client for a new one with the same
+        transactional.id (see the section comment). ``abandon``: a call is still
+        blocked in the broken client, which its thread closes when the call returns.
+        Raises :class:`TransactionError` if the new client cannot be initialised
+        yet; the next :meth:`begin_transaction` tries again."""
+        LOGGER.warning("transactional producer %r failed (%s); replacing its client",
+                       self._transactional_id, reason)
+        broken = self._producer
+        self._ready = False
+        self._in_transaction = False
+        if not abandon:
+            _close_abandoned(broken)
+        with self._failures_lock:
+            self._failures.clear()  # purge reports of the dead transaction
+        self._producer = RawProducer(self._conf)
+        self._fatal = None
+        self._fenced = False
+        self.replacements += 1
+        self._init_transactions()
+
+    def _recover(self) -> None:
+        """Before a transaction: replace a client a fatal error broke, or finish
+        initialising one whose initialisation timed out."""
+        if self._fatal is not None:
+            if self._fenced:
+                raise TransactionError(
+                    f"the transactional producer {self._transactional_id!r} was fenced "
+                    f"({self._fatal}): another instance with this transactional_id is "
+                    "running, so this one must stop")
+            self._replace_client(self._fatal)
+        elif not self._ready:
+            self._init_transactions()
+
     def begin_transaction(self) -> None:
         self._require_transactional("begin_transaction()")
+        self._recover()
         try:
             self._producer.begin_transaction()
         except KafkaException as exc:
             raise self._transaction_error("begin", exc) from exc
+        self._in_transaction = True
 
     def send_offsets_to_transaction(
         self, consumer: Consumer, offsets: Mapping[TopicPartition, int]
@@ -213,11 +291,27 @@ class KafkaProducer(Producer):
             positions.append(KafkaTopicPartition(tp[0], tp[1], offset))
         if not positions:
             return
+        client, group = self._producer, consumer.group_metadata()
         try:
-            self._producer.send_offsets_to_transaction(
-                positions, consumer.group_metadata(), self._timeout)
+            call_with_deadline(
+                partial(client.send_offsets_to_transaction, positions, group, self._timeout),
+                self._timeout + _HUNG_CALL_GRACE_S,
+                name=f"slither-kafka-send-offsets-{self._transactional_id}",
+                after_abandoned=partial(_close_abandoned, client))
         except KafkaException as exc:
             raise self._transaction_error("add offsets to", exc) from exc
+        except CallAbandonedError as exc:
+            reason = (f"send_offsets_to_transaction did not return within "
+                      f"{self._timeout + _HUNG_CALL_GRACE_S:g}s (librdkafka #5456: it can "
+                      "hang when the group coordinator went away)")
+            try:
+                self._replace_client(reason, abandon=True)
+            except TransactionError as again:
+                reason += f"; replacing the producer client failed too, retried at the " \
+                          f"next begin_transaction(): {again}"
+            raise TransactionError(
+                f"cannot add offsets to the transaction: {reason} (the producer client was "
+                "replaced: the transaction is over, aborted)") from exc
 
     def commit_transaction(self, timeout: float | None = None) -> None:
         self._require_transactional("commit_transaction()")
@@ -230,7 +324,7 @@ class KafkaProducer(Producer):
             except KafkaException as exc:
                 err = kafka_error_of(exc)
                 # librdkafka's contract: a retriable commit error means "call again".
-                if err is not None and err.retriable():
+                if err is not None and err.retriable() and not err.fatal():
                     if time.monotonic() < deadline:
                         continue
                     raise TransactionInProgressError(
@@ -238,29 +332,53 @@ class KafkaProducer(Producer):
                         f"still in progress ({describe(exc)}); call commit_transaction() "
                         "again to resume it") from exc
                 raise self._transaction_error("commit", exc) from exc
+        self._in_transaction = False
         self._raise_failures()
 
     def abort_transaction(self, timeout: float | None = None) -> None:
+        """Abort the open transaction. An abort that cannot finish (the broker is
+        unreachable, or the coordinator answers with a fatal error) replaces the
+        client: the new one's initialisation ends the transaction on the
+        coordinator. No-op when no transaction is open (for example after a failed
+        call already replaced the client)."""
         self._require_transactional("abort_transaction()")
-        try:
-            self._producer.abort_transaction(self._timeout if timeout is None else timeout)
-        except KafkaException as exc:
-            raise self._transaction_error("abort", exc) from exc
+        if self._in_transaction and not self._fenced:
+            try:
+                self._producer.abort_transaction(self._timeout if timeout is None else timeout)
+            except KafkaException as exc:
+                err = kafka_error_of(exc)
+                if err is not None and err.code() in _FENCED:
+                    raise self._transaction_error("abort", exc) from exc
+                self._replace_client(f"abort failed: {describe(exc)}")
+        self._in_transaction = False
         # Records of the aborted transaction fail with a purge error; they were
         # discarded on purpose, so they are not reported by a later flush().
         with self._failures_lock:
             self._failures.clear()
 
     def _transaction_error(self, action: str, exc: KafkaException) -> TransactionError:
-        """Map a transaction failure; a fatal one (fencing) poisons the producer."""
+        """Map a transaction failure. A fatal one replaces the client (the
+        transaction is over), unless it is fencing, which poisons the producer."""
         err = kafka_error_of(exc)
-        hint = ""
-        if err is not None and err.fatal():
-            self._fatal = describe(exc)
-            hint = " (fatal: the producer is fenced or broken; create a new one)"
-        elif err is not None and err.txn_requires_abort():
-            hint = " (call abort_transaction() and retry the work)"
-        return TransactionError(f"cannot {action} the transaction: {describe(exc)}{hint}")
+        text = f"cannot {action} the transaction: {describe(exc)}"
+        if err is None or not err.fatal():
+            if err is not None and err.txn_requires_abort():
+                text += " (call abort_transaction() and retry the work)"
+            return TransactionError(text)
+        self._fatal = describe(exc)
+        self._fenced = self._fenced or err.code() in _FENCED
+        if self._fenced:
+            return TransactionError(
+                f"{text} (fatal: the producer is fenced by a newer instance with the same "
+                "transactional_id; this one must stop)")
+        try:
+            self._replace_client(self._fatal)
+        except TransactionError as again:
+            text += f"; replacing the producer client failed too, retried at the next " \
+                    f"begin_transaction(): {again}"
+        return TransactionError(
+            f"{text} (the producer client was replaced: the transaction is over, aborted "
+            "unless the coordinator had accepted its commit; read the committed offsets)")
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -268,9 +386,13 @@ class KafkaProducer(Producer):
         if self._closed:
             return
         self._closed = True
+        # An open transaction is abandoned (the coordinator aborts it, or the next
+        # instance's init_transactions does): its records are not waited for, and
+        # their purge reports are not failures.
+        abandoned = self._fatal is not None or self._in_transaction
         try:
-            remaining = (self._producer.flush(-1 if timeout is None else timeout)
-                         if self._fatal is None else len(self._producer))
+            remaining = (len(self._producer) if abandoned
+                         else self._producer.flush(-1 if timeout is None else timeout))
             if remaining:
                 LOGGER.warning("closing Kafka producer with %d unacknowledged record(s); "
                                "they are discarded", remaining)
@@ -289,6 +411,9 @@ class KafkaProducer(Producer):
                     # for a fenced producer that is expected and already reported.
                     warnings.simplefilter("ignore", RuntimeWarning)
                 self._producer.close()
+        if self._in_transaction:
+            with self._failures_lock:
+                self._failures.clear()
         self._raise_failures()
 
 
@@ -311,3 +436,20 @@ def _produce_error(err: KafkaError, msg: Message) -> ProduceError:
     )
 
 
+def _close_abandoned(client: RawProducer) -> None:
+    """Close a librdkafka client the producer replaced. The records of its dead
+    transaction are never committed: they are purged first, so close() does not wait
+    for an unreachable broker; librdkafka's warning that the open transaction could
+    not be aborted is expected (the new client's init_transactions aborts it)."""
+    try:
+        client.purge()
+        client.flush(0)
+    except KafkaException as exc:
+        LOGGER.debug("purging a replaced producer client failed: %s", describe(exc))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            client.close()
+        except KafkaException as exc:
+            # Typically "fenced by a newer instance": the replacement's doing.
+            LOGGER.debug("closing a replaced producer client: %s", describe(exc))
