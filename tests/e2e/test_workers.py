@@ -217,37 +217,87 @@ def _two_members(log: Log, log_url: str, definition: PipeDefinition,
             thread.join()
 
 
+class _Outputs:
+    """Follows a topic through one assigned reader, counting records per member."""
+
+    def __init__(self, log: Log, topic: str) -> None:
+        self.consumer = log.consumer(f"outputs-{topic}-{time.monotonic_ns()}")
+        self.consumer.assign([(tp, 0) for tp in log.partitions_of(topic)])
+        self.count = 0
+        self.members: Counter[str] = Counter()
+
+    def wait_for(self, count: int, *, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.count < count:
+            assert time.monotonic() < deadline, f"only {self.count} of {count} outputs " \
+                                                f"arrived; by member: {dict(self.members)}"
+            for record in self.consumer.poll_batch(500, 0.5):
+                self.count += 1
+                worker = orjson.loads(record.value or b"")["worker"]
+                self.members[worker.rsplit("-", 1)[-1]] += 1
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 def test_member_joining_mid_stream_commits_before_revocation(
         log: Log, unique_name: Names) -> None:
     """at_least_once, clean rebalance: the first member commits in ``on_revoke`` before
-    the newcomer takes its partitions, so no record is processed twice or lost."""
+    the newcomer takes its partitions, so no record is processed twice or lost.
+
+    The input keeps coming until the newcomer has processed some of it: a cooperative
+    handoff takes two rebalances, each started by a heartbeat (up to a second apart),
+    so a fixed input could be finished by the first member before the newcomer owns
+    anything (it was: "b processed nothing" under load)."""
     namespace = unique_name("busy")
     definition = worker_topology.busy_pipe.compile().with_namespace(namespace)
+    plan = definition.stage("tag")
     output = definition.output_topic("default")
     ensure_topics(log, definition)
-    total = 400
-    produce(log, definition.input_topic, [{"n": n} for n in range(total)], keyed=True)
+    round_size = 100  # ~0.3 s of the first member's work (3 ms per record)
+    sent = 0
+
+    def feed() -> None:
+        nonlocal sent
+        produce(log, definition.input_topic,
+                [{"n": n} for n in range(sent, sent + round_size)], keyed=True)
+        sent += round_size
+
+    feed()
+    feed()
     first = Worker(log, definition, member="a")
     second = Worker(log, definition, member="b")
     threads = [threading.Thread(target=first.run, name="test-member-a")]
+    outputs = _Outputs(log, output)
     threads[0].start()
     try:
-        wait_for_records(log, output, 40)  # the first member is mid-stream...
+        outputs.wait_for(40)  # the first member is mid-stream...
         threads.append(threading.Thread(target=second.run, name="test-member-b"))
         threads[1].start()  # ...when the second joins and takes partitions
-        wait_for_records(log, output, total)
+        deadline = time.monotonic() + 90
+        while not outputs.members["b"]:
+            assert time.monotonic() < deadline, \
+                f"member b never processed a record; outputs: {dict(outputs.members)}"
+            # keep the first member busy (at least one round queued) until b owns
+            # partitions, so the handoff happens mid-stream
+            outputs.wait_for(sent - round_size)
+            if not outputs.members["b"]:
+                feed()
+        outputs.wait_for(sent)
     finally:
+        outputs.close()
         first.stop()
         second.stop()
         for thread in threads:
             thread.join()
-    outputs = read_topic(log, output)
-    counts = Counter(orjson.loads(r.value or b"")["n"] for r in outputs)
-    assert set(counts) == set(range(total))
+    records = read_topic(log, output)
+    counts = Counter(orjson.loads(r.value or b"")["n"] for r in records)
+    assert set(counts) == set(range(sent))
     assert max(counts.values()) == 1, [n for n, c in counts.items() if c > 1][:10]
     members = Counter(orjson.loads(r.value or b"")["worker"].rsplit("-", 1)[-1]
-                      for r in outputs)
+                      for r in records)
     assert set(members) == {"a", "b"}  # both members processed part of the stream
+    assert log.total_lag(plan.group, plan.input_topic) == 0  # both committed on stop
 
 
 def test_sigterm_drains_and_commits(log_url: str, unique_name: Names) -> None:
