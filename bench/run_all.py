@@ -138,7 +138,40 @@ def run_one(bench: Bench, system: System, case: str, rep: int, *, args: argparse
     return bench.throughput(system, case, records, rep)[0]
 
 
+def render(path: Path) -> int:
+    """Print the tables and goals of a saved run again (a ``.json`` result, or the
+    ``.partial.json`` of a run cut short) with this version of the report."""
+    data = json.loads(path.read_text())
+    runs = [RunResult(**r) for r in (data if isinstance(data, list) else data["runs"])]
+    cases = list(dict.fromkeys(r.case for r in runs))
+    names = list(dict.fromkeys(r.system for r in runs))
+    known = all_systems()
+    summaries = [report.summarize(case, name, [r for r in runs if r.case == case
+                                               and r.system == name],
+                                  known[name].unsupported.get(case) if name in known else None)
+                 for case in cases for name in names]
+    records = {case: max(r.records for r in runs if r.case == case) for case in cases}
+    print(report.table([s for s in summaries if s.case != "latency"], records))
+    latency_runs = [r for r in runs if r.case == "latency"]
+    if latency_runs and isinstance(data, dict):
+        options = data["args"]
+        print(report.latency_table(latency_runs, names, rate=options["latency_rate"],
+                                   seconds=options["latency_seconds"],
+                                   warmup=options["latency_warmup"]))
+    print(report.rss_by_process(runs))
+    print("\ngoals:")
+    for line in report.goals(summaries):
+        print(f"  {line}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--render"]:
+        if len(argv) != 2:
+            raise SystemExit("usage: run_all.py --render RESULTS.json")
+        return render(Path(argv[1]))
     args = parse(argv)
     ensure_peer_venvs(args.systems)
     systems = [all_systems()[name] for name in args.systems]

@@ -39,12 +39,18 @@ def summarize(case: str, system: str, runs: Sequence[RunResult],
     if unsupported is not None:
         return Summary(case, system, 0, None, None, None, None, None, None, None,
                        f"cannot: {unsupported}")
-    good = [r for r in runs if r.error is None and r.rate is not None]
+    short = [r for r in runs if _nearly_all(r)]
+    good = [r for r in runs if (r.error is None or r in short) and r.rate is not None]
     failed = [r for r in runs if r not in good]
-    note = ""
+    notes = []
+    if short:
+        lost = ", ".join(f"{r.records - r.received:,}" for r in short)
+        notes.append(f"{len(short)} of {len(runs)} runs stalled short of the end "
+                     f"(records never output: {lost}); rate of what came out")
     if failed:
         first = (failed[0].error or "no rate").splitlines()[0]
-        note = f"{len(failed)} of {len(runs)} runs failed: {first}"
+        notes.append(f"{len(failed)} of {len(runs)} runs failed: {first}")
+    note = "; ".join(notes)
     rates = [r.rate for r in good if r.rate is not None]
     return Summary(
         case, system, len(good),
@@ -53,6 +59,13 @@ def summarize(case: str, system: str, runs: Sequence[RunResult],
         _median([r.wall_rate for r in good]), _median([r.startup_s for r in good]),
         max((r.peak_rss_mb for r in good if r.peak_rss_mb is not None), default=None),
         _median([r.cpu_us_per_record for r in good]), note)
+
+
+def _nearly_all(run: RunResult) -> bool:
+    """A run that stalled with at least 99% of its records out: its steady rate is
+    still a measurement, the lost records go in the note."""
+    return (run.error is not None and run.error.startswith("stalled")
+            and run.received >= 0.99 * run.records and run.rate is not None)
 
 
 def _num(value: float | None, fmt: str) -> str:

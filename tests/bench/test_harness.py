@@ -160,6 +160,28 @@ def test_latency_table_flags_a_system_that_cannot_keep_up() -> None:
     assert next(line for line in lines if line.startswith("quix")).endswith("not run")
 
 
+def test_a_run_that_stalled_just_short_keeps_its_rate_and_names_the_loss() -> None:
+    stalled = RunResult("faust", "lookup", 0, 1000, received=995, rate=50.0,
+                        error="stalled (no output for 60 s) after 995 of 1,000 records")
+    far_short = RunResult("faust", "lookup", 1, 1000, received=500, rate=40.0,
+                          error="stalled (no output for 60 s) after 500 of 1,000 records")
+    summary = report.summarize("lookup", "faust", [stalled, far_short])
+    assert (summary.median, summary.runs) == (50.0, 1)
+    assert "records never output: 5" in summary.note
+    assert "1 of 2 runs failed: stalled" in summary.note
+
+
+def test_render_prints_a_saved_partial_run(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "cut.partial.json"
+    saved.write_text(json.dumps([_run("slither", 80.0).as_dict(),
+                                 _run("raw-kafka", 100.0).as_dict()]))
+    assert run_all.main(["--render", str(saved)]) == 0
+    printed = capsys.readouterr().out
+    assert "== passthrough (100 records" in printed
+    assert "passthrough slither / raw-kafka: 0.80x (goal >= 0.6x) met" in printed
+
+
 def _run(system: str, rate: float | None, error: str | None = None) -> RunResult:
     return RunResult(system, "passthrough", 0, 100, received=100, rate=rate,
                      wall_rate=rate, startup_s=1.0, peak_rss_mb=50.0, error=error)
