@@ -438,6 +438,13 @@ class KafkaConsumer(Consumer):
         # Still open while librdkafka runs the final on_revoke (which may commit).
         self._closing = True
         try:
+            if self._mode == "subscribe" and not self._assigned:
+                # librdkafka (2.16, cooperative) closing a member that owns no
+                # partitions skips its LeaveGroup: the broker keeps it until its
+                # session times out, and a rebalance under way meanwhile waits for
+                # it (members stalled 10 s, their commits queued behind the join).
+                # unsubscribe() first takes the path that does leave.
+                self._consumer.unsubscribe()
             self._consumer.close()
         except KafkaException as exc:
             raise LogError(f"closing the Kafka consumer of group {self._group!r} failed: "
