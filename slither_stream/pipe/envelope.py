@@ -58,7 +58,11 @@ class Envelope:
 
     def encode(self, item: Item) -> tuple[bytes | None, bytes, Headers]:
         """Key bytes, value bytes and headers for ``item``."""
-        headers: list[tuple[str, bytes]] = [(ID_HEADER, str(item.id).encode())]
+        key = item.key
+        if not item.meta and item.route == DEFAULT_ROUTE and not isinstance(key, str):
+            # The common case (one per record between stages): only the id header.
+            return key, self.serde.encode(item.payload), ((ID_HEADER, b"%d" % item.id),)
+        headers: list[tuple[str, bytes]] = [(ID_HEADER, b"%d" % item.id)]
         if item.meta:
             try:
                 headers.append((META_HEADER, orjson.dumps(
@@ -69,12 +73,9 @@ class Envelope:
                     operation="encode") from error
         if item.route != DEFAULT_ROUTE:
             headers.append((ROUTE_HEADER, item.route.encode()))
-        key: bytes | None
-        if isinstance(item.key, str):
-            key = item.key.encode()
+        if isinstance(key, str):
             headers.append((KEY_HEADER, b"s"))
-        else:
-            key = item.key
+            return key.encode(), self.serde.encode(item.payload), tuple(headers)
         return key, self.serde.encode(item.payload), tuple(headers)
 
     def decode(self, record: Record, *, fresh_id: int | None = None) -> Item:
@@ -122,11 +123,29 @@ class Envelope:
     def decode_many(self, records: Sequence[Record]) -> list[Item | SerializationError]:
         """:meth:`decode` per record, in order; an undecodable record gives its error
         in its place. Fresh ids are reserved once for the batch (ids stay unique and
-        increasing; ids of records that carry their own are left unused)."""
+        increasing; ids of records that carry their own are left unused).
+
+        Records with no headers but ``slither.id`` (what stages write, and what
+        outside producers send) take a short path; anything else, and any error, goes
+        through :meth:`decode`, so results and error messages are the same."""
         results: list[Item | SerializationError] = []
+        append = results.append
+        serde_decode = self.serde.decode
         for record, fresh in zip(records, _take_ids(len(records)), strict=True):
+            headers = record.headers
+            value = record.value
+            if value is not None and (not headers or (
+                    len(headers) == 1 and headers[0][0] == ID_HEADER)):
+                try:
+                    payload = serde_decode(value)
+                    item_id = int(headers[0][1]) if headers else fresh
+                except (SerializationError, ValueError):
+                    pass  # decode() below names what is wrong
+                else:
+                    append(Item(item_id, payload, record.key, {}, DEFAULT_ROUTE))
+                    continue
             try:
-                results.append(self.decode(record, fresh_id=fresh))
+                append(self.decode(record, fresh_id=fresh))
             except SerializationError as error:
-                results.append(error)
+                append(error)
         return results

@@ -6,20 +6,15 @@ The loop, per polled batch (records of several partitions, each in offset order)
 2. run the stage's processor, retrying failed items as the error policy says;
 3. produce every outcome (next stage's topic, a pipe output, or the dead-letter
    topic), in input order, keyed by the item key so per-key order is kept;
-4. commit offsets — only for records whose writes were all acknowledged, and only
-   contiguously per partition (at_least_once), or inside one transaction with the
-   writes (exactly_once).
+4. commit offsets — only once every write before them is acknowledged
+   (at_least_once), or inside one transaction with the writes (exactly_once).
 
-at_least_once is pipelined: a batch's acknowledgements arrive while the next batch
-is polled and processed, and the acknowledged prefix is committed asynchronously
-after each batch. The stage waits for every acknowledgement and commits
-synchronously ("settles") when a write failed, when more than
-``MAX_UNACKED_BATCHES`` polls of records are unacknowledged, on an empty poll, when
-it halts, before partitions are revoked, and when it stops. (Profiled: waiting
-for the flush and a synchronous commit after every batch left the stage idle for
-about a fifth of a passthrough's wall time.)
-
-Records whose writes failed are read again (the consumer seeks back), so nothing is
+at_least_once commits on a cadence (every ``commit_interval`` seconds or
+``commit_records`` records): the stage flushes its producer, then commits one past
+the last processed record of each partition. It also settles (flush, then commit)
+on an empty poll, when it halts, before partitions are revoked, and when it stops;
+see :mod:`slither_stream.pipe.at_least_once`. After failed writes the stage re-reads
+everything since the last commit (the consumer seeks back), so nothing is
 lost. ``halt`` stops the stage after committing up to the last good record and
 raises :class:`PipeError`. Backpressure: before each poll the stage asks its
 :class:`LagGate` whether the next stage lags too much, and pauses its partitions
@@ -38,32 +33,28 @@ from dataclasses import dataclass, field
 from slither_stream import telemetry
 from slither_stream.context import Context
 from slither_stream.errors import (
-    LogError,
     PipeError,
     SerializationError,
-    TransactionInProgressError,
 )
 from slither_stream.item import Item
 from slither_stream.log.base import Consumer, Log, Producer
-from slither_stream.log.types import Headers, Record, RecordMetadata, TopicPartition
+from slither_stream.log.types import Headers, Record, TopicPartition
 from slither_stream.pipe import state
+from slither_stream.pipe.at_least_once import (
+    DEFAULT_COMMIT_INTERVAL,
+    DEFAULT_COMMIT_RECORDS,
+    AtLeastOnceWriter,
+)
 from slither_stream.pipe.backpressure import LagGate
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
 from slither_stream.pipe.dlq import dead_letter_headers
 from slither_stream.pipe.envelope import Envelope
-from slither_stream.pipe.offsets import OffsetTracker
 from slither_stream.pipe.results import Emit, Failure, Outcome, Skip
 from slither_stream.pipe.stages import StageProcessor, processor_for
+from slither_stream.pipe.tally import Tally
+from slither_stream.pipe.transactions import TransactionalWriter
 
 _log = logging.getLogger(__name__)
-
-MAX_TRANSACTION_FAILURES = 5
-"""Consecutive aborted transactions after which the stage gives up (raises)."""
-
-MAX_UNACKED_BATCHES = 4
-"""at_least_once: polls' worth of unacknowledged records after which the stage
-waits for the acknowledgements before polling again (bounds re-reads after a
-failed write and the memory of records in flight)."""
 
 
 class StageHaltedError(PipeError):
@@ -93,9 +84,9 @@ class StageStats:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Write:
-    """One record to produce for one input record."""
+    """One record to produce for one input record (slots: one or more per record)."""
 
     topic: str
     key: bytes | None
@@ -114,7 +105,8 @@ class StageRuntime:
     raises :class:`PipeError`). ``on_progress`` is called after every batch and every
     empty poll, from the stage's thread. ``lag_interval`` is how often (seconds) the
     downstream lag is measured for backpressure; a stage overshoots ``max_lag`` by at
-    most what it writes in that time.
+    most what it writes in that time. ``commit_interval`` / ``commit_records`` set
+    the at_least_once commit cadence (see :mod:`slither_stream.pipe.at_least_once`).
     """
 
     def __init__(
@@ -129,6 +121,8 @@ class StageRuntime:
         on_progress: Callable[[StageRuntime], None] | None = None,
         envelope: Envelope | None = None,
         lag_interval: float = 0.2,
+        commit_interval: float = DEFAULT_COMMIT_INTERVAL,
+        commit_records: int = DEFAULT_COMMIT_RECORDS,
     ) -> None:
         self.log = log
         self.definition = definition
@@ -146,14 +140,14 @@ class StageRuntime:
                                if self.plan.index == 0 else self.envelope)
         self._output_envelopes = {name: definition.envelope(topic)
                                   for name, topic in definition.output_topics.items()}
+        self._targets = self._emit_targets()
+        self._dead_in_batch = 0
         self.stats = StageStats()
         self.exactly_once = definition.delivery == "exactly_once"
         self._stop = threading.Event()
-        self._ack_lock = threading.Lock()
-        self._tracker = OffsetTracker()
-        self._failed_writes: set[tuple[TopicPartition, int]] = set()
-        self._acked: list[list[_Write]] = []
-        """Writes of records done since the last commit, counted at the commit."""
+        self._writer = AtLeastOnceWriter(
+            stage, self.plan.dlq_topic, self._add_tally,
+            commit_interval=commit_interval, commit_records=commit_records)
         self.gate: LagGate | None = None
         if self.plan.downstream_group is not None and self.plan.downstream_topic is not None:
             self.gate = LagGate(
@@ -167,7 +161,7 @@ class StageRuntime:
         self._producer: Producer | None = None
         self._processor: StageProcessor | None = None
         self._since_idle = 0
-        self._transaction_failures = 0
+        self._transactions = TransactionalWriter(stage, self._stop)
         self._revoked_in_poll: set[TopicPartition] = set()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -206,8 +200,8 @@ class StageRuntime:
                 records = self._consumer.poll_batch(self.poll_size, self.poll_timeout)
                 if self._revoked_in_poll:
                     records = self._drop_revoked(records)
-                    if self._failed_writes:
-                        self._settle()
+                if self._writer.failed:
+                    records = self._rewind(records)
                 if records:
                     with self.stats.lock:
                         self.stats.idle = False
@@ -215,9 +209,9 @@ class StageRuntime:
                     self._handle(records)
                 else:
                     if not self.exactly_once:
-                        self._settle()
+                        self._writer.settle(self._producer, self._consumer)
                     with self.stats.lock:
-                        self.stats.idle = self._tracker.pending() == 0
+                        self.stats.idle = not self._writer.uncommitted
                     if self._since_idle and self.stats.idle:
                         _log.info("stage %s (member %s, pid %d) caught up after %d records",
                                   self.name, self.member, os.getpid(), self._since_idle)
@@ -230,9 +224,8 @@ class StageRuntime:
         consumer, producer, processor = self._consumer, self._producer, self._processor
         self._consumer = self._producer = self._processor = None
         try:
-            if consumer is not None and not self.exactly_once:
-                self._flush_quietly(producer)
-                self._commit(consumer)
+            if consumer is not None and producer is not None and not self.exactly_once:
+                self._writer.settle(producer, consumer)
         finally:
             if processor is not None:
                 processor.close()
@@ -255,7 +248,7 @@ class StageRuntime:
             # their acknowledgement are not in the downstream end offset yet, so the
             # gate would let another batch through on top of them (a pipelined stage
             # overshot max_lag by two batches instead of one).
-            self._producer.flush()
+            self._writer.settle(self._producer, self._consumer)
         was_closed = self.gate.closed
         closed = self.gate.update()
         assignment = self._consumer.assignment()
@@ -265,14 +258,12 @@ class StageRuntime:
             self._consumer.resume(self._consumer.paused())
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
-        """Wait for the writes in flight, commit what is finished for the revoked
-        partitions, then forget them. (Records of still-owned partitions whose
-        writes failed are re-read by the settle after the poll.)"""
-        consumer = self._consumer
-        if consumer is not None and not self.exactly_once:
-            self._flush_quietly(self._producer)
-            self._commit(consumer)
-        self._tracker.forget(partitions)
+        """Wait for the writes in flight, commit what is finished, then forget the
+        revoked partitions. (After failed writes nothing is committed; the
+        still-owned partitions are re-read after the poll.)"""
+        consumer, producer = self._consumer, self._producer
+        if consumer is not None and producer is not None and not self.exactly_once:
+            self._writer.revoke(producer, consumer, partitions)
         self._revoked_in_poll.update(partitions)
 
     def _drop_revoked(self, records: list[Record]) -> list[Record]:
@@ -286,6 +277,13 @@ class StageRuntime:
                       self.name, len(records) - len(kept))
         return kept
 
+    def _rewind(self, records: list[Record]) -> list[Record]:
+        """After failed writes: seek back to the last commit of every owned
+        partition; records in hand of those partitions are read again, so drop them."""
+        assert self._consumer is not None
+        moved = self._writer.rewind(self._consumer)
+        return [r for r in records if (r.topic, r.partition) not in moved]
+
     # -- one batch ------------------------------------------------------------------
 
     def _handle(self, records: list[Record]) -> None:
@@ -295,10 +293,9 @@ class StageRuntime:
             "batch_size": len(records),
         }) as span_meta:
             writes, halted = self._plan_writes(records)
-            dead = sum(1 for group in writes for write in group
-                       if write.topic == self.plan.dlq_topic)
+            dead = self._dead_in_batch
             span_meta["dead_lettered"] = dead
-            span_meta["records_out"] = sum(len(group) for group in writes) - dead
+            span_meta["records_out"] = sum(map(len, writes)) - dead
             if self.exactly_once:
                 self._write_transaction(records, writes, halted)
             else:
@@ -319,7 +316,9 @@ class StageRuntime:
     def _plan_writes(
         self, records: list[Record]
     ) -> tuple[list[list[_Write]], tuple[Record, Failure] | None]:
-        """Decide, per record, what to write. Stops at the first record that halts."""
+        """Decide, per record, what to write. Stops at the first record that halts.
+        Counts the dead-letter writes in ``_dead_in_batch``."""
+        self._dead_in_batch = 0
         items: list[Item | None] = []
         decode_errors: dict[int, SerializationError] = {}
         for position, decoded in enumerate(self.input_envelope.decode_many(records)):
@@ -335,21 +334,22 @@ class StageRuntime:
         else:
             outcomes, attempts = self._process_with_retries(items)
         writes: list[list[_Write]] = []
+        stored: list[_Write] = []
         for position, record in enumerate(records):
-            if position in decode_errors:
+            if decode_errors and position in decode_errors:
                 reason = str(decode_errors[position])
                 writes.append([self._dead_letter(record, "SerializationError", reason, 1)])
                 continue
             outcome = outcomes[position]
-            stored = [_Write(w.topic, w.key, w.value, (), store=True)
-                      for w in buffer.writes_of(items[position])]
+            if self.exactly_once:
+                stored = [_Write(w.topic, w.key, w.value, (), store=True)
+                          for w in buffer.writes_of(items[position])]
             if isinstance(outcome, Emit):
                 routed = self._emit_writes(outcome)
-                if isinstance(routed, Failure):
-                    outcome = routed
-                else:
-                    writes.append(routed + stored)
+                if not isinstance(routed, Failure):
+                    writes.append(routed + stored if stored else routed)
                     continue
+                outcome = routed
             if isinstance(outcome, Skip):
                 writes.append(stored)
                 continue
@@ -388,37 +388,43 @@ class StageRuntime:
             todo = retry
         return outcomes, attempts
 
+    def _emit_targets(self) -> dict[str | None, tuple[str, Envelope, str | None, bool]]:
+        """Per emitted output name (None: the stage's next topic): the topic, its
+        envelope, the output to count under and whether it goes to the next stage.
+        Resolved once, not per record."""
+        targets: dict[str | None, tuple[str, Envelope, str | None, bool]] = {
+            name: (self.definition.output_topic(name), envelope, name, False)
+            for name, envelope in self._output_envelopes.items()}
+        if self.plan.next_topic is not None:
+            if self.plan.downstream_topic is not None:
+                targets[None] = (self.plan.next_topic, self.envelope, None, True)
+            elif "default" in self._output_envelopes:
+                targets[None] = (self.plan.next_topic, self._output_envelopes["default"],
+                                 "default", False)
+        return targets
+
     def _emit_writes(self, outcome: Emit) -> list[_Write] | Failure:
+        if not outcome.items:
+            return []
+        target = self._targets.get(outcome.output)
+        if target is None:
+            return Failure("StageError",
+                           f"stage {self.name!r} routed to undeclared output {outcome.output!r}")
+        topic, envelope, output, forward = target
         writes = []
         for item in outcome.items:
-            if outcome.output is not None:
-                if outcome.output not in self.definition.outputs:
-                    return Failure(
-                        "StageError",
-                        f"stage {self.name!r} routed to undeclared output {outcome.output!r}",
-                    )
-                topic = self.definition.output_topic(outcome.output)
-                envelope = self._output_envelopes[outcome.output]
-            else:
-                assert self.plan.next_topic is not None
-                topic = self.plan.next_topic
-                envelope = (self.envelope if self.plan.downstream_topic is not None
-                            else self._output_envelopes["default"])
             try:
                 key, value, headers = envelope.encode(item)
             except SerializationError as error:
                 return Failure("SerializationError", f"output topic {topic}: {error}")
-            forward = outcome.output is None and self.plan.downstream_topic is not None
-            output = outcome.output
-            if outcome.output is None and self.plan.downstream_topic is None:
-                output = "default"
-            writes.append(_Write(topic, key, value, headers, output=output, forward=forward))
+            writes.append(_Write(topic, key, value, headers, output, forward))
         return writes
 
     def _dead_letter(self, record: Record, error_type: str, message: str,
                      attempts: int) -> _Write:
         headers = dead_letter_headers(record, stage=self.name, error_type=error_type,
                                       message=message, attempts=attempts)
+        self._dead_in_batch += 1
         return _Write(self.plan.dlq_topic, record.key, record.value, headers)
 
     # -- writing and committing -------------------------------------------------------
@@ -426,184 +432,35 @@ class StageRuntime:
     def _write_and_commit(self, records: list[Record],
                           writes: list[list[_Write]],
                           halted: tuple[Record, Failure] | None) -> None:
-        """at_least_once: produce, then commit the acknowledged contiguous prefix
-        asynchronously, or settle (see the module docstring)."""
+        """at_least_once: produce, and commit on the writer's cadence; a halting
+        stage settles at once so its last good record is committed."""
         assert self._producer is not None and self._consumer is not None
-        tracker = self._tracker
-        partitions = [record.topic_partition for record in records]
-        with self._ack_lock:
-            for record, tp in zip(records, partitions, strict=True):
-                tracker.register(tp, record.offset)
-        for record, tp, record_writes in zip(records, partitions, writes, strict=False):
-            self._produce_record(record, tp, record_writes)
-        if (halted is not None or self._failed_writes
-                or tracker.pending() > MAX_UNACKED_BATCHES * self.poll_size):
-            self._settle()
-        else:
-            self._commit(self._consumer, asynchronous=True)
-
-    def _settle(self) -> None:
-        """Wait for every acknowledgement, commit synchronously, and re-read the
-        records whose writes failed."""
-        assert self._producer is not None and self._consumer is not None
-        self._producer.flush()
-        self._commit(self._consumer)
-        if self._failed_writes:
-            self._rewind()
-
-    def _flush_quietly(self, producer: Producer | None) -> None:
-        """Flush before a last commit; a failure only means fewer records are done."""
-        if producer is None:
-            return
-        try:
-            producer.flush()
-        except LogError as error:
-            _log.warning("stage %s: flush before commit failed: %s", self.name, error)
-
-    def _produce_record(self, record: Record, tp: TopicPartition,
-                        record_writes: list[_Write]) -> None:
-        assert self._producer is not None
-        if not record_writes:
-            with self._ack_lock:
-                self._tracker.done(tp, record.offset)
-                self._acked.append(record_writes)
-            return
-        remaining = [len(record_writes)]
-
-        def acknowledged(error: Exception | None, _meta: RecordMetadata | None) -> None:
-            with self._ack_lock:
-                if error is not None:
-                    _log.warning("stage %s: write for %s[%d]@%d failed: %s", self.name,
-                                 tp.topic, tp.partition, record.offset, error)
-                    self._failed_writes.add((tp, record.offset))
-                    return
-                remaining[0] -= 1
-                if remaining[0] or (tp, record.offset) in self._failed_writes:
-                    return
-                self._tracker.done(tp, record.offset)
-                self._acked.append(record_writes)
-
-        produce = self._producer.produce
-        for write in record_writes:
-            produce(write.topic, write.value, write.key, headers=write.headers,
-                    on_delivery=acknowledged)
-
-    def _commit(self, consumer: Consumer, *, asynchronous: bool = False) -> None:
-        """Commit the done prefix. A commit the group refuses (a rebalance is under
-        way: stale generation) is kept and retried at the next settle or in
-        ``on_revoke``; the records stay uncommitted meanwhile, never skipped. An
-        asynchronous commit is not confirmed: the next synchronous one sends its
-        offsets again."""
-        with self._ack_lock:
-            offsets = self._tracker.committable(resend=not asynchronous)
-            acked, self._acked = self._acked, []
-        if acked:
-            self._count(acked)
-        if not offsets:
-            return
-        try:
-            consumer.commit(offsets, asynchronous=asynchronous)
-        except LogError as error:
-            _log.warning("stage %s: commit refused, will retry: %s", self.name, error)
-            return
-        with self._ack_lock:
-            if asynchronous:
-                self._tracker.sent(offsets)
-            else:
-                self._tracker.confirm(offsets)
-
-    def _rewind(self) -> None:
-        """Seek back to the first unfinished record of each partition to read it
-        again (after a settle, so no acknowledgement is still on its way)."""
-        assert self._consumer is not None
-        with self._ack_lock:
-            first = self._tracker.unfinished()
-            self._tracker.forget(first)
-            self._failed_writes.clear()
-        for tp, offset in first.items():
-            _log.warning("stage %s: re-reading %s[%d] from %d after failed writes",
-                         self.name, tp.topic, tp.partition, offset)
-            self._consumer.seek(tp, offset)
+        done = records if len(writes) == len(records) else records[:len(writes)]
+        self._writer.write(self._producer, self._consumer, done, writes)
+        if halted is not None:
+            self._writer.settle(self._producer, self._consumer)
 
     def _write_transaction(self, records: list[Record], writes: list[list[_Write]],
                            halted: tuple[Record, Failure] | None) -> None:
-        """exactly_once: writes and input offsets in one transaction."""
+        """exactly_once: writes and input offsets in one transaction (see
+        :mod:`slither_stream.pipe.transactions` for failures and recovery)."""
         assert self._producer is not None and self._consumer is not None
         done = records[:len(writes)]
-        offsets: dict[TopicPartition, int] = {}
-        for record in done:
-            offsets[record.topic_partition] = record.offset + 1
-        if not offsets:
-            return
-        self._producer.begin_transaction()
-        try:
-            for record_writes in writes:
-                for write in record_writes:
-                    self._producer.produce(write.topic, write.value, write.key,
-                                           headers=write.headers)
-            self._producer.send_offsets_to_transaction(self._consumer, offsets)
-            self._commit_transaction()
-        except LogError as error:
-            # Typically a rebalance (stale generation): nothing of the transaction is
-            # visible; read the batch again from where it started, if still ours.
-            self._transaction_failures += 1
-            _log.warning("stage %s: transaction aborted (%d in a row), re-reading: %s",
-                         self.name, self._transaction_failures, error)
-            self._abort_quietly()
-            owned = self._consumer.assignment()
-            for tp in offsets:
-                if tp in owned:
-                    self._consumer.seek(tp, min(r.offset for r in done
-                                                if r.topic_partition == tp))
-            if self._transaction_failures >= MAX_TRANSACTION_FAILURES:
-                raise
-            return
-        except BaseException:
-            self._abort_quietly()
-            raise
-        self._transaction_failures = 0
-        self._count(writes)
+        if self._transactions.write(self._producer, self._consumer, done, writes):
+            self._count(writes)
 
-    def _commit_transaction(self) -> None:
-        """Commit; a commit still under way when its timeout passes (the broker is
-        unreachable) is resumed, never aborted: an abort is impossible then, and
-        whether the transaction committed is unknown until the commit returns. Found
-        by the reliability suite's broker restart: aborting here failed, and the
-        next begin_transaction stopped the stage. A stop request ends the wait (the
-        next owner's producer fences this one and the coordinator settles it)."""
-        assert self._producer is not None
-        while True:
-            try:
-                self._producer.commit_transaction()
-                return
-            except TransactionInProgressError as error:
-                if self._stop.is_set():
-                    raise
-                _log.warning("stage %s: transaction commit still in progress, resuming: %s",
-                             self.name, error)
-
-    def _abort_quietly(self) -> None:
-        assert self._producer is not None
-        try:
-            self._producer.abort_transaction()
-        except LogError as error:
-            _log.warning("stage %s: abort failed: %s", self.name, error)
-
-    def _count(self, finished: Sequence[list[_Write]]) -> None:
+    def _count(self, finished: Sequence[Sequence[_Write]]) -> None:
         """Count finished input records (one list of writes each) and their writes."""
-        dlq = self.plan.dlq_topic
+        tally = Tally()
+        tally.add(finished, self.plan.dlq_topic)
+        self._add_tally(tally)
+
+    def _add_tally(self, tally: Tally) -> None:
         with self.stats.lock:
             stats = self.stats
-            for record_writes in finished:
-                stats.consumed += 1
-                if not any(not write.store for write in record_writes):
-                    stats.skipped += 1
-                for write in record_writes:
-                    if write.store:
-                        continue
-                    if write.forward:
-                        stats.forwarded += 1
-                    elif write.output is not None:
-                        stats.outputs[write.output] = stats.outputs.get(write.output, 0) + 1
-                    elif write.topic == dlq:
-                        stats.dead_lettered += 1
+            stats.consumed += tally.consumed
+            stats.skipped += tally.skipped
+            stats.forwarded += tally.forwarded
+            stats.dead_lettered += tally.dead_lettered
+            for name, count in tally.outputs.items():
+                stats.outputs[name] = stats.outputs.get(name, 0) + count

@@ -13,36 +13,44 @@ TP0 = TopicPartition("t", 0)
 TP1 = TopicPartition("t", 1)
 
 
-def test_commit_only_contiguous_done_prefix() -> None:
+def records(tp: TopicPartition, *offsets: int) -> list[Record]:
+    return [Record(tp.topic, tp.partition, offset, None, b"v") for offset in offsets]
+
+
+def test_commit_one_past_the_last_finished_record_per_partition() -> None:
     tracker = OffsetTracker()
-    for offset in (3, 4, 7, 8):
-        tracker.register(TP0, offset)
-    tracker.register(TP1, 0)
-    tracker.done(TP0, 4)
-    tracker.done(TP0, 7)
-    assert tracker.committable() == {}  # 3 is slow: nothing past it
-    tracker.done(TP0, 3)
-    assert tracker.committable() == {TP0: 8}  # 3, 4, 7 done; 8 is not
-    assert tracker.committable() == {TP0: 8}  # not confirmed yet: offered again
-    tracker.confirm({TP0: 8})
+    tracker.finished(records(TP0, 3, 4) + records(TP1, 0) + records(TP0, 7))
+    assert tracker.committable() == {TP0: 8, TP1: 1}
+    assert tracker.committable() == {TP0: 8, TP1: 1}  # not confirmed yet: offered again
+    assert tracker.uncommitted()
+    tracker.confirm({TP0: 8, TP1: 1})
     assert tracker.committable() == {}  # no new progress, nothing to commit again
-    assert tracker.position(TP0) == 8
-    tracker.done(TP1, 0)
-    tracker.done(TP0, 8)
-    assert tracker.committable() == {TP0: 9, TP1: 1}
-    tracker.confirm({TP0: 9, TP1: 1})
-    assert tracker.pending() == 0
+    assert not tracker.uncommitted()
+    tracker.finished(records(TP0, 9))
+    assert tracker.committable() == {TP0: 10}
+    assert all(type(tp) is TopicPartition for tp in tracker.committable())
 
 
-def test_registering_out_of_order_and_forget() -> None:
+def test_rewind_points_are_the_first_offsets_since_the_last_commit() -> None:
     tracker = OffsetTracker()
-    tracker.register(TP0, 5)
+    tracker.finished(records(TP0, 3, 4) + records(TP1, 10, 12))
+    assert tracker.rewind_points() == {TP0: 3, TP1: 10}
+    tracker.confirm({TP0: 5})  # TP1's commit was refused
+    tracker.finished(records(TP0, 5, 6))
+    assert tracker.rewind_points() == {TP0: 5, TP1: 10}
+    tracker.confirm({TP0: 6})  # an older offset than processed: re-read from it
+    assert tracker.rewind_points() == {TP0: 6, TP1: 10}
+
+
+def test_finishing_out_of_order_is_refused_and_forget_drops_a_partition() -> None:
+    tracker = OffsetTracker()
+    tracker.finished(records(TP0, 5))
     with pytest.raises(ValueError, match="out of order"):
-        tracker.register(TP0, 5)
+        tracker.finished(records(TP0, 4))
     tracker.forget([TP0])
-    tracker.done(TP0, 5)  # revoked meanwhile: ignored
-    assert tracker.committable() == {}
-    assert tracker.pending() == 0
+    assert tracker.committable() == {} and not tracker.uncommitted()
+    tracker.finished(records(TP0, 2))  # after a re-read, lower offsets are fine again
+    assert tracker.committable() == {TP0: 3}
 
 
 def test_envelope_round_trip_keeps_id_key_meta_route() -> None:
@@ -71,3 +79,37 @@ def test_dead_letter_headers_round_trip() -> None:
     assert headers[0] == ("h", b"1")
     letter = DeadLetter.from_record(Record("p.s.dlq", 0, 0, b"k", b"v", headers))
     assert letter == DeadLetter("s", "ValueError", "bad", 3, "p.s.in", 3, 99, b"k", b"v")
+
+
+def test_decode_many_short_path_matches_decode() -> None:
+    envelope = Envelope()
+    records = [
+        Record("in", 0, 0, b"k", b'{"a": 1}'),                              # no headers
+        Record("in", 0, 1, None, b"[1]", (("slither.id", b"77"),)),         # id only
+        Record("in", 0, 2, b"k", b"2", (("slither.id", b"x"),)),            # bad id
+        Record("in", 0, 3, None, b"{bad", (("slither.id", b"5"),)),         # bad JSON
+        Record("in", 0, 4, None, None),                                     # tombstone
+        Record("in", 0, 5, b"s", b"3", (("slither.id", b"9"), ("slither.key", b"s"))),
+    ]
+    decoded = envelope.decode_many(records)
+    first = decoded[0]
+    assert isinstance(first, Item) and first == Item(first.id, {"a": 1}, b"k")
+    assert decoded[1] == Item(77, [1])
+    assert decoded[5] == Item(9, 3, "s")
+    for position in (2, 3, 4):
+        result = decoded[position]
+        assert isinstance(result, SerializationError)
+        with pytest.raises(SerializationError) as raised:
+            envelope.decode(records[position])
+        assert str(result) == str(raised.value)
+        assert f"offset={position}" in str(result)
+
+
+def test_encode_short_path_only_when_nothing_but_the_id_to_carry() -> None:
+    envelope = Envelope()
+    assert envelope.encode(Item(12, {"x": 1}, b"k")) == (
+        b"k", b'{"x":1}', (("slither.id", b"12"),))
+    key, _value, headers = envelope.encode(Item(3, 1, "text", {"m": 1}, "alt"))
+    assert key == b"text"
+    assert dict(headers) == {"slither.id": b"3", "slither.meta": b'{"m":1}',
+                             "slither.route": b"alt", "slither.key": b"s"}

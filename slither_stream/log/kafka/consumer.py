@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, Message
 from confluent_kafka import Consumer as RawConsumer
@@ -235,7 +235,7 @@ class KafkaConsumer(Consumer):
         """Messages to records, tracking positions. An error is raised once the
         records fetched with it have been returned (never dropping them)."""
         records: list[Record] = []
-        last: dict[tuple[str, int], int] = {}  # plain tuples: cheaper than TopicPartition
+        append = records.append  # one Record per message: keep the loop tight
         for msg in messages:
             err = msg.error()
             if err is not None:
@@ -247,10 +247,10 @@ class KafkaConsumer(Consumer):
             offset = msg.offset()
             assert topic is not None and partition is not None and offset is not None
             raw_headers = msg.headers()
-            headers = _headers(raw_headers) if raw_headers else ()
-            records.append(Record(topic, partition, offset, msg.key(), msg.value(), headers,
-                                  msg.timestamp()[1]))
-            last[(topic, partition)] = offset
+            append(Record(topic, partition, offset, msg.key(), msg.value(),
+                          _headers(raw_headers) if raw_headers else (), msg.timestamp()[1]))
+        # Plain tuples as keys: cheaper than TopicPartition per record.
+        last = {(record.topic, record.partition): record.offset for record in records}
         for (topic, partition), offset in last.items():
             tp = TopicPartition(topic, partition)
             self._positions[tp] = offset + 1
@@ -460,6 +460,14 @@ class KafkaConsumer(Consumer):
 def _headers(raw: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]
              ) -> Headers:
     """librdkafka headers as the log's ``((name, bytes), ...)`` (None becomes b"")."""
+    if isinstance(raw, list):
+        # librdkafka's usual shape, with bytes values: reuse its pairs as they are.
+        given = tuple(raw)
+        for pair in given:
+            if type(pair[1]) is not bytes:
+                break
+        else:
+            return cast(Headers, given)  # every value checked: bytes
     pairs = raw.items() if isinstance(raw, dict) else raw
     return tuple(
         (name, value if isinstance(value, bytes) else (value or "").encode())

@@ -1,0 +1,175 @@
+"""at_least_once writing on both backends: commit cadence, failed writes re-read."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import orjson
+import pytest
+
+from slither_stream.errors import ProduceError
+from slither_stream.item import Item
+from slither_stream.log import Log
+from slither_stream.log.base import Consumer, DeliveryCallback, Producer
+from slither_stream.log.types import Headers, Record, TopicPartition
+from slither_stream.pipe import Pipe
+from slither_stream.pipe.at_least_once import AtLeastOnceWriter
+from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.runtime import StageRuntime
+from slither_stream.pipe.tally import Tally
+from tests.e2e.helpers import read_topic
+
+Names = Callable[[str], str]
+
+
+class _Out:
+    """A planned write (what the stage's own write plan carries)."""
+
+    def __init__(self, topic: str, value: bytes) -> None:
+        self.topic = topic
+        self.key: bytes | None = None
+        self.value: bytes | None = value
+        self.headers: Headers = ()
+        self.output: str | None = "default"
+        self.forward = False
+        self.store = False
+
+
+def _poll_all(consumer: Consumer, count: int) -> list[Record]:
+    records: list[Record] = []
+    for _ in range(200):
+        records += consumer.poll_batch(count, 0.5)
+        if len(records) >= count:
+            break
+    assert len(records) == count
+    return records
+
+
+def test_commits_once_commit_records_are_written(log: Log, unique_name: Names) -> None:
+    source, sink, group = unique_name("alo-in"), unique_name("alo-out"), unique_name("g")
+    log.create_topic(source)
+    log.create_topic(sink)
+    with log.producer() as producer:
+        for n in range(10):
+            producer.produce(source, b"%d" % n)
+        producer.flush()
+    tp = TopicPartition(source, 0)
+    tallies: list[Tally] = []
+    with log.consumer(group) as consumer, log.producer() as producer:
+        consumer.subscribe([source])
+        records = _poll_all(consumer, 10)
+        writer = AtLeastOnceWriter("s", "dlq", tallies.append, commit_interval=3600,
+                                   commit_records=6)
+        writer.write(producer, consumer, records[:5],
+                     [[_Out(sink, r.value or b"")] for r in records[:5]])
+        assert log.committed_offsets(group, [tp]) == {tp: None}  # not due yet
+        assert tallies == [] and writer.uncommitted
+        writer.write(producer, consumer, records[5:], [[] for _ in records[5:]])
+        assert log.committed_offsets(group, [tp]) == {tp: 10}  # 10 >= 6: flushed, committed
+        assert not writer.uncommitted
+        assert len(tallies) == 1
+        assert (tallies[0].consumed, tallies[0].skipped, tallies[0].outputs) == (
+            10, 5, {"default": 5})
+    assert sorted(r.value for r in read_topic(log, sink)) == sorted(
+        b"%d" % n for n in range(5))
+
+
+class _LosingProducer(Producer):
+    """The real producer, except that chosen records are lost: not written, and
+    reported as failed by the next flush (as a real delivery failure is)."""
+
+    def __init__(self, inner: Producer, lose: set[int]) -> None:
+        self.inner = inner
+        self.lose = lose
+        self.produced = 0
+        self.lost = 0
+        self._failed = False
+
+    def produce(self, topic: str, value: bytes | None, key: bytes | None = None, *,
+                partition: int | None = None,
+                headers: Headers | Sequence[tuple[str, bytes]] | None = None,
+                timestamp_ms: int | None = None,
+                on_delivery: DeliveryCallback | None = None) -> None:
+        self.produced += 1
+        if self.produced in self.lose:
+            self.lost += 1
+            self._failed = True
+            return
+        self.inner.produce(topic, value, key, partition=partition, headers=headers,
+                           timestamp_ms=timestamp_ms, on_delivery=on_delivery)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.inner.flush(timeout)
+        if self._failed:
+            self._failed = False
+            raise ProduceError("record was not delivered: injected failure")
+
+    @property
+    def transactional(self) -> bool:
+        return False
+
+    def begin_transaction(self) -> None:
+        raise AssertionError("not transactional")
+
+    def send_offsets_to_transaction(self, consumer: Consumer,
+                                    offsets: Mapping[TopicPartition, int]) -> None:
+        raise AssertionError("not transactional")
+
+    def commit_transaction(self, timeout: float | None = None) -> None:
+        raise AssertionError("not transactional")
+
+    def abort_transaction(self, timeout: float | None = None) -> None:
+        raise AssertionError("not transactional")
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        self.inner.close(timeout)
+
+
+def _double(item: Item, _ctx: Any) -> Any:
+    return {"n": item.payload["n"]}
+
+
+def test_failed_writes_are_read_again_nothing_is_lost(
+        log: Log, unique_name: Names, monkeypatch: pytest.MonkeyPatch) -> None:
+    total = 300
+    definition = (Pipe(unique_name("alo"), partitions=2).local("s", _double, batch_size=40)
+                  .compile())
+    ensure_topics(log, definition)
+    with log.producer() as producer:
+        for n in range(total):
+            producer.produce(definition.input_topic, orjson.dumps({"n": n}), b"k%d" % n)
+        producer.flush()
+    made: list[_LosingProducer] = []
+    real_producer = log.producer
+
+    def losing_producer(**options: Any) -> Producer:
+        made.append(_LosingProducer(real_producer(**options), lose={50, 170}))
+        return made[-1]
+
+    monkeypatch.setattr(log, "producer", losing_producer)
+
+    def progress(runtime: StageRuntime) -> None:
+        if runtime.stats.idle and runtime.stats.consumed >= total:
+            runtime.stop()
+
+    runtime = StageRuntime(log, definition, "s", on_progress=progress, commit_interval=3600,
+                           commit_records=120)
+    runtime.run()
+    monkeypatch.undo()
+    assert made and made[0].lost == 2
+    outputs = read_topic(log, definition.output_topic("default"))
+    counts = Counter(orjson.loads(r.value or b"")["n"] for r in outputs)
+    assert set(counts) == set(range(total))  # the lost writes were made again
+    assert sum(counts.values()) > total  # by re-reading since the last commit
+    partitions = log.partitions_of(definition.input_topic)
+    assert log.committed_offsets(definition.stage("s").group, partitions) == \
+        log.end_offsets(partitions)
+
+
+def test_writer_rejects_bad_cadence() -> None:
+    with pytest.raises(ValueError, match="commit_records"):
+        AtLeastOnceWriter("s", "dlq", lambda _t: None, commit_records=0)
+    with pytest.raises(ValueError, match="commit_interval"):
+        AtLeastOnceWriter("s", "dlq", lambda _t: None, commit_interval=-1)
