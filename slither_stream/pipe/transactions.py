@@ -147,7 +147,9 @@ class TransactionalWriter:
         nothing before it is unfinished). Partitions revoked meanwhile are the next
         owner's, who starts from the committed offset too. Retries reading the
         offsets until it works or the stage stops: seeking to the batch's start on a
-        guess could process a batch whose commit did go through a second time."""
+        guess could process a batch whose commit did go through a second time.
+        Gives up (raises) after :data:`GIVE_UP_AFTER_S`."""
+        deadline = time.monotonic() + GIVE_UP_AFTER_S
         while True:
             owned = consumer.assignment()
             mine = [tp for tp in starts if tp in owned]
@@ -157,7 +159,7 @@ class TransactionalWriter:
                 committed = consumer.committed(mine)
                 break
             except LogError as error:
-                if self._stop.is_set():
+                if self._stop.is_set() or time.monotonic() >= deadline:
                     raise
                 _log.warning("stage %s: cannot read committed offsets to re-read from, "
                              "retrying: %s", self.stage, error)
