@@ -16,6 +16,8 @@ Contract, in short:
 * ``produce`` is asynchronous. A record is acknowledged when its delivery callback
   runs without error; ``flush`` waits for every outstanding record and raises
   :class:`~slither_stream.errors.ProduceError` if any failed and had no callback.
+  A producer made with ``delivery_reports="errors"`` runs callbacks for failed
+  records only: a record is acknowledged once a ``flush`` after it returned.
 * Committed offsets are "next offset to read". Consumers in one group share the
   partitions of their subscribed topics; assignment changes are reported through
   the ``on_assign`` / ``on_revoke`` callbacks from inside ``poll_batch`` (never from
@@ -50,6 +52,11 @@ DeliveryCallback = Callable[[Exception | None, RecordMetadata | None], None]
 RebalanceCallback = Callable[[list[TopicPartition]], None]
 
 OffsetReset = Literal["earliest", "latest"]
+
+DeliveryReports = Literal["all", "errors"]
+"""Which records a producer's delivery callbacks run for (see :meth:`Log.producer`)."""
+
+DELIVERY_REPORTS: tuple[str, ...] = ("all", "errors")
 
 
 class Producer(ABC):
@@ -284,7 +291,15 @@ class Log(ABC):
 
     @abstractmethod
     def producer(self, *, transactional_id: str | None = None, **options: Any) -> Producer:
-        """A new producer; transactional when ``transactional_id`` is given."""
+        """A new producer; transactional when ``transactional_id`` is given.
+
+        Every backend accepts ``delivery_reports``: ``"all"`` (default) runs a
+        record's ``on_delivery`` callback when it is delivered or failed;
+        ``"errors"`` runs it only for failed records, so a caller that produces
+        many records and confirms them with ``flush`` does not pay a callback per
+        record (Kafka's ``delivery.report.only.error``). ``send`` needs ``"all"``.
+        A bad value raises ``ConfigError``.
+        """
 
     @abstractmethod
     def consumer(

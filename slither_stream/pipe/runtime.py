@@ -191,7 +191,10 @@ class StageRuntime:
         transactional_id = (f"{self.plan.group}.{self.member}" if self.exactly_once else None)
         try:
             self._processor = processor_for(self.plan)
-            self._producer = self.log.producer(transactional_id=transactional_id)
+            # Writes are confirmed by flush (at_least_once) or by the transaction's
+            # commit: no delivery report per record.
+            self._producer = self.log.producer(transactional_id=transactional_id,
+                                               delivery_reports="errors")
             self._consumer = self.log.consumer(self.plan.group, auto_offset_reset="earliest")
             self._consumer.subscribe([self.plan.input_topic], on_revoke=self._on_revoke)
             while not self._stop.is_set():
@@ -370,22 +373,22 @@ class StageRuntime:
         self, items: Sequence[Item | None]
     ) -> tuple[list[Outcome | None], list[int]]:
         assert self._processor is not None
-        present = [position for position, item in enumerate(items) if item is not None]
         outcomes: list[Outcome | None] = [None] * len(items)
         attempts = [0] * len(items)
-        todo = present
+        todo = [position for position, item in enumerate(items) if item is not None]
         for _attempt in range(self.plan.policy.attempts):
             if not todo:
                 break
             batch = [items[position] for position in todo]
             results = self._processor.process([i for i in batch if i is not None], self.context)
-            retry: list[int] = []
+            if len(results) != len(todo):
+                raise PipeError(f"stage {self.name!r}: processor returned {len(results)} "
+                                f"outcomes for {len(todo)} items")
             for position, outcome in zip(todo, results, strict=True):
                 outcomes[position] = outcome
                 attempts[position] += 1
-                if isinstance(outcome, Failure):
-                    retry.append(position)
-            todo = retry
+            todo = [position for position, outcome in zip(todo, results, strict=True)
+                    if isinstance(outcome, Failure)]
         return outcomes, attempts
 
     def _emit_targets(self) -> dict[str | None, tuple[str, Envelope, str | None, bool]]:

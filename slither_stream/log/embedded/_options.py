@@ -60,14 +60,19 @@ class LogOptions:
 
 @dataclass(frozen=True)
 class ProducerOptions:
-    """Per-producer overrides of the log's batching options."""
+    """Per-producer overrides of the log's batching options, and which deliveries
+    run callbacks (``delivery_reports``, as in ``Log.producer``)."""
 
     linger_ms: float
     batch_records: int
+    delivery_reports: str = "all"
 
     def __post_init__(self) -> None:
         _check_number("linger_ms", self.linger_ms, minimum=0)
         _check_int("batch_records", self.batch_records, minimum=1)
+        if self.delivery_reports not in ("all", "errors"):
+            raise ConfigError(f"option delivery_reports must be 'all' or 'errors', got "
+                              f"{self.delivery_reports!r}")
 
     @classmethod
     def from_kwargs(cls, defaults: LogOptions, options: dict[str, Any]) -> ProducerOptions:

@@ -54,6 +54,7 @@ class EmbeddedProducer(Producer):
         self._owner = owner
         self._engine = owner.engine
         self._batch_records = options.batch_records
+        self._errors_only = options.delivery_reports == "errors"
         self._linger = options.linger_ms / 1000.0
         self._write_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -181,6 +182,9 @@ class EmbeddedProducer(Producer):
                 "send() waits for an acknowledgement, which a transactional producer "
                 "gives only at commit_transaction(); use produce() with on_delivery"
             )
+        if self._errors_only:
+            raise ConfigError("send() reports where the record was stored, which a producer "
+                              "made with delivery_reports='errors' never learns; use 'all'")
         return super().send(topic, value, key, partition=partition, headers=headers,
                             timeout=timeout)
 
@@ -218,6 +222,8 @@ class EmbeddedProducer(Producer):
                 for _, _, callback in entries:
                     if callback is not None:
                         call(callback, base, None)
+                continue
+            if self._errors_only:
                 continue
             name, partition = slot[0].name, slot[1]
             for index, (_, timestamp, callback) in enumerate(entries):

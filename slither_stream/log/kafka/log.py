@@ -72,11 +72,14 @@ class KafkaLog(Log):
     # -- clients ------------------------------------------------------------------
 
     def producer(self, *, transactional_id: str | None = None, **options: Any) -> Producer:
-        """A producer; ``config={...}`` overrides librdkafka producer properties."""
+        """A producer; ``config={...}`` overrides librdkafka producer properties;
+        ``delivery_reports`` as in :meth:`Log.producer`."""
         self._check_open("producer()")
+        reports = options.pop("delivery_reports", "all")
         config = _only_config(options, "producer")
         client = KafkaProducer(self._settings, self._admin.topics,
-                               transactional_id=transactional_id, config=config)
+                               transactional_id=transactional_id, config=config,
+                               delivery_reports=reports)
         with self._lock:
             self._clients.add(client)
         return client

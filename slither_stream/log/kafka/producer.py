@@ -29,7 +29,7 @@ from slither_stream.errors import (
     TransactionError,
     TransactionInProgressError,
 )
-from slither_stream.log.base import Consumer, DeliveryCallback, Producer
+from slither_stream.log.base import DELIVERY_REPORTS, Consumer, DeliveryCallback, Producer
 from slither_stream.log.kafka._config import LOGGER, KafkaSettings
 from slither_stream.log.kafka._deadline import CallAbandonedError, call_with_deadline
 from slither_stream.log.kafka._errors import describe, kafka_error_of
@@ -53,9 +53,17 @@ class KafkaProducer(Producer):
 
     def __init__(self, settings: KafkaSettings, topics: TopicCache, *,
                  transactional_id: str | None = None,
-                 config: Mapping[str, Any] | None = None) -> None:
+                 config: Mapping[str, Any] | None = None,
+                 delivery_reports: str = "all") -> None:
         conf = settings.producer_config(config, transactional_id)
         conf["error_cb"] = self._on_client_error
+        if delivery_reports not in DELIVERY_REPORTS:
+            raise ConfigError(f"delivery_reports must be one of {', '.join(DELIVERY_REPORTS)}, "
+                              f"got {delivery_reports!r}")
+        self._errors_only = delivery_reports == "errors"
+        if self._errors_only:
+            # No report (Message object and Python call) per delivered record.
+            conf["delivery.report.only.error"] = True
         self._timeout = settings.timeout
         self._record_timeout = float(conf.get("message.timeout.ms", 300_000)) / 1000
         self._topics = topics
@@ -96,13 +104,10 @@ class KafkaProducer(Producer):
         timestamp_ms: int | None = None,
         on_delivery: DeliveryCallback | None = None,
     ) -> None:
-        if self._closed:
-            raise LogClosedError("produce() on a closed Kafka producer")
-        if self._fatal is not None:
-            raise ProduceError(f"the Kafka producer failed fatally: {self._fatal}; "
-                               "create a new producer")
+        if self._closed or self._fatal is not None:
+            self._check_usable()
         if partition is None:
-            self._topics.partitions(topic)
+            self._topics.partitions(topic)  # raises UnknownTopicError
             target = -1
         else:
             if isinstance(partition, bool) or not isinstance(partition, int) or partition < 0:
@@ -113,12 +118,11 @@ class KafkaProducer(Producer):
                     else partial(_deliver, on_delivery))
         record_headers: list[tuple[str, str | bytes | None]] | None = (
             list(headers) if headers else None)
-        timestamp = 0 if timestamp_ms is None else timestamp_ms
         deadline: float | None = None
         while True:
             try:
                 self._producer.produce(topic, value, key, partition=target,
-                                       on_delivery=callback, timestamp=timestamp,
+                                       on_delivery=callback, timestamp=timestamp_ms or 0,
                                        headers=record_headers)
                 break
             except BufferError:
@@ -145,6 +149,23 @@ class KafkaProducer(Producer):
         if self._unpolled >= _POLL_EVERY:
             self._unpolled = 0
             self._producer.poll(0)
+
+    def send(self, topic: str, value: bytes | None, key: bytes | None = None, *,
+             partition: int | None = None,
+             headers: Headers | Sequence[tuple[str, bytes]] | None = None,
+             timeout: float | None = 30.0) -> RecordMetadata:
+        if self._errors_only:
+            raise ConfigError("send() reports where the record was stored, which a producer "
+                              "made with delivery_reports='errors' never learns; use 'all'")
+        return super().send(topic, value, key, partition=partition, headers=headers,
+                            timeout=timeout)
+
+    def _check_usable(self) -> None:
+        """Raise why this producer cannot produce (closed, or failed fatally)."""
+        if self._closed:
+            raise LogClosedError("produce() on a closed Kafka producer")
+        raise ProduceError(f"the Kafka producer failed fatally: {self._fatal}; "
+                           "create a new producer")
 
     def flush(self, timeout: float | None = None) -> None:
         if self._closed:

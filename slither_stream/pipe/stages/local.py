@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from slither_stream.context import Context
 from slither_stream.item import Item
 from slither_stream.pipe import state
-from slither_stream.pipe.results import Failure, Outcome, interpret, interpret_batch
+from slither_stream.pipe.results import Emit, Failure, Outcome, interpret, interpret_batch
 from slither_stream.pipe.specs import StageSpec
 from slither_stream.pipe.stages.base import StageProcessor
+
+_TAGGED_OR_ITEM = (tuple, Item)
+"""Handler results that need :func:`interpret` (anything else is the new payload)."""
 
 
 class LocalProcessor(StageProcessor):
@@ -39,7 +42,28 @@ class LocalProcessor(StageProcessor):
                 return [failure for _ in items]
         if state.buffering_active():
             return [self._one_scoped(item, context) for item in items]
+        if self.cardinality == "one":
+            return self._each(items, context)
         return [self._one(item, context) for item in items]
+
+    def _each(self, items: Sequence[Item], context: Context) -> list[Outcome]:
+        """:meth:`_one` per item, with the commonest result (a new payload: not a
+        tagged tuple, not an Item) turned into its Emit right here: this loop runs
+        once per record, and the general path costs several calls more."""
+        handler = self.handler
+        outcomes: list[Outcome] = []
+        append = outcomes.append
+        for item in items:
+            try:
+                value = handler(item, context)
+            except Exception as error:
+                append(Failure.from_exception(error))
+                continue
+            if isinstance(value, _TAGGED_OR_ITEM):
+                append(interpret(item, value))
+            else:
+                append(Emit((Item(item.id, value, item.key, item.meta, item.route),)))
+        return outcomes
 
     def _one(self, item: Item, context: Context) -> Outcome:
         try:
