@@ -26,10 +26,11 @@ from tests.kafka_broker import start_local_broker, stop_local_broker
 pytestmark = pytest.mark.kafka
 
 
-@pytest.fixture
-def crash_broker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A broker of this test alone: (bootstrap, data dir)."""
-    data = tmp_path / "broker"
+@pytest.fixture(scope="module")
+def crash_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A broker of this module alone: (bootstrap, data dir). A test that kills it
+    starts it again, so the next test reuses it."""
+    data = tmp_path_factory.mktemp("producer-recovery") / "broker"
     bootstrap = start_local_broker(data, fast_start=True)
     try:
         yield bootstrap, data
