@@ -135,11 +135,17 @@ def test_rebalance_is_incremental(kafka_log: Log, topic: Callable[..., str],
     events: list[tuple[str, str, frozenset[TopicPartition]]] = []
     first = kafka_log.consumer(group)
     second = kafka_log.consumer(group)
+    # Only the join's revocation commits. close() revokes too, but when a rebalance's
+    # assignment is still unserved at close, librdkafka 2.16 takes the reply to it
+    # for the revocation's and leaves the group before calling on_revoke, so a commit
+    # there fails with UNKNOWN_MEMBER_ID (2 of 8 runs under load).
+    committing = True
 
     def listen(member: str, consumer: Consumer) -> None:
         def revoked(tps: list[TopicPartition]) -> None:
             events.append((member, "revoke", frozenset(tps)))
-            consumer.commit()  # still assigned: committing here must work
+            if committing:
+                consumer.commit()  # still assigned: committing here must work
 
         consumer.subscribe([name],
                            on_assign=lambda tps: events.append((member, "assign", frozenset(tps))),
@@ -164,6 +170,7 @@ def test_rebalance_is_incremental(kafka_log: Log, topic: Callable[..., str],
         committed = kafka_log.committed_offsets(group, sorted(second.assignment()))
         assert set(committed.values()) == {2}
         assert second.poll_batch(100, 0.5) == []
+        committing = False
     finally:
         second.close()
         first.close()
