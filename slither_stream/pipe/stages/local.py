@@ -42,15 +42,16 @@ class LocalProcessor(StageProcessor):
                 return [failure for _ in items]
         if state.buffering_active():
             return [self._one_scoped(item, context) for item in items]
-        if self.cardinality == "one":
-            return self._each(items, context)
-        return [self._one(item, context) for item in items]
+        return self._each(items, context)
 
     def _each(self, items: Sequence[Item], context: Context) -> list[Outcome]:
-        """:meth:`_one` per item, with the commonest result (a new payload: not a
-        tagged tuple, not an Item) turned into its Emit right here: this loop runs
-        once per record, and the general path costs several calls more."""
+        """``handler(item, context)`` per item, interpreted as :func:`interpret`
+        does; the commonest result (a new payload: not a tagged tuple, not an Item,
+        cardinality one) becomes its Emit right here: this loop runs once per
+        record, and the general path costs several calls more."""
         handler = self.handler
+        cardinality = self.cardinality
+        fast = cardinality == "one"
         outcomes: list[Outcome] = []
         append = outcomes.append
         for item in items:
@@ -59,24 +60,20 @@ class LocalProcessor(StageProcessor):
             except Exception as error:
                 append(Failure.from_exception(error))
                 continue
-            if isinstance(value, _TAGGED_OR_ITEM):
-                append(interpret(item, value))
-            else:
+            if fast and not isinstance(value, _TAGGED_OR_ITEM):
                 append(Emit((Item(item.id, value, item.key, item.meta, item.route),)))
+            else:
+                append(interpret(item, value, cardinality=cardinality))
         return outcomes
 
-    def _one(self, item: Item, context: Context) -> Outcome:
+    def _one_scoped(self, item: Item, context: Context) -> Outcome:
+        """``handler(item, context)`` with store writes attributed to ``item``
+        (exactly_once), interpreted."""
+        previous = state.attribute(item)
         try:
             value = self.handler(item, context)
         except Exception as error:
             return Failure.from_exception(error)
-        return interpret(item, value, cardinality=self.cardinality)
-
-    def _one_scoped(self, item: Item, context: Context) -> Outcome:
-        """:meth:`_one` with store writes attributed to ``item`` (exactly_once)."""
-        try:
-            with state.item_scope(item):
-                value = self.handler(item, context)
-        except Exception as error:
-            return Failure.from_exception(error)
+        finally:
+            state.restore(previous)
         return interpret(item, value, cardinality=self.cardinality)
