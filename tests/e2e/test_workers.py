@@ -85,6 +85,11 @@ class Lines:
                 return found
 
 
+def _story(lines: Lines) -> str:
+    """The worker's output without its per-record lines, for a failure message."""
+    return "".join(line for line in lines.rest() if not line.startswith("processed "))
+
+
 def _kafka(log_url: str) -> bool:
     return log_url.startswith("kafka://")
 
@@ -142,10 +147,12 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
             # the output (read through the consumer's poll) until every input is there
             with open_log(log_url) as log:
                 _follow_until(log, definition.output_topic("default"), set(range(total)))
-        else:
-            # the embedded log lives in the worker process: its "caught up" line says
-            # the restarted worker consumed everything left
-            lines.wait_for(rf"pid {restarted} .*caught up after \d+ records")
+        # The restarted worker's "caught up" line (logged once what it read is
+        # committed) says it consumed everything left. On Kafka every input being in
+        # the output is not enough: the dead worker's outputs since its last commit
+        # are there, but the restarted one may still be re-reading them, and a
+        # SIGTERM then leaves them uncommitted (lag 20-30 at the end, 2 of 6 runs).
+        lines.wait_for(rf"pid {restarted} .*caught up after \d+ records")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     with open_log(log_url) as log:
@@ -153,9 +160,9 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
         numbers = Counter(orjson.loads(r.value or b"")["n"] for r in outputs)
         assert set(numbers) == set(range(total))  # at least once: nothing lost
         workers = {orjson.loads(r.value or b"")["worker"].split(":")[0] for r in outputs}
-        assert {str(first), str(restarted)} <= workers
+        assert {str(first), str(restarted)} <= workers, _story(lines)
         plan = definition.stage("tag")
-        assert log.total_lag(plan.group, plan.input_topic) == 0
+        assert log.total_lag(plan.group, plan.input_topic) == 0, _story(lines)
 
 
 
