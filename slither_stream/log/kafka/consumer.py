@@ -294,15 +294,47 @@ class KafkaConsumer(Consumer):
         wanted = [self._topics.check(check_partition(tp)) for tp in partitions]
         if not wanted:
             return {}
+        deadline = time.monotonic() + self._timeout
+        backoff = 0.01
+        found: dict[TopicPartition, int | None] = {}
+        while True:
+            failed = self._fetch_committed(wanted, deadline, found)
+            if not failed:
+                return found
+            # A per-partition error (UNSTABLE_OFFSET_COMMIT while a transaction's
+            # offsets are being written, a coordinator moving) is not "nothing
+            # committed": reading None would re-process a committed batch.
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not all(
+                    error.code() in _TRANSIENT_FETCH_ERRORS for _, error in failed):
+                detail = ", ".join(f"{tp.topic}[{tp.partition}]: {error.str()}"
+                                   for tp, error in failed)
+                raise LogError(f"reading committed offsets of group {self._group!r} "
+                               f"failed: {detail}")
+            time.sleep(min(backoff, remaining))
+            backoff = min(backoff * 2, 0.5)
+            wanted = [tp for tp, _ in failed]
+
+    def _fetch_committed(
+        self, wanted: list[TopicPartition], deadline: float,
+        found: dict[TopicPartition, int | None],
+    ) -> list[tuple[TopicPartition, KafkaError]]:
+        """One offset fetch into ``found``; the partitions that answered an error."""
         try:
             answer = self._consumer.committed(
                 [KafkaTopicPartition(tp.topic, tp.partition) for tp in wanted],
-                timeout=self._timeout)
+                timeout=max(deadline - time.monotonic(), 0.1))
         except KafkaException as exc:
             raise LogError(f"reading committed offsets of group {self._group!r} failed: "
                            f"{describe(exc)}") from exc
-        return {TopicPartition(k.topic, k.partition): (k.offset if k.offset >= 0 else None)
-                for k in answer}
+        failed: list[tuple[TopicPartition, KafkaError]] = []
+        for k in answer:
+            tp = TopicPartition(k.topic, k.partition)
+            if k.error is not None:
+                failed.append((tp, k.error))
+            else:
+                found[tp] = k.offset if k.offset >= 0 else None
+        return failed
 
     def position(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
         """Next offset per partition; None for partitions not assigned here.
@@ -489,3 +521,16 @@ def _consume_error(err: KafkaError, msg: Message, group: str) -> LogError:
     where = f" on {topic}[{msg.partition()}]" if topic else ""
     return LogError(f"Kafka consumer of group {group!r} got an error{where}: "
                     f"{err.name()}: {err.str()}")
+
+
+_TRANSIENT_FETCH_ERRORS = frozenset({
+    KafkaError.UNSTABLE_OFFSET_COMMIT,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+})
+"""OffsetFetch answers per partition that mean "ask again": a transaction's offsets
+still being written (KIP-447), or the group coordinator moving or loading."""
