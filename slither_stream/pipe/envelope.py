@@ -59,9 +59,14 @@ class Envelope:
     def encode(self, item: Item) -> tuple[bytes | None, bytes, Headers]:
         """Key bytes, value bytes and headers for ``item``."""
         key = item.key
-        if not item.meta and item.route == DEFAULT_ROUTE and not isinstance(key, str):
-            # The common case (one per record between stages): only the id header.
-            return key, self.serde.encode(item.payload), ((ID_HEADER, b"%d" % item.id),)
+        if not item.meta and not isinstance(key, str):
+            # The common cases (one per record between stages, and after a router):
+            # the id header, and the route when there is one.
+            value = self.serde.encode(item.payload)
+            if item.route == DEFAULT_ROUTE:
+                return key, value, ((ID_HEADER, b"%d" % item.id),)
+            return key, value, ((ID_HEADER, b"%d" % item.id),
+                                (ROUTE_HEADER, item.route.encode()))
         headers: list[tuple[str, bytes]] = [(ID_HEADER, b"%d" % item.id)]
         if item.meta:
             try:

@@ -109,6 +109,8 @@ def test_encode_short_path_only_when_nothing_but_the_id_to_carry() -> None:
     envelope = Envelope()
     assert envelope.encode(Item(12, {"x": 1}, b"k")) == (
         b"k", b'{"x":1}', (("slither.id", b"12"),))
+    assert envelope.encode(Item(4, 2, None, {}, "b")) == (
+        None, b"2", (("slither.id", b"4"), ("slither.route", b"b")))
     key, _value, headers = envelope.encode(Item(3, 1, "text", {"m": 1}, "alt"))
     assert key == b"text"
     assert dict(headers) == {"slither.id": b"3", "slither.meta": b'{"m":1}',
