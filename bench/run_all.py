@@ -153,8 +153,9 @@ def render(path: Path) -> int:
     records = {case: max(r.records for r in runs if r.case == case) for case in cases}
     print(report.table([s for s in summaries if s.case != "latency"], records))
     latency_runs = [r for r in runs if r.case == "latency"]
-    if latency_runs and isinstance(data, dict):
-        options = data["args"]
+    if latency_runs:
+        # a partial file holds runs only: its latency settings are the defaults
+        options = data["args"] if isinstance(data, dict) else vars(parse([]))
         print(report.latency_table(latency_runs, names, rate=options["latency_rate"],
                                    seconds=options["latency_seconds"],
                                    warmup=options["latency_warmup"]))

@@ -24,6 +24,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 PROBE = -1
 """``n`` of the readiness probe sent before the paced stream."""
+PROBE_EVERY_S = 5.0
+"""A probe is sent again this often until one comes out."""
 
 
 class Pacer:
@@ -43,9 +45,9 @@ class Pacer:
         self._thread = threading.Thread(target=self._run, name="bench-latency-pacer",
                                         daemon=True)
 
-    def send_one(self, n: int) -> None:
-        """Send record ``n`` now, stamped, and wait for its acknowledgement."""
-        self._send(n, int(time.time() * 1000))
+    def send_probe(self) -> None:
+        """Send a probe record now, stamped, and wait for its acknowledgement."""
+        self._send(PROBE, int(time.time() * 1000))
         self._producer.flush(30)
 
     def _send(self, n: int, now_ms: int) -> None:
@@ -93,6 +95,21 @@ class Timings:
     process_died: bool = False
 
 
+def _partitions(consumer: Consumer, topic: str, timeout: float = 30.0) -> int:
+    """The partition count of a just-created ``topic``, once metadata shows it: read
+    too early, metadata can list no partitions, and an output left unassigned made
+    a third of the records (and the probe, routed to ``c``) look lost in the first
+    full run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
+        if metadata.partitions and metadata.error is None:
+            return len(metadata.partitions)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topic {topic!r} shows no partitions after {timeout:g} s")
+        consumer.poll(0.2)  # the client's own wait before asking again
+
+
 class LatencyReader:
     """Reads the output topics from their start, timing each record on arrival."""
 
@@ -103,8 +120,8 @@ class LatencyReader:
                                   "isolation.level": "read_committed"})
         assignment = []
         for topic in topics:
-            metadata = self.consumer.list_topics(topic, timeout=30).topics[topic]
-            assignment += [TopicPartition(topic, p, 0) for p in metadata.partitions]
+            assignment += [TopicPartition(topic, p, 0)
+                           for p in range(_partitions(self.consumer, topic))]
         self.consumer.assign(assignment)
 
     def _batch(self, timeout: float) -> list[Any]:
@@ -116,10 +133,20 @@ class LatencyReader:
         message = self.consumer.poll(timeout)
         return [] if message is None else [message]
 
-    def wait_probe(self, *, timeout: float, alive: Callable[[], bool]) -> float | None:
-        """Seconds until the probe came out (the system is up), None if it did not."""
+    def wait_probe(self, *, timeout: float, alive: Callable[[], bool],
+                   send: Callable[[], None]) -> float | None:
+        """Seconds until a probe came out (the system is up), None if none did.
+
+        ``send`` writes a probe now and again every ``PROBE_EVERY_S`` seconds: a probe
+        written while a just-created input topic has no leader yet can be lost
+        (the main run saw 2 of 15 latency runs wait 120 s for a probe that was
+        never written)."""
         started = time.monotonic()
+        sent_at = -PROBE_EVERY_S
         while time.monotonic() - started < timeout and alive():
+            if time.monotonic() - started - sent_at >= PROBE_EVERY_S:
+                sent_at = time.monotonic() - started
+                send()
             for message in self._batch(0.2):
                 if message.error() is None and orjson.loads(message.value())["n"] == PROBE:
                     return time.monotonic() - started

@@ -264,9 +264,8 @@ class Bench:
             pacer = latency.Pacer(self.bootstrap, topics.input, rate=rate, total=total)
             process = self._launch(system, "latency", topics, state_dir)
             try:
-                pacer.send_one(latency.PROBE)
                 ready = reader.wait_probe(timeout=min(self.timeout, 120.0),
-                                          alive=process.alive)
+                                          alive=process.alive, send=pacer.send_probe)
                 if ready is None:
                     result.error = f"the probe record never came out; log tail:\n{process.tail()}"
                     return result
@@ -289,7 +288,8 @@ class Bench:
                                                               1e-9)
             if timings.process_died or not timings.latencies_ms:
                 why = (f"process exited with {code}" if timings.process_died
-                       else "no record after the warm-up arrived")
+                       else f"cannot sustain {rate:,.0f} rec/s: no record sent after the "
+                            f"warm-up arrived within {LATENCY_GRACE_S:g} s of the input's end")
                 result.error = (f"{why} after {timings.received:,} of {total:,} records; "
                                 f"log tail:\n{process.tail()}")
                 return result
