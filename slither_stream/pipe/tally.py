@@ -13,23 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from slither_stream.log.types import Headers
+from slither_stream.pipe.transactions import Write as ProducedRecord
 
 
-class Write(Protocol):
-    """One record a stage produces for an input record."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def key(self) -> bytes | None: ...
-
-    @property
-    def value(self) -> bytes | None: ...
-
-    @property
-    def headers(self) -> Headers: ...
+class Write(ProducedRecord, Protocol):
+    """One record a stage produces for an input record, with where it goes."""
 
     @property
     def output(self) -> str | None:
