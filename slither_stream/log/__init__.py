@@ -1,14 +1,17 @@
 """The Kafka-style log and its two backends, chosen by URL.
 
 ``embedded://PATH`` (the default, ``embedded://.slither``) opens a durable log in a
-local directory; ``kafka://host:port[,host:port...]`` connects to Apache Kafka.
+local directory; ``kafka://host:port[,host:port...]`` connects to Apache Kafka, and a
+query string sets librdkafka properties on every client the log creates
+(``kafka://broker:9092?session.timeout.ms=6000&compression.type=zstd``), so a worker
+started with ``--log`` / ``SLITHER_LOG`` can be tuned without code.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from slither_stream.errors import ConfigError
 from slither_stream.log.base import Consumer, Log, Producer
@@ -62,8 +65,24 @@ def open_log(url: str | None = None, **options: Any) -> Log:
             )
         from slither_stream.log.kafka import KafkaLog
 
+        if parts.query:
+            options = {**options, "config": {**_query_config(target, parts.query),
+                                             **(options.get("config") or {})}}
         return KafkaLog(servers, url=target, **options)
     raise ConfigError(
         f"bad log URL {target!r}: the scheme must be embedded:// or kafka:// "
         f"(for example {DEFAULT_LOG_URL} or kafka://127.0.0.1:9092)"
     )
+
+
+def _query_config(url: str, query: str) -> dict[str, str]:
+    """librdkafka properties from a Kafka log URL's query (``name=value&...``)."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError as error:
+        raise ConfigError(f"bad log URL {url!r}: the query must be name=value pairs "
+                          f"of librdkafka properties ({error})") from error
+    for name, value in pairs:
+        if not value:
+            raise ConfigError(f"bad log URL {url!r}: property {name!r} has no value")
+    return dict(pairs)

@@ -79,3 +79,24 @@ def test_unknown_log_options_are_named() -> None:
 def test_unknown_librdkafka_property_is_a_config_error_before_connecting() -> None:
     with pytest.raises(ConfigError, match=r"no\.such\.property"):
         open_log("kafka://127.0.0.1:1", config={"no.such.property": "1"})
+
+
+def test_url_query_properties_are_checked_before_connecting() -> None:
+    with pytest.raises(ConfigError, match=r"no\.such\.property"):
+        open_log("kafka://127.0.0.1:1?no.such.property=1")
+    with pytest.raises(ConfigError, match="cannot be overridden"):
+        open_log("kafka://127.0.0.1:1?bootstrap.servers=elsewhere:9092")
+    with pytest.raises(ConfigError, match="'linger.ms' has no value"):
+        open_log("kafka://127.0.0.1:1?linger.ms=")
+    with pytest.raises(ConfigError, match="name=value pairs"):
+        open_log("kafka://127.0.0.1:1?linger.ms")
+
+
+@pytest.mark.kafka
+def test_url_query_properties_reach_the_clients(kafka_bootstrap: str) -> None:
+    url = f"kafka://{kafka_bootstrap}?session.timeout.ms=6000&linger.ms=1"
+    with open_log(url, config={"linger.ms": 2}) as log:
+        settings = log._settings  # type: ignore[attr-defined]
+        assert settings.config == {"session.timeout.ms": "6000", "linger.ms": 2}
+        assert settings.consumer_config("g", "earliest", None)["session.timeout.ms"] == "6000"
+        assert log.url == url

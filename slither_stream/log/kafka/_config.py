@@ -154,11 +154,17 @@ class KafkaSettings:
         base.update(self.config)
         return base
 
+    def _defaults(self, defaults: Mapping[str, ConfigValue], fixed: set[str]) -> ConfigMap:
+        """The defaults the log-wide ``config`` does not set (it may tune any of them,
+        e.g. ``session.timeout.ms``, except the ones the contract fixes)."""
+        return {name: value for name, value in defaults.items()
+                if name in fixed or name not in self.config}
+
     def producer_config(self, overrides: Mapping[str, Any] | None,
                         transactional_id: str | None) -> ConfigMap:
         """Producer configuration: base, defaults, user overrides, fixed settings."""
         conf = self.client_config()
-        conf.update(PRODUCER_DEFAULTS)
+        conf.update(self._defaults(PRODUCER_DEFAULTS, _FIXED_PRODUCER))
         conf.update(user_config(overrides, fixed=_FIXED_PRODUCER, what="producer"))
         if transactional_id is not None:
             if not isinstance(transactional_id, str) or not transactional_id:
@@ -177,7 +183,7 @@ class KafkaSettings:
                 f"auto_offset_reset must be 'earliest' or 'latest', got {auto_offset_reset!r}"
             )
         conf = self.client_config()
-        conf.update(CONSUMER_DEFAULTS)
+        conf.update(self._defaults(CONSUMER_DEFAULTS, _FIXED_CONSUMER))
         conf.update(user_config(overrides, fixed=_FIXED_CONSUMER, what="consumer"))
         conf["group.id"] = group
         conf["auto.offset.reset"] = auto_offset_reset
