@@ -84,9 +84,11 @@ def test_unknown_librdkafka_property_is_a_config_error_before_connecting() -> No
 def test_url_query_properties_are_checked_before_connecting() -> None:
     with pytest.raises(ConfigError, match=r"no\.such\.property"):
         open_log("kafka://127.0.0.1:1?no.such.property=1")
-    with pytest.raises(ConfigError, match="cannot be overridden"):
-        open_log("kafka://127.0.0.1:1?bootstrap.servers=elsewhere:9092")
-    with pytest.raises(ConfigError, match="'linger.ms' has no value"):
+    for fixed in ("bootstrap.servers=elsewhere:9092", "isolation.level=read_uncommitted",
+                  "acks=1", "group.id=g"):
+        with pytest.raises(ConfigError, match="cannot be overridden"):
+            open_log(f"kafka://127.0.0.1:1?{fixed}")
+    with pytest.raises(ConfigError, match=r"'linger\.ms' has no value"):
         open_log("kafka://127.0.0.1:1?linger.ms=")
     with pytest.raises(ConfigError, match="name=value pairs"):
         open_log("kafka://127.0.0.1:1?linger.ms")

@@ -201,7 +201,9 @@ def settings_from_options(bootstrap_servers: str, options: Mapping[str, Any]) ->
     if unknown:
         raise ConfigError(f"unknown Kafka log option(s) {', '.join(unknown)}; accepted: "
                           f"{', '.join(sorted(accepted))}")
-    config = user_config(options.get("config"), fixed={"bootstrap.servers"}, what="Kafka log")
+    config = user_config(options.get("config"),
+                         fixed={"bootstrap.servers"} | _FIXED_PRODUCER | _FIXED_CONSUMER,
+                         what="Kafka log")
     return KafkaSettings(
         bootstrap_servers=parse_bootstrap(bootstrap_servers),
         timeout=options.get("timeout", 10.0),
