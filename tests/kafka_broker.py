@@ -107,13 +107,17 @@ def stop_local_broker(data: Path, *, kill: bool = False) -> None:
 
 @contextlib.contextmanager
 def local_broker(data: Path, *, port: int | None = None,
-                 overrides: Mapping[str, str] | None = None) -> Iterator[str]:
-    """A broker run by ``docker/kafka-local`` for the duration of the block."""
-    bootstrap = start_local_broker(data, port=port, overrides=overrides)
+                 overrides: Mapping[str, str] | None = None, fast_start: bool = False,
+                 kill: bool = False) -> Iterator[str]:
+    """A broker run by ``docker/kafka-local`` for the duration of the block
+    (``fast_start`` and ``kill`` as for :func:`start_local_broker` and
+    :func:`stop_local_broker`)."""
+    bootstrap = start_local_broker(data, port=port, overrides=overrides,
+                                   fast_start=fast_start)
     try:
         yield bootstrap
     finally:
-        stop_local_broker(data)
+        stop_local_broker(data, kill=kill)
 
 
 # -- Docker --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import pytest
 from slither_stream.errors import LogError, TransactionError
 from slither_stream.log import Log, Record, TopicPartition, TopicSpec, open_log
 from slither_stream.log.kafka.producer import KafkaProducer
-from tests.kafka_broker import start_local_broker, stop_local_broker
+from tests.kafka_broker import local_broker, start_local_broker, stop_local_broker
 
 pytestmark = pytest.mark.kafka
 
@@ -31,11 +31,8 @@ def crash_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     """A broker of this module alone: (bootstrap, data dir). A test that kills it
     starts it again, so the next test reuses it."""
     data = tmp_path_factory.mktemp("producer-recovery") / "broker"
-    bootstrap = start_local_broker(data, fast_start=True)
-    try:
+    with local_broker(data, fast_start=True, kill=True) as bootstrap:
         yield bootstrap, data
-    finally:
-        stop_local_broker(data, kill=True)
 
 
 def _committed_records(log: Log, topic: str, group: str) -> list[Record]:

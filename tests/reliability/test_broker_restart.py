@@ -19,7 +19,7 @@ import pytest
 
 from slither_stream.log import open_log
 from slither_stream.pipe.runner import ensure_topics
-from tests.kafka_broker import start_local_broker, stop_local_broker
+from tests.kafka_broker import local_broker, start_local_broker, stop_local_broker
 from tests.reliability import topology
 from tests.reliability.helpers import (
     Figures,
@@ -49,11 +49,8 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     (one broker start less). It carries a few thousand records, so it starts with
     the quick C1-only JIT (see ``start_local_broker``)."""
     data = tmp_path_factory.mktemp("broker-restart") / "broker"
-    bootstrap = start_local_broker(data, fast_start=True)
-    try:
+    with local_broker(data, fast_start=True, kill=True) as bootstrap:
         yield bootstrap, data
-    finally:
-        stop_local_broker(data, kill=True)
 
 
 def _progress_at_least(workers: SupervisedWorkers, target: int) -> Callable[[], bool]:
