@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,20 +24,25 @@ from harness.runs import RunResult  # noqa: E402
 RECORDS = 2_000
 
 
+def _run_all(bootstrap: str, out: Path, capsys: pytest.CaptureFixture[str],
+             case_args: list[str]) -> tuple[str, Any]:
+    """run_all once per system (raw-kafka, slither), repeat 1: printed text, results."""
+    code = run_all.main([*case_args, "--repeat", "1", "--systems", "raw-kafka,slither",
+                         "--bootstrap", bootstrap, "--out", str(out), "--timeout", "90"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    [result_file] = out.glob("*.json")
+    return printed, json.loads(result_file.read_text())
+
+
 @pytest.mark.kafka
 @pytest.mark.timeout(180)
 def test_run_all_measures_slither_and_raw_client(
         kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = run_all.main(["--records", str(RECORDS), "--compute-records", "300",
-                         "--backlog-seconds", "6", "--backlog-records", str(RECORDS),
-                         "--cases", "passthrough,router,compute,restore,backlog",
-                         "--repeat", "1", "--systems", "raw-kafka,slither",
-                         "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
-                         "--timeout", "90"])
-    assert code == 0
-    printed = capsys.readouterr().out
-    [result_file] = tmp_path.glob("*.json")
-    results = json.loads(result_file.read_text())
+    printed, results = _run_all(kafka_bootstrap, tmp_path, capsys, [
+        "--records", str(RECORDS), "--compute-records", "300", "--backlog-seconds", "6",
+        "--backlog-records", str(RECORDS),
+        "--cases", "passthrough,router,compute,restore,backlog"])
     runs = {(r["case"], r["system"]): r for r in results["runs"]}
     expected = {"passthrough": RECORDS, "router": RECORDS, "compute": 300}
     for case, records in expected.items():
@@ -67,16 +73,10 @@ def test_run_all_measures_slither_and_raw_client(
 @pytest.mark.timeout(180)
 def test_run_all_measures_lookup_and_latency(
         kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = run_all.main(["--records", "1000", "--lookup-keys", "3000",
-                         "--latency-rate", "400", "--latency-seconds", "2",
-                         "--latency-warmup", "0.5", "--cases", "lookup,latency",
-                         "--repeat", "1", "--systems", "raw-kafka,slither",
-                         "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
-                         "--timeout", "90"])
-    assert code == 0
-    printed = capsys.readouterr().out
-    [result_file] = tmp_path.glob("*.json")
-    runs = {(r["case"], r["system"]): r for r in json.loads(result_file.read_text())["runs"]}
+    printed, results = _run_all(kafka_bootstrap, tmp_path, capsys, [
+        "--records", "1000", "--lookup-keys", "3000", "--latency-rate", "400",
+        "--latency-seconds", "2", "--latency-warmup", "0.5", "--cases", "lookup,latency"])
+    runs = {(r["case"], r["system"]): r for r in results["runs"]}
     for system in ("raw-kafka", "slither"):
         lookup = runs[("lookup", system)]
         assert lookup["error"] is None, lookup["error"]
