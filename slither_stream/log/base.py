@@ -38,6 +38,7 @@ from typing import Any, Literal, Self
 
 from slither_stream.log.types import (
     Headers,
+    Outgoing,
     PartitionLag,
     Record,
     RecordMetadata,
@@ -80,6 +81,15 @@ class Producer(ABC):
         ``ConfigError`` for a partition outside the topic. May block briefly when
         the local queue is full (backpressure), never indefinitely.
         """
+
+    def produce_many(self, records: Iterable[Outgoing]) -> None:
+        """Queue ``records`` in order, each as :meth:`produce` without a partition
+        or callback would (same errors, same backpressure). A stage queues its
+        whole batch this way; backends override it to skip the per-call checks.
+        On an error the records before the failing one are queued, the rest not."""
+        produce = self.produce
+        for record in records:
+            produce(record.topic, record.value, record.key, headers=record.headers)
 
     @abstractmethod
     def flush(self, timeout: float | None = None) -> None:

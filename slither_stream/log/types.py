@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 Headers = tuple[tuple[str, bytes], ...]
+
+
+class Outgoing(Protocol):
+    """A record to produce to its topic's key partition, as
+    :meth:`~slither_stream.log.base.Producer.produce_many` takes them (a stage's
+    write plan entries are these)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> Headers: ...
 
 
 class TopicPartition(NamedTuple):

@@ -79,10 +79,7 @@ class AtLeastOnceWriter:
               writes: Sequence[Sequence[Write]]) -> None:
         """Produce ``writes`` (one list per record of ``done``, in order) and settle
         when a commit is due."""
-        produce = producer.produce
-        for record_writes in writes:
-            for write in record_writes:
-                produce(write.topic, write.value, write.key, headers=write.headers)
+        producer.produce_many([write for record_writes in writes for write in record_writes])
         if not done:
             return
         self.tracker.finished(done)

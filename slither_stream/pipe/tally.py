@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from slither_stream.pipe.transactions import Write as ProducedRecord
+from slither_stream.log.types import Outgoing
 
 
-class Write(ProducedRecord, Protocol):
+class Write(Outgoing, Protocol):
     """One record a stage produces for an input record, with where it goes."""
 
     @property

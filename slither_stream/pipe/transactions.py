@@ -20,11 +20,10 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Protocol
 
 from slither_stream.errors import LogError, TransactionError, TransactionInProgressError
 from slither_stream.log.base import Consumer, Producer
-from slither_stream.log.types import Headers, Record, TopicPartition
+from slither_stream.log.types import Outgoing, Record, TopicPartition
 
 _log = logging.getLogger(__name__)
 
@@ -38,22 +37,6 @@ the coordinator's clean-up would make a stuck stage wait for nothing."""
 
 RESYNC_RETRY_S = 1.0
 """Pause between two attempts to read the committed offsets after a failure."""
-
-
-class Write(Protocol):
-    """One record to produce (the stage's write plan entries satisfy this)."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def key(self) -> bytes | None: ...
-
-    @property
-    def value(self) -> bytes | None: ...
-
-    @property
-    def headers(self) -> Headers: ...
 
 
 class TransactionalWriter:
@@ -70,7 +53,7 @@ class TransactionalWriter:
         self._failing_since: float | None = None
 
     def write(self, producer: Producer, consumer: Consumer, done: Sequence[Record],
-              writes: Sequence[Sequence[Write]]) -> bool:
+              writes: Sequence[Sequence[Outgoing]]) -> bool:
         """Write ``writes`` (one list per record of ``done``) and commit ``done``'s
         offsets in one transaction. True if it committed; False if it failed and
         the consumer was moved back to re-read (raises once failures went on too
@@ -85,10 +68,8 @@ class TransactionalWriter:
             return False
         try:
             producer.begin_transaction()
-            for record_writes in writes:
-                for write in record_writes:
-                    producer.produce(write.topic, write.value, write.key,
-                                     headers=write.headers)
+            producer.produce_many([write for record_writes in writes
+                                   for write in record_writes])
             producer.send_offsets_to_transaction(consumer, offsets)
             self._commit(producer)
         except LogError as error:

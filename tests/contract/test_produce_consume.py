@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import pytest
+
+from slither_stream.errors import UnknownTopicError
 from slither_stream.log import Log, RecordMetadata, TopicPartition
 from slither_stream.log.partitioner import partition_for_key
+from slither_stream.log.types import Headers
 from tests.contract.helpers import by_partition, consume_n, read_all
 
 Namer = Callable[[str], str]
@@ -113,3 +118,48 @@ def test_keyless_records_all_arrive(log: Log, unique_name: Namer) -> None:
         producer.flush(30)
     records = read_all(log, topic)
     assert sorted(int(r.value or b"") for r in records) == list(range(1000))
+
+
+@dataclass(frozen=True)
+class _Out:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+
+
+def test_produce_many_keeps_order_keys_and_headers(log: Log, unique_name: Namer) -> None:
+    """A batch goes where single produces would: the key's partition, in order,
+    with its headers (a stage's writes travel this way), over two topics."""
+    first, second = unique_name("many-a"), unique_name("many-b")
+    log.create_topic(first, 3)
+    log.create_topic(second, 1)
+    batch = [_Out(first if i % 4 else second, f"k{i % 5}".encode(), f"{i:04d}".encode(),
+                  (("slither.id", b"%d" % i),) if i % 2 else ())
+             for i in range(2_000)]
+    with log.producer(delivery_reports="errors") as producer:
+        producer.produce_many(batch)
+        producer.flush(30)
+    for topic, partitions in ((first, 3), (second, 1)):
+        sent = [out for out in batch if out.topic == topic]
+        stored = read_all(log, topic)
+        assert len(stored) == len(sent)
+        for tp, records in by_partition(stored).items():
+            expected = [out for out in sent
+                        if partition_for_key(out.key or b"", partitions) == tp.partition]
+            assert [(r.key, r.value, tuple(r.headers)) for r in records] == \
+                [(out.key, out.value, out.headers) for out in expected]
+
+
+def test_produce_many_stops_at_an_unknown_topic(log: Log, unique_name: Namer) -> None:
+    """The records before the bad one are queued and delivered; the bad one and
+    the rest are not, and the error names the topic."""
+    topic, missing = unique_name("many-ok"), unique_name("many-missing")
+    log.create_topic(topic, 1)
+    batch = [_Out(topic, None, b"a"), _Out(topic, None, b"b"), _Out(missing, None, b"c"),
+             _Out(topic, None, b"d")]
+    with log.producer() as producer:
+        with pytest.raises(UnknownTopicError, match=missing):
+            producer.produce_many(batch)
+        producer.flush(30)
+    assert [r.value for r in read_all(log, topic)] == [b"a", b"b"]

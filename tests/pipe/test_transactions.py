@@ -8,12 +8,13 @@ its committed offsets for a while, failures that go on too long.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pytest
 
 from slither_stream.errors import LogError, TransactionError
-from slither_stream.log.types import Record, TopicPartition
+from slither_stream.log.types import Outgoing, Record, TopicPartition
 from slither_stream.pipe import transactions
 from slither_stream.pipe.transactions import TransactionalWriter
 
@@ -42,6 +43,9 @@ class FakeProducer:
     def produce(self, topic: str, value: bytes | None, key: bytes | None = None,
                 **_: object) -> None:
         self.produced.append(value)
+
+    def produce_many(self, records: Iterable[Outgoing]) -> None:
+        self.produced.extend(record.value for record in records)
 
     def send_offsets_to_transaction(self, consumer: object,
                                     offsets: dict[TopicPartition, int]) -> None:
