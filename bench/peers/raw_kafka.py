@@ -3,8 +3,9 @@
 No framework: ``consume(1000)`` batches, orjson decode, the case's function, produce
 with the record's key, ``poll(0)`` to serve delivery callbacks, offsets auto-committed
 by librdkafka (at-least-once-ish: the loop does not wait for acks before the commit).
-Producer settings match slither's Kafka backend where they affect speed (lz4,
-linger.ms=5, batch.size=1000000, idempotent), so the gap to slither is the
+Producer and fetch settings match slither's Kafka backend where they affect speed
+(lz4, linger.ms=5, batch.size=1000000, idempotent; 4 MB per partition fetch, 32 MB
+prefetch queue, fetch.queue.backoff.ms=10), so the gap to slither is the
 framework's own work. Compute is per record (``predict_one``), like the peers.
 
 Lookup: the table topic is read into a dict first (the ceiling of any lookup); each
@@ -30,15 +31,22 @@ from cases import args as cli
 from cases import work
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+FETCH = {"max.partition.fetch.bytes": 4 * 1024 * 1024, "queued.max.messages.kbytes": 32 * 1024,
+         "fetch.queue.backoff.ms": 10}
+"""slither's Kafka consumer fetch settings (see slither_stream/log/kafka/_config.py):
+librdkafka's 1 s backoff after a full prefetch queue idles any fast consumer."""
+
 SETTINGS = ("consume(1000, 0.2) batches; auto-commit 1 s; producer lz4, linger.ms=5, "
-            "batch.size=1000000, idempotent; 1 process; lookup: table read into a dict "
+            "batch.size=1000000, idempotent; fetch 4 MB/partition, 32 MB queue, "
+            "fetch.queue.backoff.ms=10 (as slither's backend); 1 process; "
+            "lookup: table read into a dict "
             "first; latency: 3 loops in 3 threads, linger.ms=5")
 
 
 def load_table(bootstrap: str, topic: str) -> dict[bytes, Any]:
     """Every row of the table topic, read to its end: key -> decoded value."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-raw-load",
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, **FETCH})
     table: dict[bytes, Any] = {}
     try:
         metadata = consumer.list_topics(topic, timeout=30).topics[topic]
@@ -64,7 +72,7 @@ def hop(bootstrap: str, group: str, source: str, target: Callable[[Any], str],
     """One latency stage: consume ``source``, enrich, produce to ``target(payload)``."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{group}-{source}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": True,
-                         "auto.commit.interval.ms": 1000})
+                         "auto.commit.interval.ms": 1000, **FETCH})
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
                          "enable.idempotence": True})
     consumer.subscribe([source])
@@ -111,7 +119,7 @@ def main() -> None:
     table = load_table(options.bootstrap, options.table) if options.case == "lookup" else {}
     consumer = Consumer({"bootstrap.servers": options.bootstrap, "group.id": options.group,
                          "auto.offset.reset": "earliest", "enable.auto.commit": True,
-                         "auto.commit.interval.ms": 1000})
+                         "auto.commit.interval.ms": 1000, **FETCH})
     producer = Producer({"bootstrap.servers": options.bootstrap, "compression.type": "lz4",
                          "linger.ms": 5, "batch.size": 1_000_000,
                          "enable.idempotence": True, "queue.buffering.max.messages": 1_000_000})

@@ -48,6 +48,7 @@ from cases import work  # noqa: E402
 
 from slither_stream.item import Item  # noqa: E402
 from slither_stream.log import open_log  # noqa: E402
+from slither_stream.observability import configure_logging  # noqa: E402
 from slither_stream.pipe import Pipe  # noqa: E402
 from slither_stream.pipe.worker import Worker  # noqa: E402
 from slither_stream.store import Store, TableSpec  # noqa: E402
@@ -177,6 +178,9 @@ def main() -> None:
     TABLE_TOPIC, BOOTSTRAP = options.table, options.bootstrap
     definition = build(options.case, options.group, known.delivery,
                        known.batch_size).compile()
+    # Text lines with times in the run's log file: start-up, restore progress and
+    # "caught up" lines show where a run's time went.
+    configure_logging("info", "text")
     log = open_log(f"kafka://{options.bootstrap}")
     worker = Worker(log, definition)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
