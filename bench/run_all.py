@@ -84,6 +84,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bootstrap", default=None, help="use this broker, start none")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds one run may take before it is reported as failed")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of output after which a throughput run stops and "
+                             "reports its steady rate over what came out (default: none, "
+                             "every run goes to its last record); for peers that would "
+                             "take many minutes at full size")
     parser.add_argument("--out", type=Path, default=BENCH / "results",
                         help="directory of the JSON results and the systems' logs")
     args = parser.parse_args(argv)
@@ -93,6 +98,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     for flag in ("latency_rate", "latency_seconds"):
         if getattr(args, flag) <= 0:
             parser.error(f"--{flag.replace('_', '-')} must be > 0")
+    if args.budget is not None and args.budget <= 0:
+        parser.error("--budget must be > 0")
     if args.latency_warmup < 0:
         parser.error("--latency-warmup must be >= 0")
     if args.lookup_records is None:
@@ -197,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     """Every finished run so far, so a run cut short still leaves its figures."""
     with broker(args.bootstrap) as bootstrap:
         print(f"broker {bootstrap}; logs in {work_dir}", flush=True)
-        bench = Bench(bootstrap, work_dir, timeout=args.timeout)
+        bench = Bench(bootstrap, work_dir, timeout=args.timeout, budget=args.budget)
         for case in args.cases:
             for rep in range(args.repeat):
                 for system in systems:

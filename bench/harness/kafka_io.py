@@ -80,6 +80,8 @@ class Arrivals:
     stalled: bool = False
     """No output for ``stall`` seconds after the first: the system stopped short."""
     process_died: bool = False
+    budget_spent: bool = False
+    """Output kept coming for ``budget`` seconds: measuring stopped there."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -105,16 +107,21 @@ class OutputCounter:
         self.consumer.assign(assignment)
 
     def wait_for(self, wanted: int, *, timeout: float, alive: Callable[[], bool],
-                 stall: float = STALL_S) -> Arrivals:
+                 stall: float = STALL_S, budget: float | None = None) -> Arrivals:
         """Read until ``wanted`` records arrived, ``timeout`` passed, nothing arrived
-        for ``stall`` seconds after the first output, or ``alive()`` is false (the
-        system exited); the client's own poll is the wait."""
+        for ``stall`` seconds after the first output, ``budget`` seconds passed
+        since the first output, or ``alive()`` is false (the system exited); the
+        client's own poll is the wait."""
         arrivals = Arrivals()
         deadline = time.monotonic() + timeout
         while arrivals.count < wanted:
             now = time.monotonic()
             if now > deadline:
                 arrivals.timed_out = True
+                break
+            if budget is not None and arrivals.first is not None \
+                    and now - arrivals.first > budget:
+                arrivals.budget_spent = True
                 break
             if arrivals.last is not None and now - arrivals.last > stall:
                 arrivals.stalled = True

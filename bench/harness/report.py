@@ -47,6 +47,12 @@ def summarize(case: str, system: str, runs: Sequence[RunResult],
         lost = ", ".join(f"{r.records - r.received:,}" for r in short)
         notes.append(f"{len(short)} of {len(runs)} runs stalled short of the end "
                      f"(records never output: {lost}); rate of what came out")
+    budgeted = [r for r in good if "budget_s" in r.extra]
+    if budgeted:
+        counts = ", ".join(f"{r.received:,}" for r in budgeted)
+        notes.append(f"{len(budgeted)} of {len(runs)} runs measured for "
+                     f"{budgeted[0].extra['budget_s']:g} s of output only (time budget), "
+                     f"over {counts} of {budgeted[0].records:,} records")
     if failed:
         first = (failed[0].error or "no rate").splitlines()[0]
         notes.append(f"{len(failed)} of {len(runs)} runs failed: {first}")

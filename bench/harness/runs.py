@@ -88,10 +88,15 @@ def topics_for(system: System, case: str, rep: int) -> Topics:
 class Bench:
     """What every run needs: the broker, where logs and state go, the time limit."""
 
-    def __init__(self, bootstrap: str, work_dir: Path, *, timeout: float) -> None:
+    def __init__(self, bootstrap: str, work_dir: Path, *, timeout: float,
+                 budget: float | None = None) -> None:
         self.bootstrap = bootstrap
         self.work_dir = work_dir
         self.timeout = timeout
+        self.budget = budget
+        """Seconds of output after which a throughput run stops measuring (None: it
+        runs to the last record). Its rate is then the steady rate over what came
+        out, and the run says how many records that was."""
 
     def _launch(self, system: System, case: str, topics: Topics,
                 state_dir: Path) -> SystemProcess:
@@ -137,14 +142,17 @@ class Bench:
         counter = kafka_io.OutputCounter(self.bootstrap, topics.outputs)
         process = self._launch(system, case, topics, state_dir)
         try:
-            arrivals = counter.wait_for(records, timeout=self.timeout, alive=process.alive)
+            arrivals = counter.wait_for(records, timeout=self.timeout, alive=process.alive,
+                                        budget=None if keep_state else self.budget)
         finally:
             peak, code = process.stop()
             counter.close()
         result.received = arrivals.count
         result.peak_rss_mb = peak / 2**20
         result.extra["rss_by_process_mb"] = process.rss.by_process_mb()
-        result.cpu_us_per_record = process.cpu_s / records * 1e6
+        result.cpu_us_per_record = process.cpu_s / max(arrivals.count, 1) * 1e6
+        if arrivals.budget_spent:
+            result.extra["budget_s"] = self.budget
         if arrivals.first is not None and arrivals.last is not None:
             result.startup_s = arrivals.first - process.launched
             result.wall_rate = arrivals.count / (arrivals.last - process.launched)
@@ -154,7 +162,7 @@ class Bench:
             else:  # everything came in one poll: no steady interval to measure
                 result.rate = result.wall_rate
                 result.extra["rate_is_wall"] = True
-        if arrivals.count < records:
+        if arrivals.count < records and not arrivals.budget_spent:
             why = ("timed out" if arrivals.timed_out else
                    f"stalled (no output for {kafka_io.STALL_S:g} s)" if arrivals.stalled
                    else f"process exited with {code}" if arrivals.process_died

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ if str(BENCH) not in sys.path:
 
 import run_all  # noqa: E402
 from cases import model, work  # noqa: E402
-from harness import latency, report  # noqa: E402
+from harness import kafka_io, latency, report  # noqa: E402
 from harness.runs import RunResult  # noqa: E402
 
 RECORDS = 2_000
@@ -203,3 +206,45 @@ def test_goals_compare_medians_and_say_missed() -> None:
     assert "passthrough slither / raw-kafka: 0.50x (goal >= 0.6x) MISSED" in lines
     assert "passthrough slither / quix: 2.50x (goal >= 2x) met" in lines
     assert "passthrough slither / faust: not measured" in lines
+
+
+def test_a_run_stopped_by_the_time_budget_keeps_its_rate_and_says_so() -> None:
+    budgeted = RunResult("faust", "passthrough", 0, 1_000_000, received=120_000, rate=2_000.0,
+                         extra={"budget_s": 60.0})
+    summary = report.summarize("passthrough", "faust", [budgeted])
+    assert (summary.median, summary.runs) == (2_000.0, 1)
+    assert summary.note == ("1 of 1 runs measured for 60 s of output only (time budget), "
+                            "over 120,000 of 1,000,000 records")
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(120)
+def test_output_counter_stops_at_the_budget(kafka_bootstrap: str) -> None:
+    """Output that keeps coming is measured for ``budget`` seconds, then the counter
+    returns what it saw, marked budget_spent (not timed out, not stalled)."""
+    topic = f"bench_budget_{uuid.uuid4().hex[:6]}"
+    kafka_io.create_topics(kafka_bootstrap, [topic])
+    stop = threading.Event()
+
+    def trickle() -> None:
+        n = 0
+        while not stop.is_set():
+            kafka_io.produce_records(kafka_bootstrap, topic, n, 50)
+            n += 50
+            time.sleep(0.2)
+
+    feeder = threading.Thread(target=trickle, daemon=True)
+    feeder.start()
+    counter = kafka_io.OutputCounter(kafka_bootstrap, [topic])
+    try:
+        started = time.monotonic()
+        arrivals = counter.wait_for(10**9, timeout=60, alive=lambda: True, budget=2.0)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        feeder.join(10)
+        counter.close()
+    assert arrivals.budget_spent and not arrivals.timed_out and not arrivals.stalled
+    assert arrivals.first is not None and arrivals.last is not None
+    assert arrivals.last - arrivals.first >= 1.5 and elapsed < 30
+    assert 0 < arrivals.count < 10**9
