@@ -143,6 +143,7 @@ class Bench:
         process = self._launch(system, case, topics, state_dir)
         try:
             arrivals = counter.wait_for(records, timeout=self.timeout, alive=process.alive,
+                                        # a restore's build needs every entry
                                         budget=None if keep_state else self.budget)
         finally:
             peak, code = process.stop()

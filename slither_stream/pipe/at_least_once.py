@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 
 from slither_stream.errors import LogError
 from slither_stream.log.base import Consumer, Producer
@@ -79,7 +80,7 @@ class AtLeastOnceWriter:
               writes: Sequence[Sequence[Write]]) -> None:
         """Produce ``writes`` (one list per record of ``done``, in order) and settle
         when a commit is due."""
-        producer.produce_many([write for record_writes in writes for write in record_writes])
+        producer.produce_many(chain.from_iterable(writes))
         if not done:
             return
         self.tracker.finished(done)

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from itertools import chain
 
 from slither_stream.errors import LogError, TransactionError, TransactionInProgressError
 from slither_stream.log.base import Consumer, Producer
@@ -68,8 +69,7 @@ class TransactionalWriter:
             return False
         try:
             producer.begin_transaction()
-            producer.produce_many([write for record_writes in writes
-                                   for write in record_writes])
+            producer.produce_many(chain.from_iterable(writes))
             producer.send_offsets_to_transaction(consumer, offsets)
             self._commit(producer)
         except LogError as error:

@@ -179,6 +179,7 @@ class KafkaProducer(Producer):
                        headers=list(headers) if headers else None)
             except (BufferError, KafkaException):
                 self.produce(topic, record.value, record.key, headers=headers)
+                continue  # produce() counted it towards the next poll itself
             queued += 1
         self._unpolled += queued
         if self._unpolled >= self._poll_every:
