@@ -83,13 +83,14 @@ class Producer(ABC):
         """
 
     def produce_many(self, records: Iterable[Outgoing]) -> None:
-        """Queue ``records`` in order, each as :meth:`produce` without a partition
+        """Queue ``records`` (``(topic, value, key, headers)`` tuples) in order, each
+        as :meth:`produce` without a partition
         or callback would (same errors, same backpressure). A stage queues its
         whole batch this way; backends override it to skip the per-call checks.
         On an error the records before the failing one are queued, the rest not."""
         produce = self.produce
-        for record in records:
-            produce(record.topic, record.value, record.key, headers=record.headers)
+        for topic, value, key, headers in records:
+            produce(topic, value, key, headers=headers)
 
     @abstractmethod
     def flush(self, timeout: float | None = None) -> None:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 Headers = tuple[tuple[str, bytes], ...]
 
-
-class Outgoing(Protocol):
-    """A record to produce to its topic's key partition, as
-    :meth:`~slither_stream.log.base.Producer.produce_many` takes them (a stage's
-    write plan entries are these)."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def key(self) -> bytes | None: ...
-
-    @property
-    def value(self) -> bytes | None: ...
-
-    @property
-    def headers(self) -> Headers: ...
+Outgoing = tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
+"""A record to produce to its topic's key partition: ``(topic, value, key, headers)``,
+the order of :meth:`~slither_stream.log.base.Producer.produce`'s arguments, as
+:meth:`~slither_stream.log.base.Producer.produce_many` takes them. A tuple, not an
+object: a stage builds one per record it writes."""
 
 
 class TopicPartition(NamedTuple):

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from itertools import chain
+from collections.abc import Callable, Iterable
 
 from slither_stream.errors import LogError
 from slither_stream.log.base import Consumer, Producer
-from slither_stream.log.types import Record, TopicPartition
+from slither_stream.log.types import TopicPartition
 from slither_stream.pipe.offsets import OffsetTracker
-from slither_stream.pipe.tally import Tally, Write
+from slither_stream.pipe.planning import PlannedBatch
+from slither_stream.pipe.tally import Tally
 
 _log = logging.getLogger(__name__)
 
@@ -45,10 +45,10 @@ DEFAULT_COMMIT_RECORDS = 100_000
 
 class AtLeastOnceWriter:
     """Writes one stage's batches and commits what is acknowledged; used from the
-    stage's thread only. Records are tallied when written (``dlq_topic`` names the
-    dead letters) and ``count`` gets the tally once their writes are acknowledged."""
+    stage's thread only. ``count`` gets the tally of written records once their
+    writes are acknowledged."""
 
-    def __init__(self, stage: str, dlq_topic: str, count: Callable[[Tally], None], *,
+    def __init__(self, stage: str, count: Callable[[Tally], None], *,
                  commit_interval: float = DEFAULT_COMMIT_INTERVAL,
                  commit_records: int = DEFAULT_COMMIT_RECORDS) -> None:
         if isinstance(commit_interval, bool) or not isinstance(commit_interval, int | float) \
@@ -60,7 +60,6 @@ class AtLeastOnceWriter:
             raise ValueError(f"commit_records must be a positive integer, got "
                              f"{commit_records!r}")
         self.stage = stage
-        self.dlq_topic = dlq_topic
         self.commit_interval = float(commit_interval)
         self.commit_records = commit_records
         self._count = count
@@ -76,15 +75,14 @@ class AtLeastOnceWriter:
         """Whether records were processed since the last confirmed commit."""
         return self.tracker.uncommitted()
 
-    def write(self, producer: Producer, consumer: Consumer, done: Sequence[Record],
-              writes: Sequence[Sequence[Write]]) -> None:
-        """Produce ``writes`` (one list per record of ``done``, in order) and settle
-        when a commit is due."""
-        producer.produce_many(chain.from_iterable(writes))
+    def write(self, producer: Producer, consumer: Consumer, batch: PlannedBatch) -> None:
+        """Produce ``batch``'s writes and settle when a commit is due."""
+        producer.produce_many(batch)
+        done = batch.done
         if not done:
             return
         self.tracker.finished(done)
-        self._tally.add(writes, self.dlq_topic)
+        self._tally.merge(batch.tally)
         self._records += len(done)
         if self._records >= self.commit_records or time.monotonic() >= self._due:
             self.settle(producer, consumer)

@@ -50,6 +50,9 @@ class Envelope:
 
     def __init__(self, serde: Any = None) -> None:
         self.serde = serde if serde is not None else JsonSerde()
+        # Encoded values go straight to a producer, which copies them: a serde that
+        # can skip keeping them compact (JSON) is asked to.
+        self._encode_value = getattr(self.serde, "encode_transient", self.serde.encode)
 
     @property
     def serde_name(self) -> str:
@@ -62,7 +65,7 @@ class Envelope:
         if not item.meta and not isinstance(key, str):
             # The common cases (one per record between stages, and after a router):
             # the id header, and the route when there is one.
-            value = self.serde.encode(item.payload)
+            value = self._encode_value(item.payload)
             if item.route == DEFAULT_ROUTE:
                 return key, value, ((ID_HEADER, b"%d" % item.id),)
             return key, value, ((ID_HEADER, b"%d" % item.id),
@@ -80,8 +83,8 @@ class Envelope:
             headers.append((ROUTE_HEADER, item.route.encode()))
         if isinstance(key, str):
             headers.append((KEY_HEADER, b"s"))
-            return key.encode(), self.serde.encode(item.payload), tuple(headers)
-        return key, self.serde.encode(item.payload), tuple(headers)
+            return key.encode(), self._encode_value(item.payload), tuple(headers)
+        return key, self._encode_value(item.payload), tuple(headers)
 
     def decode(self, record: Record, *, fresh_id: int | None = None) -> Item:
         """The item carried by ``record``; :class:`SerializationError` names the record.

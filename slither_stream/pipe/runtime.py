@@ -38,7 +38,7 @@ from slither_stream.errors import (
 )
 from slither_stream.item import Item
 from slither_stream.log.base import Consumer, Log, Producer
-from slither_stream.log.types import Headers, Record, TopicPartition
+from slither_stream.log.types import Record, TopicPartition
 from slither_stream.pipe import state
 from slither_stream.pipe.at_least_once import (
     DEFAULT_COMMIT_INTERVAL,
@@ -47,9 +47,9 @@ from slither_stream.pipe.at_least_once import (
 )
 from slither_stream.pipe.backpressure import LagGate
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
-from slither_stream.pipe.dlq import dead_letter_headers
 from slither_stream.pipe.envelope import Envelope
-from slither_stream.pipe.results import Emit, Failure, Outcome, Skip
+from slither_stream.pipe.planning import BatchWrites, emit_targets
+from slither_stream.pipe.results import Failure, Outcome
 from slither_stream.pipe.stages import StageProcessor, processor_for
 from slither_stream.pipe.tally import Tally
 from slither_stream.pipe.transactions import TransactionalWriter
@@ -82,19 +82,6 @@ class StageStats:
     idle: bool = False
     batches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-
-@dataclass(slots=True)
-class _Write:
-    """One record to produce for one input record (slots: one or more per record)."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-    output: str | None = None  # pipe output name, for the counters
-    forward: bool = False      # goes to the next stage
-    store: bool = False        # a store changelog write (exactly_once)
 
 
 class StageRuntime:
@@ -138,16 +125,13 @@ class StageRuntime:
         # the first stage may be Avro) and every output's (a router writes several).
         self.input_envelope = (definition.envelope(self.plan.input_topic)
                                if self.plan.index == 0 else self.envelope)
-        self._output_envelopes = {name: definition.envelope(topic)
-                                  for name, topic in definition.output_topics.items()}
-        self._targets = self._emit_targets()
-        self._dead_in_batch = 0
+        self._targets = emit_targets(definition, self.plan, self.envelope)
         self.stats = StageStats()
         self.exactly_once = definition.delivery == "exactly_once"
         self._stop = threading.Event()
         self._writer = AtLeastOnceWriter(
-            stage, self.plan.dlq_topic, self._add_tally,
-            commit_interval=commit_interval, commit_records=commit_records)
+            stage, self._add_tally, commit_interval=commit_interval,
+            commit_records=commit_records)
         self.gate: LagGate | None = None
         if self.plan.downstream_group is not None and self.plan.downstream_topic is not None:
             self.gate = LagGate(
@@ -291,22 +275,26 @@ class StageRuntime:
 
     def _handle(self, records: list[Record]) -> None:
         assert self._processor is not None and self._consumer is not None
+        assert self._producer is not None
         with telemetry.span(telemetry.PIPE_STAGE, {
             "pipe": self.definition.name, "stage": self.name, "type": self.plan.kind,
             "batch_size": len(records),
         }) as span_meta:
-            writes, halted = self._plan_writes(records)
-            dead = self._dead_in_batch
-            span_meta["dead_lettered"] = dead
-            span_meta["records_out"] = sum(map(len, writes)) - dead
+            batch = self._process(records)
             if self.exactly_once:
-                self._write_transaction(records, writes, halted)
+                if self._transactions.write(self._producer, self._consumer, batch):
+                    self._add_tally(batch.tally)
             else:
-                self._write_and_commit(records, writes, halted)
+                self._writer.write(self._producer, self._consumer, batch)
+                if batch.halted is not None:  # commit up to the last good record
+                    self._writer.settle(self._producer, self._consumer)
+            tally = batch.tally
+            span_meta["dead_lettered"] = tally.dead_lettered
+            span_meta["records_out"] = tally.forwarded + sum(tally.outputs.values())
         with self.stats.lock:
             self.stats.batches += 1
-        if halted is not None:
-            record, failure = halted
+        if batch.halted is not None:
+            record, failure = batch.halted
             self._stop.set()
             raise StageHaltedError(
                 f"stage {self.name!r} of pipe {self.definition.name!r} halted on record "
@@ -316,12 +304,9 @@ class StageRuntime:
                 offset=record.offset,
             )
 
-    def _plan_writes(
-        self, records: list[Record]
-    ) -> tuple[list[list[_Write]], tuple[Record, Failure] | None]:
-        """Decide, per record, what to write. Stops at the first record that halts.
-        Counts the dead-letter writes in ``_dead_in_batch``."""
-        self._dead_in_batch = 0
+    def _process(self, records: list[Record]) -> BatchWrites:
+        """Decode and process ``records``; their writes are planned as the writer
+        produces them (see :mod:`slither_stream.pipe.planning`)."""
         items: list[Item | None] = []
         decode_errors: dict[int, SerializationError] = {}
         for position, decoded in enumerate(self.input_envelope.decode_many(records)):
@@ -330,44 +315,15 @@ class StageRuntime:
                 decode_errors[position] = decoded
             else:
                 items.append(decoded)
-        buffer = state.WriteBuffer()
-        if self.exactly_once:
-            with state.buffering(buffer):
-                outcomes, attempts = self._process_with_retries(items)
-        else:
+        if not self.exactly_once:
             outcomes, attempts = self._process_with_retries(items)
-        writes: list[list[_Write]] = []
-        stored: list[_Write] = []
-        for position, record in enumerate(records):
-            if decode_errors and position in decode_errors:
-                reason = str(decode_errors[position])
-                writes.append([self._dead_letter(record, "SerializationError", reason, 1)])
-                continue
-            outcome = outcomes[position]
-            if self.exactly_once:
-                stored = [_Write(w.topic, w.key, w.value, (), store=True)
-                          for w in buffer.writes_of(items[position])]
-            if isinstance(outcome, Emit):
-                routed = self._emit_writes(outcome)
-                if not isinstance(routed, Failure):
-                    writes.append(routed + stored if stored else routed)
-                    continue
-                outcome = routed
-            if isinstance(outcome, Skip):
-                writes.append(stored)
-                continue
-            assert isinstance(outcome, Failure)
-            final = self.plan.policy.final
-            if final == "halt":
-                return writes, (record, outcome)
-            if final == "skip":
-                _log.info("stage %s skipped %s[%d]@%d after %s: %s", self.name, record.topic,
-                          record.partition, record.offset, outcome.error_type, outcome.message)
-                writes.append([])
-            else:
-                writes.append([self._dead_letter(record, outcome.error_type, outcome.message,
-                                                 attempts[position])])
-        return writes, None
+            return BatchWrites(self.plan, self._targets, records, outcomes, attempts,
+                               decode_errors=decode_errors)
+        buffer = state.WriteBuffer()
+        with state.buffering(buffer):
+            outcomes, attempts = self._process_with_retries(items)
+        return BatchWrites(self.plan, self._targets, records, outcomes, attempts,
+                           decode_errors=decode_errors, items=items, buffer=buffer)
 
     def _process_with_retries(
         self, items: Sequence[Item | None]
@@ -390,73 +346,6 @@ class StageRuntime:
             todo = [position for position, outcome in zip(todo, results, strict=True)
                     if isinstance(outcome, Failure)]
         return outcomes, attempts
-
-    def _emit_targets(self) -> dict[str | None, tuple[str, Envelope, str | None, bool]]:
-        """Per emitted output name (None: the stage's next topic): the topic, its
-        envelope, the output to count under and whether it goes to the next stage.
-        Resolved once, not per record."""
-        targets: dict[str | None, tuple[str, Envelope, str | None, bool]] = {
-            name: (self.definition.output_topic(name), envelope, name, False)
-            for name, envelope in self._output_envelopes.items()}
-        if self.plan.next_topic is not None:
-            if self.plan.downstream_topic is not None:
-                targets[None] = (self.plan.next_topic, self.envelope, None, True)
-            elif "default" in self._output_envelopes:
-                targets[None] = (self.plan.next_topic, self._output_envelopes["default"],
-                                 "default", False)
-        return targets
-
-    def _emit_writes(self, outcome: Emit) -> list[_Write] | Failure:
-        if not outcome.items:
-            return []
-        target = self._targets.get(outcome.output)
-        if target is None:
-            return Failure("StageError",
-                           f"stage {self.name!r} routed to undeclared output {outcome.output!r}")
-        topic, envelope, output, forward = target
-        writes = []
-        for item in outcome.items:
-            try:
-                key, value, headers = envelope.encode(item)
-            except SerializationError as error:
-                return Failure("SerializationError", f"output topic {topic}: {error}")
-            writes.append(_Write(topic, key, value, headers, output, forward))
-        return writes
-
-    def _dead_letter(self, record: Record, error_type: str, message: str,
-                     attempts: int) -> _Write:
-        headers = dead_letter_headers(record, stage=self.name, error_type=error_type,
-                                      message=message, attempts=attempts)
-        self._dead_in_batch += 1
-        return _Write(self.plan.dlq_topic, record.key, record.value, headers)
-
-    # -- writing and committing -------------------------------------------------------
-
-    def _write_and_commit(self, records: list[Record],
-                          writes: list[list[_Write]],
-                          halted: tuple[Record, Failure] | None) -> None:
-        """at_least_once: produce, and commit on the writer's cadence; a halting
-        stage settles at once so its last good record is committed."""
-        assert self._producer is not None and self._consumer is not None
-        done = records if len(writes) == len(records) else records[:len(writes)]
-        self._writer.write(self._producer, self._consumer, done, writes)
-        if halted is not None:
-            self._writer.settle(self._producer, self._consumer)
-
-    def _write_transaction(self, records: list[Record], writes: list[list[_Write]],
-                           halted: tuple[Record, Failure] | None) -> None:
-        """exactly_once: writes and input offsets in one transaction (see
-        :mod:`slither_stream.pipe.transactions` for failures and recovery)."""
-        assert self._producer is not None and self._consumer is not None
-        done = records[:len(writes)]
-        if self._transactions.write(self._producer, self._consumer, done, writes):
-            self._count(writes)
-
-    def _count(self, finished: Sequence[Sequence[_Write]]) -> None:
-        """Count finished input records (one list of writes each) and their writes."""
-        tally = Tally()
-        tally.add(finished, self.plan.dlq_topic)
-        self._add_tally(tally)
 
     def _add_tally(self, tally: Tally) -> None:
         with self.stats.lock:

@@ -1,35 +1,14 @@
 """What a stage counts about finished records, tallied per batch.
 
 A stage counts a record once its writes are acknowledged (at_least_once: after the
-flush before a commit; exactly_once: after the transaction committed). Counting
-when the writes are planned and keeping only the counts until then holds a few
-integers per batch instead of every write's encoded bytes (measured: keeping the
-writes of one second of a passthrough stage cost 280 MB of RSS, because orjson
-leaves each small document in a 4 KB buffer).
+flush before a commit; exactly_once: after the transaction committed). The batch's
+plan counts its writes as it yields them (:class:`~slither_stream.pipe.planning.BatchWrites`),
+and the stage keeps only these counts until then: a few integers per batch rather
+than every write (measured: keeping the writes of one second of a passthrough stage
+cost 280 MB of RSS, because orjson leaves each small document in a 4 KB buffer).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Protocol
-
-from slither_stream.log.types import Outgoing
-
-
-class Write(Outgoing, Protocol):
-    """One record a stage produces for an input record, with where it goes."""
-
-    @property
-    def output(self) -> str | None:
-        """The pipe output it is published to (None: next stage or dead letters)."""
-
-    @property
-    def forward(self) -> bool:
-        """Whether it goes to the next stage."""
-
-    @property
-    def store(self) -> bool:
-        """Whether it is a store changelog write."""
 
 
 class Tally:
@@ -42,28 +21,17 @@ class Tally:
         self.skipped = 0
         """Records with no write but store writes (skipped or filtered out)."""
         self.forwarded = 0
+        """Writes to the next stage."""
         self.dead_lettered = 0
         self.outputs: dict[str, int] = {}
+        """Writes per pipe output."""
 
-    def add(self, finished: Sequence[Sequence[Write]], dlq_topic: str) -> None:
-        """Count ``finished`` records (one list of writes each)."""
-        skipped = forwarded = dead = 0
+    def merge(self, other: Tally) -> None:
+        """Add ``other``'s counts to these."""
+        self.consumed += other.consumed
+        self.skipped += other.skipped
+        self.forwarded += other.forwarded
+        self.dead_lettered += other.dead_lettered
         outputs = self.outputs
-        for record_writes in finished:
-            emitted = False
-            for write in record_writes:
-                if write.store:
-                    continue
-                emitted = True
-                if write.forward:
-                    forwarded += 1
-                elif write.output is not None:
-                    outputs[write.output] = outputs.get(write.output, 0) + 1
-                elif write.topic == dlq_topic:
-                    dead += 1
-            if not emitted:
-                skipped += 1
-        self.consumed += len(finished)
-        self.skipped += skipped
-        self.forwarded += forwarded
-        self.dead_lettered += dead
+        for name, count in other.outputs.items():
+            outputs[name] = outputs.get(name, 0) + count

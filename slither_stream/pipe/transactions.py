@@ -19,12 +19,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from itertools import chain
 
 from slither_stream.errors import LogError, TransactionError, TransactionInProgressError
 from slither_stream.log.base import Consumer, Producer
-from slither_stream.log.types import Outgoing, Record, TopicPartition
+from slither_stream.log.types import TopicPartition
+from slither_stream.pipe.planning import PlannedBatch
 
 _log = logging.getLogger(__name__)
 
@@ -53,23 +52,21 @@ class TransactionalWriter:
         """Failed transactions in a row."""
         self._failing_since: float | None = None
 
-    def write(self, producer: Producer, consumer: Consumer, done: Sequence[Record],
-              writes: Sequence[Sequence[Outgoing]]) -> bool:
-        """Write ``writes`` (one list per record of ``done``) and commit ``done``'s
-        offsets in one transaction. True if it committed; False if it failed and
-        the consumer was moved back to re-read (raises once failures went on too
-        long, see the module docstring)."""
-        offsets: dict[TopicPartition, int] = {}
+    def write(self, producer: Producer, consumer: Consumer, batch: PlannedBatch) -> bool:
+        """Write ``batch`` and commit the offsets of its done records in one
+        transaction. True if it committed; False if nothing was done (the batch
+        halted on its first record) or it failed and the consumer was moved back to
+        re-read (raises once failures went on too long, see the module docstring)."""
         starts: dict[TopicPartition, int] = {}
-        for record in done:
-            tp = record.topic_partition
-            offsets[tp] = record.offset + 1
-            starts.setdefault(tp, record.offset)
-        if not offsets:
-            return False
+        for record in batch.records:
+            starts.setdefault(record.topic_partition, record.offset)
         try:
             producer.begin_transaction()
-            producer.produce_many(chain.from_iterable(writes))
+            producer.produce_many(batch)  # the batch is planned while it is produced
+            offsets = {record.topic_partition: record.offset + 1 for record in batch.done}
+            if not offsets:
+                self._abort_quietly(producer)
+                return False
             producer.send_offsets_to_transaction(consumer, offsets)
             self._commit(producer)
         except LogError as error:

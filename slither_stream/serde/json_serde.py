@@ -83,6 +83,17 @@ class JsonSerde:
         # 0.35 us when each is copied into an exact-size bytes object.
         return bytes(memoryview(data)) if len(data) < _COPY_BELOW else data
 
+    def encode_transient(self, value: Any) -> bytes:
+        """:meth:`encode` for a value that is handed on at once and not kept (a
+        stage's write, produced as soon as it is planned): orjson's own buffer,
+        without the exact-size copy, which costs more than it saves there."""
+        try:
+            return orjson.dumps(value, self._default, self._option)
+        except orjson.JSONEncodeError as exc:
+            raise SerializationError(
+                f"not representable as JSON: {exc}", serde=self.name, operation="encode"
+            ) from exc
+
     def decode(self, data: bytes) -> Any:
         try:
             return orjson.loads(data)

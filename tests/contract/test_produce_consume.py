@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pytest
 
@@ -120,11 +120,12 @@ def test_keyless_records_all_arrive(log: Log, unique_name: Namer) -> None:
     assert sorted(int(r.value or b"") for r in records) == list(range(1000))
 
 
-@dataclass(frozen=True)
-class _Out:
+class _Out(NamedTuple):
+    """A ``(topic, value, key, headers)`` tuple, as produce_many takes them."""
+
     topic: str
-    key: bytes | None
     value: bytes | None
+    key: bytes | None = None
     headers: Headers = ()
 
 
@@ -134,7 +135,7 @@ def test_produce_many_keeps_order_keys_and_headers(log: Log, unique_name: Namer)
     first, second = unique_name("many-a"), unique_name("many-b")
     log.create_topic(first, 3)
     log.create_topic(second, 1)
-    batch = [_Out(first if i % 4 else second, f"k{i % 5}".encode(), f"{i:04d}".encode(),
+    batch = [_Out(first if i % 4 else second, f"{i:04d}".encode(), f"k{i % 5}".encode(),
                   (("slither.id", b"%d" % i),) if i % 2 else ())
              for i in range(2_000)]
     with log.producer(delivery_reports="errors") as producer:
@@ -156,8 +157,7 @@ def test_produce_many_stops_at_an_unknown_topic(log: Log, unique_name: Namer) ->
     the rest are not, and the error names the topic."""
     topic, missing = unique_name("many-ok"), unique_name("many-missing")
     log.create_topic(topic, 1)
-    batch = [_Out(topic, None, b"a"), _Out(topic, None, b"b"), _Out(missing, None, b"c"),
-             _Out(topic, None, b"d")]
+    batch = [_Out(topic, b"a"), _Out(topic, b"b"), _Out(missing, b"c"), _Out(topic, b"d")]
     with log.producer() as producer:
         with pytest.raises(UnknownTopicError, match=missing):
             producer.produce_many(batch)

@@ -20,21 +20,9 @@ from slither_stream.pipe.runner import ensure_topics
 from slither_stream.pipe.runtime import StageRuntime
 from slither_stream.pipe.tally import Tally
 from tests.e2e.helpers import read_topic
+from tests.pipe.fakes import Planned
 
 Names = Callable[[str], str]
-
-
-class _Out:
-    """A planned write (what the stage's own write plan carries)."""
-
-    def __init__(self, topic: str, value: bytes) -> None:
-        self.topic = topic
-        self.key: bytes | None = None
-        self.value: bytes | None = value
-        self.headers: Headers = ()
-        self.output: str | None = "default"
-        self.forward = False
-        self.store = False
 
 
 def _poll_all(consumer: Consumer, count: int) -> list[Record]:
@@ -45,6 +33,13 @@ def _poll_all(consumer: Consumer, count: int) -> list[Record]:
             break
     assert len(records) == count
     return records
+
+
+def _tally(*, consumed: int, skipped: int = 0, outputs: dict[str, int] | None = None
+           ) -> Tally:
+    tally = Tally()
+    tally.consumed, tally.skipped, tally.outputs = consumed, skipped, dict(outputs or {})
+    return tally
 
 
 def test_commits_once_commit_records_are_written(log: Log, unique_name: Names) -> None:
@@ -60,13 +55,15 @@ def test_commits_once_commit_records_are_written(log: Log, unique_name: Names) -
     with log.consumer(group) as consumer, log.producer() as producer:
         consumer.subscribe([source])
         records = _poll_all(consumer, 10)
-        writer = AtLeastOnceWriter("s", "dlq", tallies.append, commit_interval=3600,
+        writer = AtLeastOnceWriter("s", tallies.append, commit_interval=3600,
                                    commit_records=6)
-        writer.write(producer, consumer, records[:5],
-                     [[_Out(sink, r.value or b"")] for r in records[:5]])
+        written = _tally(consumed=5, outputs={"default": 5})
+        writer.write(producer, consumer, Planned(
+            records[:5], [(sink, r.value, None, ()) for r in records[:5]], written))
         assert log.committed_offsets(group, [tp]) == {tp: None}  # not due yet
         assert tallies == [] and writer.uncommitted
-        writer.write(producer, consumer, records[5:], [[] for _ in records[5:]])
+        writer.write(producer, consumer, Planned(records[5:], [],
+                                                 _tally(consumed=5, skipped=5)))
         assert log.committed_offsets(group, [tp]) == {tp: 10}  # 10 >= 6: flushed, committed
         assert not writer.uncommitted
         assert len(tallies) == 1
@@ -170,6 +167,6 @@ def test_failed_writes_are_read_again_nothing_is_lost(
 
 def test_writer_rejects_bad_cadence() -> None:
     with pytest.raises(ValueError, match="commit_records"):
-        AtLeastOnceWriter("s", "dlq", lambda _t: None, commit_records=0)
+        AtLeastOnceWriter("s", lambda _t: None, commit_records=0)
     with pytest.raises(ValueError, match="commit_interval"):
-        AtLeastOnceWriter("s", "dlq", lambda _t: None, commit_interval=-1)
+        AtLeastOnceWriter("s", lambda _t: None, commit_interval=-1)

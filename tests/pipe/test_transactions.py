@@ -17,16 +17,9 @@ from slither_stream.errors import LogError, TransactionError
 from slither_stream.log.types import Outgoing, Record, TopicPartition
 from slither_stream.pipe import transactions
 from slither_stream.pipe.transactions import TransactionalWriter
+from tests.pipe.fakes import Planned
 
 TP = TopicPartition("in", 0)
-
-
-@dataclass
-class Write:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass
@@ -45,7 +38,7 @@ class FakeProducer:
         self.produced.append(value)
 
     def produce_many(self, records: Iterable[Outgoing]) -> None:
-        self.produced.extend(record.value for record in records)
+        self.produced.extend(value for _topic, value, _key, _headers in records)
 
     def send_offsets_to_transaction(self, consumer: object,
                                     offsets: dict[TopicPartition, int]) -> None:
@@ -79,17 +72,17 @@ class FakeConsumer:
         self.seeks.append((tp, offset))
 
 
-def batch(first: int, count: int) -> tuple[list[Record], list[list[Write]]]:
+def batch(first: int, count: int) -> Planned:
+    """A fresh planned batch (each write attempt plans its batch anew)."""
     records = [Record("in", 0, offset, None, b"x", ()) for offset in
                range(first, first + count)]
-    return records, [[Write("out", None, f"{r.offset}".encode())] for r in records]
+    return Planned(records, [("out", f"{r.offset}".encode(), None, ()) for r in records])
 
 
 def test_a_committed_transaction_sends_the_batch_offsets_and_counts_nothing_as_failed() -> None:
     producer, consumer = FakeProducer(), FakeConsumer({})
     writer = TransactionalWriter("s", threading.Event())
-    records, writes = batch(10, 3)
-    assert writer.write(producer, consumer, records, writes)  # type: ignore[arg-type]
+    assert writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
     assert producer.offsets == [{TP: 13}] and producer.commits == 1
     assert producer.produced == [b"10", b"11", b"12"] and consumer.seeks == []
 
@@ -104,8 +97,7 @@ def test_a_failed_commit_rereads_from_the_committed_offset(
     producer = FakeProducer(fail_commit=[TransactionError("producer client replaced")])
     consumer = FakeConsumer({TP: committed})
     writer = TransactionalWriter("s", threading.Event())
-    records, writes = batch(10, 3)
-    assert not writer.write(producer, consumer, records, writes)  # type: ignore[arg-type]
+    assert not writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
     assert producer.aborts == 1
     assert consumer.seeks == [(TP, expected_seek)]
     assert writer.failures == 1
@@ -117,8 +109,7 @@ def test_committed_offsets_are_asked_again_until_the_broker_answers(
     producer = FakeProducer(fail_commit=[TransactionError("cut")])
     consumer = FakeConsumer({TP: 13}, committed_failures=3)
     writer = TransactionalWriter("s", threading.Event())
-    records, writes = batch(10, 3)
-    writer.write(producer, consumer, records, writes)  # type: ignore[arg-type]
+    writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
     assert consumer.committed_failures == 0 and consumer.seeks == [(TP, 13)]
 
 
@@ -129,12 +120,11 @@ def test_the_stage_gives_up_only_when_failures_last_long_enough(
     producer = FakeProducer(fail_commit=[TransactionError(f"f{i}") for i in range(20)])
     consumer = FakeConsumer({TP: 10})
     writer = TransactionalWriter("s", threading.Event())
-    records, writes = batch(10, 3)
     for _ in range(transactions.MAX_TRANSACTION_FAILURES + 3):  # many, but quick
-        assert not writer.write(producer, consumer, records, writes)  # type: ignore[arg-type]
+        assert not writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
     now[0] += transactions.GIVE_UP_AFTER_S
     with pytest.raises(TransactionError, match="giving up"):
-        writer.write(producer, consumer, records, writes)  # type: ignore[arg-type]
+        writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
 
 
 def test_a_success_resets_the_failure_streak(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,11 +133,10 @@ def test_a_success_resets_the_failure_streak(monkeypatch: pytest.MonkeyPatch) ->
     producer = FakeProducer(fail_commit=[TransactionError("f")] * 6)
     consumer = FakeConsumer({TP: 10})
     writer = TransactionalWriter("s", threading.Event())
-    records, writes = batch(10, 3)
     for _ in range(6):
-        writer.write(producer, consumer, records, writes)  # type: ignore[arg-type]
-    assert writer.write(producer, consumer, records, writes)  # type: ignore[arg-type]
+        writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
+    assert writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
     assert writer.failures == 0
     now[0] += 10 * transactions.GIVE_UP_AFTER_S
     producer.fail_commit.append(TransactionError("after a long good run"))
-    assert not writer.write(producer, consumer, records, writes)  # type: ignore[arg-type]
+    assert not writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]

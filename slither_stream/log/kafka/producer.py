@@ -167,18 +167,16 @@ class KafkaProducer(Producer):
         callback = self._on_failure
         checked: set[str] = set()
         queued = 0
-        for record in records:
-            topic = record.topic
+        for topic, value, key, headers in records:
             if topic not in checked:
                 self._topics.partitions(topic)  # raises UnknownTopicError
                 checked.add(topic)
-            headers = record.headers
             try:
                 # confluent-kafka takes headers as a list or dict, not a tuple.
-                native(topic, record.value, record.key, on_delivery=callback,
+                native(topic, value, key, on_delivery=callback,
                        headers=list(headers) if headers else None)
             except (BufferError, KafkaException):
-                self.produce(topic, record.value, record.key, headers=headers)
+                self.produce(topic, value, key, headers=headers)
                 continue  # produce() counted it towards the next poll itself
             queued += 1
         self._unpolled += queued

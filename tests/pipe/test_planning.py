@@ -1,0 +1,105 @@
+"""BatchWrites: what a stage writes per outcome, how it counts, where it stops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from slither_stream.errors import SerializationError
+from slither_stream.item import Item
+from slither_stream.log.types import Record
+from slither_stream.pipe import Pipe, state
+from slither_stream.pipe.definition import PipeDefinition
+from slither_stream.pipe.envelope import Envelope
+from slither_stream.pipe.planning import BatchWrites, emit_targets
+from slither_stream.pipe.results import Emit, Failure, Outcome, Skip
+
+
+def _identity(item: Item, _ctx: Any) -> Any:
+    return item.payload
+
+
+def _pipe(policy: str, *, two_stages: bool = False) -> PipeDefinition:
+    pipe = Pipe("plan").local("a", _identity)
+    if two_stages:
+        pipe = pipe.local("b", _identity)
+    return pipe.outputs("default", "odd").on_error("a", policy).compile()  # type: ignore[arg-type]
+
+
+def _records(count: int) -> list[Record]:
+    return [Record("plan.a.in", 0, offset, b"k%d" % offset, b"%d" % offset)
+            for offset in range(count)]
+
+
+def _plan(definition: PipeDefinition, outcomes: list[Outcome | None],
+          **options: Any) -> BatchWrites:
+    stage = definition.stage("a")
+    records = _records(len(outcomes))
+    return BatchWrites(stage, emit_targets(definition, stage, Envelope()), records, outcomes,
+                       [1] * len(outcomes), **options)
+
+
+def test_each_outcome_becomes_its_writes_in_order_and_is_counted() -> None:
+    definition = _pipe("route")
+    one, two = Item(1, {"x": 1}, b"k"), Item(2, [2])
+    plan = _plan(definition, [
+        Emit((one,)),                       # the default output
+        Emit((two, one), output="odd"),     # two items to a named output
+        Skip("not needed"),
+        Failure("ValueError", "bad"),       # routed to the dead letters
+        None,                               # could not be decoded
+        Emit(()),                           # emitted nothing: counts as skipped
+    ], decode_errors={4: SerializationError("truncated JSON")})
+    writes = list(plan)
+    assert [(topic, value) for topic, value, _key, _headers in writes] == [
+        ("plan.out.default", b'{"x":1}'), ("plan.out.odd", b"[2]"),
+        ("plan.out.odd", b'{"x":1}'), ("plan.a.dlq", b"3"), ("plan.a.dlq", b"4")]
+    assert writes[0][2] == b"k" and dict(writes[0][3]) == {"slither.id": b"1"}
+    dlq_headers = dict(writes[4][3])
+    assert dlq_headers["slither.dlq.error_type"] == b"SerializationError"
+    assert b"truncated JSON" in dlq_headers["slither.dlq.message"]
+    tally = plan.tally
+    assert (tally.consumed, tally.skipped, tally.dead_lettered, tally.forwarded) == (6, 2, 2, 0)
+    assert tally.outputs == {"default": 1, "odd": 2}
+    assert list(plan.done) == plan.records
+
+
+def test_items_to_the_next_stage_count_as_forwarded() -> None:
+    plan = _plan(_pipe("route", two_stages=True), [Emit((Item(1, 1),)), Emit((Item(2, 2),))])
+    assert [topic for topic, *_ in plan] == ["plan.b.in", "plan.b.in"]
+    assert (plan.tally.forwarded, plan.tally.outputs) == (2, {})
+
+
+def test_halt_stops_before_the_failed_record() -> None:
+    plan = _plan(_pipe("halt"), [Emit((Item(1, 1),)), Failure("KeyError", "gone"),
+                                 Emit((Item(3, 3),))])
+    assert [value for _topic, value, *_ in plan] == [b"1"]
+    assert plan.halted is not None and plan.halted[0].offset == 1
+    assert [r.offset for r in plan.done] == [0] and plan.tally.consumed == 1
+
+
+def test_an_item_that_cannot_be_encoded_fails_its_whole_outcome() -> None:
+    plan = _plan(_pipe("route"), [Emit((Item(1, 1), Item(2, {1, 2}))), Emit((Item(3, 3),))])
+    writes = list(plan)
+    assert [topic for topic, *_ in writes] == ["plan.a.dlq", "plan.out.default"]
+    assert b"output topic plan.out.default" in dict(writes[0][3])["slither.dlq.message"]
+
+
+def test_an_undeclared_output_is_a_failure_naming_it() -> None:
+    plan = _plan(_pipe("skip"), [Emit((Item(1, 1),), output="nowhere")])
+    assert list(plan) == [] and plan.tally.skipped == 1
+
+
+def test_store_writes_follow_an_emit_or_skip_and_are_dropped_on_failure() -> None:
+    items = [Item(n, n) for n in range(3)]
+    buffer = state.WriteBuffer()
+    for item in items:
+        buffer.add(item, state.ChangelogWrite("plan.store.t", b"s%d" % item.id,
+                                              orjson.dumps(item.id)))
+    plan = _plan(_pipe("route"), [Emit((items[0],)), Skip("x"), Failure("E", "m")],
+                 items=items, buffer=buffer)
+    assert [(topic, key) for topic, _value, key, _headers in plan] == [
+        ("plan.out.default", None), ("plan.store.t", b"s0"), ("plan.store.t", b"s1"),
+        ("plan.a.dlq", b"k2")]
+    assert (plan.tally.consumed, plan.tally.skipped, plan.tally.dead_lettered) == (3, 1, 1)
