@@ -16,7 +16,7 @@ which only pays off when encoded values are kept.)
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from slither_stream.errors import SerializationError
@@ -26,7 +26,7 @@ from slither_stream.pipe import state
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
 from slither_stream.pipe.dlq import dead_letter_headers
 from slither_stream.pipe.envelope import Envelope
-from slither_stream.pipe.results import Emit, Failure, Outcome, Skip
+from slither_stream.pipe.results import Emit, Failure, Outcome, Skip, as_outcome
 from slither_stream.pipe.tally import Tally
 
 _log = logging.getLogger(__name__)
@@ -77,26 +77,36 @@ def emit_targets(definition: PipeDefinition, plan: StagePlan,
 
 
 class BatchWrites:
-    """The writes of one batch (see the module docstring). ``outcomes[i]`` is the
-    outcome of ``records[i]``, or None where the record could not be decoded (its
-    error is ``decode_errors[i]``); ``attempts[i]`` how often it was tried.
-    ``buffer`` holds the items' store writes (exactly_once), or is None.
+    """The writes of one batch (see the module docstring), made from ``decoded``
+    (per record: its item, or why it could not be decoded) in one of two ways:
+
+    * ``outcomes``: the stage processed the items as a whole; ``outcomes[i]`` is
+      the outcome of ``records[i]`` (None where it could not be decoded),
+      ``attempts[i]`` how often it was tried, and ``buffer`` holds the items'
+      store writes (exactly_once), or is None;
+    * ``process_one``: called per decoded item while the batch is iterated (again,
+      up to the policy's attempts, while it fails), so a record is processed,
+      encoded and produced before the next is processed: no list of outcomes, and
+      a record that halts the stage ends the processing too. For stages whose
+      items are independent of their batch.
 
     Stops before the first record whose failure halts the stage (``halted``)."""
 
     def __init__(self, plan: StagePlan, targets: Mapping[str | None, EmitTarget],
-                 records: Sequence[Record], outcomes: Sequence[Outcome | None],
-                 attempts: Sequence[int], *,
-                 decode_errors: Mapping[int, SerializationError] | None = None,
-                 items: Sequence[Item | None] = (),
+                 records: Sequence[Record], decoded: Sequence[Item | SerializationError], *,
+                 outcomes: Sequence[Outcome | None] | None = None,
+                 attempts: Sequence[int] | None = None,
+                 process_one: Callable[[Item], Outcome | Item] | None = None,
                  buffer: state.WriteBuffer | None = None) -> None:
+        if (outcomes is None) == (process_one is None):
+            raise ValueError("give a batch's outcomes or process_one, not both or neither")
         self._plan = plan
         self._targets = targets
         self._records = records
+        self._decoded = decoded
         self._outcomes = outcomes
         self._attempts = attempts
-        self._decode_errors = decode_errors or {}
-        self._items = items
+        self._process_one = process_one
         self._buffer = buffer
         self._finished = 0
         self.tally = Tally()
@@ -112,14 +122,37 @@ class BatchWrites:
         return records if self._finished == len(records) else records[:self._finished]
 
     def __iter__(self) -> Iterator[Outgoing]:
-        tally = self.tally
-        outputs = tally.outputs
         targets = self._targets
+        decoded = self._decoded
+        outcomes = self._outcomes
+        process_one = self._process_one
+        default = targets.get(None)
         plain = self._buffer is None  # no store writes to add
-        forwarded = finished = 0
-        for position, outcome in enumerate(self._outcomes):
-            # The common case, kept short: one item to a declared target. (An item
-            # that cannot be encoded takes the general path, which says why.)
+        outputs = self.tally.outputs
+        finished = forwarded = to_default = 0
+        outcome: Outcome | Item | None
+        for position, record in enumerate(self._records):
+            attempts = 1
+            if outcomes is not None:
+                outcome = outcomes[position]
+            elif process_one is not None and type(item := decoded[position]) is Item:
+                outcome = process_one(item)
+                if type(outcome) is Failure:
+                    outcome, attempts = self._retry(item, outcome)
+            else:
+                outcome = None
+            # The common cases, kept short: one item to the default target, or to
+            # a declared one. (An item that cannot be encoded, and every other
+            # case, takes the general path, which says why.)
+            if type(outcome) is Item and default is not None:
+                try:
+                    key, value, headers = default.envelope.encode(outcome)
+                except SerializationError:
+                    pass
+                else:
+                    yield default.topic, value, key, headers
+                    to_default += 1
+                    continue
             if plain and type(outcome) is Emit and len(outcome.items) == 1:
                 target = targets.get(outcome.output)
                 if target is not None:
@@ -135,29 +168,56 @@ class BatchWrites:
                         else:
                             outputs[target.output] = outputs.get(target.output, 0) + 1
                         continue
-            written = yield from self._general(position, outcome)
+            if self._attempts is not None:
+                attempts = self._attempts[position]
+            written = yield from self._general(position, record, as_outcome(outcome), attempts)
             if written is None:  # the stage halts on this record
                 break
             finished += 1
             forwarded += written
-        tally.forwarded += forwarded
-        tally.consumed += finished
-        self._finished = finished
+        self._count(finished, forwarded, default, to_default)
 
-    def _general(self, position: int,
-                 outcome: Outcome | None) -> Generator[Outgoing, None, int | None]:
-        """Every other case for the record at ``position``; returns how many writes
-        went to the next stage, or None when the record halts the stage."""
+    def _retry(self, item: Item, failure: Failure) -> tuple[Outcome | Item, int]:
+        """Call ``process_one`` again while ``item`` fails, up to the policy's
+        attempts; the last outcome and the attempts made."""
+        assert self._process_one is not None
+        outcome: Outcome | Item = failure
+        attempts = 1
+        while type(outcome) is Failure and attempts < self._plan.policy.attempts:
+            outcome = self._process_one(item)
+            attempts += 1
+        return outcome, attempts
+
+    def _count(self, finished: int, forwarded: int, default: EmitTarget | None,
+               to_default: int) -> None:
+        """Add what the loop counted to the tally: ``to_default`` records wrote
+        their item to ``default``, ``finished`` others are done."""
         tally = self.tally
-        record = self._records[position]
-        if outcome is None:
-            yield self._dead_letter(record, "SerializationError",
-                                    str(self._decode_errors[position]), 1)
+        if to_default:
+            assert default is not None
+            if default.output is None:
+                forwarded += to_default
+            else:
+                tally.outputs[default.output] = tally.outputs.get(default.output, 0) + to_default
+        self._finished = finished + to_default
+        tally.consumed += self._finished
+        tally.forwarded += forwarded
+
+    def _general(self, position: int, record: Record, outcome: Outcome | None,
+                 attempts: int) -> Generator[Outgoing, None, int | None]:
+        """Every other case for ``record`` (at ``position``), tried ``attempts``
+        times; returns how many writes went to the next stage, or None when the
+        record halts the stage."""
+        tally = self.tally
+        decoded = self._decoded[position]
+        if isinstance(decoded, SerializationError):
+            yield self._dead_letter(record, "SerializationError", str(decoded), 1)
             return 0
+        assert outcome is not None
         stored: list[Outgoing] = []  # kept for an Emit or a Skip, dropped on a failure
         if self._buffer is not None:
             stored = [(w.topic, w.value, w.key, ())
-                      for w in self._buffer.writes_of(self._items[position])]
+                      for w in self._buffer.writes_of(decoded)]
         if isinstance(outcome, Emit):
             routed = self._emit(outcome)
             if not isinstance(routed, Failure):
@@ -177,7 +237,6 @@ class BatchWrites:
             yield from stored
             tally.skipped += 1
             return 0
-        assert isinstance(outcome, Failure)
         final = self._plan.policy.final
         if final == "halt":
             self.halted = (record, outcome)
@@ -188,8 +247,7 @@ class BatchWrites:
                       outcome.message)
             tally.skipped += 1
             return 0
-        yield self._dead_letter(record, outcome.error_type, outcome.message,
-                                self._attempts[position])
+        yield self._dead_letter(record, outcome.error_type, outcome.message, attempts)
         return 0
 
     def _emit(self, outcome: Emit) -> tuple[EmitTarget, list[Outgoing]] | Failure:

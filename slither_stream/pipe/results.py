@@ -20,7 +20,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from slither_stream.item import Item
 
@@ -64,6 +64,21 @@ class Failure:
 
 
 Outcome = Emit | Skip | Failure
+
+
+@overload
+def as_outcome(result: Outcome | Item) -> Outcome: ...
+
+
+@overload
+def as_outcome(result: Outcome | Item | None) -> Outcome | None: ...
+
+
+def as_outcome(result: Outcome | Item | None) -> Outcome | None:
+    """A stage's per-item function may return the one item it emits to the stage's
+    default target as it is, for an ``Emit`` of it (see
+    :meth:`~slither_stream.pipe.stages.base.StageProcessor.one_at_a_time`)."""
+    return Emit((result,)) if isinstance(result, Item) else result
 
 _TAGS = ("ok", "skip", "error", "route")
 

@@ -144,6 +144,9 @@ class StageRuntime:
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._processor: StageProcessor | None = None
+        self._one_at_a_time: Callable[[Item], Outcome | Item] | None = None
+        """The processor's per-item function, if it has one (not under exactly_once,
+        where each item's store writes are buffered while the batch is processed)."""
         self._since_idle = 0
         self._transactions = TransactionalWriter(stage, self._stop)
         self._revoked_in_poll: set[TopicPartition] = set()
@@ -175,6 +178,8 @@ class StageRuntime:
         transactional_id = (f"{self.plan.group}.{self.member}" if self.exactly_once else None)
         try:
             self._processor = processor_for(self.plan)
+            if not self.exactly_once:
+                self._one_at_a_time = self._processor.one_at_a_time(self.context)
             # Writes are confirmed by flush (at_least_once) or by the transaction's
             # commit: no delivery report per record.
             self._producer = self.log.producer(transactional_id=transactional_id,
@@ -305,25 +310,24 @@ class StageRuntime:
             )
 
     def _process(self, records: list[Record]) -> BatchWrites:
-        """Decode and process ``records``; their writes are planned as the writer
-        produces them (see :mod:`slither_stream.pipe.planning`)."""
-        items: list[Item | None] = []
-        decode_errors: dict[int, SerializationError] = {}
-        for position, decoded in enumerate(self.input_envelope.decode_many(records)):
-            if isinstance(decoded, SerializationError):
-                items.append(None)
-                decode_errors[position] = decoded
-            else:
-                items.append(decoded)
+        """Decode ``records`` and process their items, or plan to process each as
+        the writer produces the batch (see :mod:`slither_stream.pipe.planning`)."""
+        assert self._processor is not None
+        decoded = self.input_envelope.decode_many(records)
+        if self._one_at_a_time is not None:
+            return BatchWrites(self.plan, self._targets, records, decoded,
+                               process_one=self._one_at_a_time)
+        items = [None if isinstance(item, SerializationError) else item for item in decoded]
         if not self.exactly_once:
             outcomes, attempts = self._process_with_retries(items)
-            return BatchWrites(self.plan, self._targets, records, outcomes, attempts,
-                               decode_errors=decode_errors)
+            return BatchWrites(self.plan, self._targets, records, decoded,
+                               outcomes=outcomes, attempts=attempts)
+        # exactly_once: each item's store writes join the batch's transaction.
         buffer = state.WriteBuffer()
         with state.buffering(buffer):
             outcomes, attempts = self._process_with_retries(items)
-        return BatchWrites(self.plan, self._targets, records, outcomes, attempts,
-                           decode_errors=decode_errors, items=items, buffer=buffer)
+        return BatchWrites(self.plan, self._targets, records, decoded, outcomes=outcomes,
+                           attempts=attempts, buffer=buffer)
 
     def _process_with_retries(
         self, items: Sequence[Item | None]

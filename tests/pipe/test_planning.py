@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from slither_stream.errors import SerializationError
 from slither_stream.item import Item
@@ -32,12 +33,17 @@ def _records(count: int) -> list[Record]:
             for offset in range(count)]
 
 
-def _plan(definition: PipeDefinition, outcomes: list[Outcome | None],
-          **options: Any) -> BatchWrites:
+def _plan(definition: PipeDefinition, outcomes: list[Outcome | None], *,
+          decode_errors: dict[int, SerializationError] | None = None,
+          items: list[Item] | None = None, **options: Any) -> BatchWrites:
+    """Outcomes as a stage that processed the whole batch gives them."""
     stage = definition.stage("a")
     records = _records(len(outcomes))
-    return BatchWrites(stage, emit_targets(definition, stage, Envelope()), records, outcomes,
-                       [1] * len(outcomes), **options)
+    errors = decode_errors or {}
+    decoded = [errors[n] if n in errors else (items[n] if items else Item(n, n))
+               for n in range(len(outcomes))]
+    return BatchWrites(stage, emit_targets(definition, stage, Envelope()), records, decoded,
+                       outcomes=outcomes, attempts=[1] * len(outcomes), **options)
 
 
 def test_each_outcome_becomes_its_writes_in_order_and_is_counted() -> None:
@@ -103,3 +109,54 @@ def test_store_writes_follow_an_emit_or_skip_and_are_dropped_on_failure() -> Non
         ("plan.out.default", None), ("plan.store.t", b"s0"), ("plan.store.t", b"s1"),
         ("plan.a.dlq", b"k2")]
     assert (plan.tally.consumed, plan.tally.skipped, plan.tally.dead_lettered) == (3, 1, 1)
+
+
+def _one_at_a_time(definition: PipeDefinition, decoded: list[Item | SerializationError],
+                   process_one: Any) -> BatchWrites:
+    stage = definition.stage("a")
+    return BatchWrites(stage, emit_targets(definition, stage, Envelope()),
+                       _records(len(decoded)), decoded, process_one=process_one)
+
+
+def test_one_at_a_time_retries_each_item_as_the_policy_says() -> None:
+    definition = (Pipe("plan").local("a", _identity).outputs("default")
+                  .on_error("a", "retry", max_attempts=3, then="route").compile())
+    calls: list[int] = []
+
+    def flaky(item: Item) -> Outcome:
+        calls.append(item.id)
+        if item.id == 1 and calls.count(1) < 3:
+            return Failure("TimeoutError", "slow")  # succeeds on its third attempt
+        if item.id == 2:
+            return Failure("ValueError", "never")
+        return Emit((item,))
+
+    plan = _one_at_a_time(definition, [Item(0, 0), Item(1, 1), Item(2, 2),
+                                       SerializationError("bad")], flaky)
+    writes = list(plan)
+    assert calls == [0, 1, 1, 1, 2, 2, 2]  # one item at a time, never a decode failure
+    assert [topic for topic, *_ in writes] == [
+        "plan.out.default", "plan.out.default", "plan.a.dlq", "plan.a.dlq"]
+    assert dict(writes[2][3])["slither.dlq.attempts"] == b"3"
+    assert dict(writes[3][3])["slither.dlq.attempts"] == b"1"
+    assert (plan.tally.consumed, plan.tally.dead_lettered) == (4, 2)
+
+
+def test_one_at_a_time_stops_processing_at_the_halting_record() -> None:
+    calls: list[int] = []
+
+    def halting(item: Item) -> Outcome:
+        calls.append(item.id)
+        return Failure("KeyError", "x") if item.id == 1 else Emit((item,))
+
+    plan = _one_at_a_time(_pipe("halt"), [Item(n, n) for n in range(4)], halting)
+    assert len(list(plan)) == 1
+    assert calls == [0, 1]  # the records after the halting one are not processed
+    assert plan.halted is not None and [r.offset for r in plan.done] == [0]
+
+
+def test_a_batch_gets_its_outcomes_or_a_function_not_both() -> None:
+    definition = _pipe("route")
+    stage = definition.stage("a")
+    with pytest.raises(ValueError, match="not both or neither"):
+        BatchWrites(stage, emit_targets(definition, stage, Envelope()), [], [])

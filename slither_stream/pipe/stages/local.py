@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from slither_stream.context import Context
 from slither_stream.item import Item
 from slither_stream.pipe import state
-from slither_stream.pipe.results import Emit, Failure, Outcome, interpret, interpret_batch
+from slither_stream.pipe.results import (
+    Failure,
+    Outcome,
+    as_outcome,
+    interpret,
+    interpret_batch,
+)
 from slither_stream.pipe.specs import StageSpec
 from slither_stream.pipe.stages.base import StageProcessor
 
@@ -42,29 +48,33 @@ class LocalProcessor(StageProcessor):
                 return [failure for _ in items]
         if state.buffering_active():
             return [self._one_scoped(item, context) for item in items]
-        return self._each(items, context)
+        one = self._one(context)
+        return [as_outcome(one(item)) for item in items]
 
-    def _each(self, items: Sequence[Item], context: Context) -> list[Outcome]:
-        """``handler(item, context)`` per item, interpreted as :func:`interpret`
-        does; the commonest result (a new payload: not a tagged tuple, not an Item,
-        cardinality one) becomes its Emit right here: this loop runs once per
-        record, and the general path costs several calls more."""
+    def one_at_a_time(self, context: Context) -> Callable[[Item], Outcome | Item] | None:
+        if self.batch_handler is not None:
+            return None
+        return self._one(context)
+
+    def _one(self, context: Context) -> Callable[[Item], Outcome | Item]:
+        """``handler(item, context)`` interpreted as :func:`interpret` does; the
+        commonest result (a new payload: not a tagged tuple, not an Item,
+        cardinality one) becomes its item right here: this runs once per record,
+        and the general path costs several calls more."""
         handler = self.handler
         cardinality = self.cardinality
         fast = cardinality == "one"
-        outcomes: list[Outcome] = []
-        append = outcomes.append
-        for item in items:
+
+        def one(item: Item) -> Outcome | Item:
             try:
                 value = handler(item, context)
             except Exception as error:
-                append(Failure.from_exception(error))
-                continue
+                return Failure.from_exception(error)
             if fast and not isinstance(value, _TAGGED_OR_ITEM):
-                append(Emit((Item(item.id, value, item.key, item.meta, item.route),)))
-            else:
-                append(interpret(item, value, cardinality=cardinality))
-        return outcomes
+                return Item(item.id, value, item.key, item.meta, item.route)
+            return interpret(item, value, cardinality=cardinality)
+
+        return one
 
     def _one_scoped(self, item: Item, context: Context) -> Outcome:
         """``handler(item, context)`` with store writes attributed to ``item``

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from slither_stream.context import Context
 from slither_stream.item import Item
@@ -20,6 +20,9 @@ class RouterProcessor(StageProcessor):
 
     def process(self, items: Sequence[Item], context: Context) -> list[Outcome]:
         return [self._route(item) for item in items]
+
+    def one_at_a_time(self, context: Context) -> Callable[[Item], Outcome | Item]:
+        return self._route
 
     def _route(self, item: Item) -> Outcome:
         for rule in self.routes:
