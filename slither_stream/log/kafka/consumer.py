@@ -47,6 +47,9 @@ class KafkaConsumer(Consumer):
         self._assigned: set[TopicPartition] = set()
         self._paused: set[TopicPartition] = set()
         self._mode: str | None = None  # "subscribe" or "assign" once chosen
+        self._only_topic: str | None = None
+        """The one topic every record comes from, when there is one: records then
+        share its name rather than each decoding its own (and hashing it later)."""
         self._user_assign: RebalanceCallback | None = None
         self._user_revoke: RebalanceCallback | None = None
         self._deferred: LogError | None = None  # error seen after records were taken
@@ -101,6 +104,7 @@ class KafkaConsumer(Consumer):
         for name in names:
             self._topics.partitions(name)
         self._mode = "subscribe"
+        self._only_topic = names[0] if len(set(names)) == 1 else None
         self._user_assign = on_assign
         self._user_revoke = on_revoke
         try:
@@ -168,6 +172,8 @@ class KafkaConsumer(Consumer):
         except KafkaException as exc:
             raise LogError(f"cannot assign {sorted(wanted)}: {describe(exc)}") from exc
         self._assigned = set(wanted)
+        topics = {tp.topic for tp in wanted}
+        self._only_topic = topics.pop() if len(topics) == 1 else None
         self._paused &= self._assigned
         if self._paused:
             # A new assignment starts every partition fetching; keep paused ones paused.
@@ -236,13 +242,14 @@ class KafkaConsumer(Consumer):
         records fetched with it have been returned (never dropping them)."""
         records: list[Record] = []
         append = records.append  # one Record per message: keep the loop tight
+        only_topic = self._only_topic
         for msg in messages:
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF and self._deferred is None:
                     self._deferred = _consume_error(err, msg, self._group)
                 continue
-            topic = msg.topic()
+            topic = only_topic or msg.topic()
             partition = msg.partition()
             offset = msg.offset()
             assert topic is not None and partition is not None and offset is not None
