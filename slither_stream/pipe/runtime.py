@@ -5,7 +5,9 @@ The loop, per polled batch (records of several partitions, each in offset order)
 1. decode records into items (undecodable records go to the dead-letter topic);
 2. run the stage's processor, retrying failed items as the error policy says;
 3. produce every outcome (next stage's topic, a pipe output, or the dead-letter
-   topic), in input order, keyed by the item key so per-key order is kept;
+   topic), in input order, keyed by the item key so per-key order is kept
+   (under at_least_once, a stage whose processor works one item at a time does 2
+   and 3 per record, see :mod:`slither_stream.pipe.planning`);
 4. commit offsets — only once every write before them is acknowledged
    (at_least_once), or inside one transaction with the writes (exactly_once).
 
