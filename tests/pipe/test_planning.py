@@ -160,3 +160,20 @@ def test_a_batch_gets_its_outcomes_or_a_function_not_both() -> None:
     stage = definition.stage("a")
     with pytest.raises(ValueError, match="not both or neither"):
         BatchWrites(stage, emit_targets(definition, stage, Envelope()), [], [])
+
+
+def test_an_item_returned_as_its_own_outcome_goes_to_the_default_target() -> None:
+    """The short path of a per-item function: the item itself, no Emit around it."""
+    def same(item: Item) -> Outcome | Item:
+        return item if item.id % 2 else Skip("even")
+
+    plan = _one_at_a_time(_pipe("route"), [Item(n, {"n": n}) for n in range(5)], same)
+    writes = list(plan)
+    assert [(topic, value) for topic, value, *_ in writes] == [
+        ("plan.out.default", b'{"n":1}'), ("plan.out.default", b'{"n":3}')]
+    assert (plan.tally.consumed, plan.tally.skipped, plan.tally.outputs) == (
+        5, 3, {"default": 2})
+
+    forwarded = _one_at_a_time(_pipe("route", two_stages=True), [Item(1, 1)], same)
+    assert [topic for topic, *_ in forwarded] == ["plan.b.in"]
+    assert (forwarded.tally.forwarded, forwarded.tally.outputs) == (1, {})
