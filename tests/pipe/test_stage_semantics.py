@@ -170,3 +170,34 @@ def test_compute_rejects_unknown_and_conflicting_options() -> None:
         Pipe("t").compute("c", "tests.pipe.helpers:double_batch", on_error="skip")
     with pytest.raises(ConfigError, match="executor must be one of"):
         Pipe("t").compute("c", "tests.pipe.helpers:double_batch", executor="gpu")
+
+
+def test_which_stages_work_one_item_at_a_time_and_what_they_return() -> None:
+    def handler(item: Item, _ctx: Context) -> Any:
+        if item.payload == 0:
+            raise ZeroDivisionError("zero")
+        return ("skip", "odd") if item.payload % 2 else item.payload * 10
+
+    local = processor_for(Pipe("t").local("s", handler).compile().stage("s"))
+    one = local.one_at_a_time(CTX)
+    assert one is not None
+    first, second, third = items(2, 3, 0)
+    assert one(first) == Item(id=100, payload=20, key="k0", meta={"src": 0})  # the item itself
+    assert one(second) == Skip("odd")
+    failed = one(third)
+    assert isinstance(failed, Failure) and failed.error_type == "ZeroDivisionError"
+    # process() gives the same results, each an Outcome.
+    assert local.process([first, second], CTX) == [Emit((first.update_payload(20),)),
+                                                   Skip("odd")]
+
+    batched = Pipe("t").local("s", handler, batch_handler=lambda items, _ctx: items)
+    assert processor_for(batched.compile().stage("s")).one_at_a_time(CTX) is None
+    compute = processor_for(Pipe("t").compute("c", "tests.pipe.helpers:double_batch")
+                            .compile().stage("c"))
+    try:
+        assert compute.one_at_a_time(CTX) is None
+    finally:
+        compute.close()
+    router = Pipe("t").router("r", [(lambda item: item.payload > 1, "big")]).outputs("big")
+    route = processor_for(router.compile().stage("r")).one_at_a_time(CTX)
+    assert route is not None and route(first) == Emit((first.with_route("big"),), "big")
