@@ -82,7 +82,7 @@ class AtLeastOnceWriter:
         if not done:
             return
         self.tracker.finished(done)
-        self._tally.merge(batch.tally)
+        batch.tally.add_to(self._tally)
         self._records += len(done)
         if self._records >= self.commit_records or time.monotonic() >= self._due:
             self.settle(producer, consumer)

@@ -163,6 +163,7 @@ class BatchWrites:
                     else:
                         yield target.topic, value, key, headers
                         finished += 1
+                        # Tally.wrote(target.output, 1), inlined: once per record.
                         if target.output is None:
                             forwarded += 1
                         else:
@@ -170,11 +171,9 @@ class BatchWrites:
                         continue
             if self._attempts is not None:
                 attempts = self._attempts[position]
-            written = yield from self._general(position, record, as_outcome(outcome), attempts)
-            if written is None:  # the stage halts on this record
-                break
+            if not (yield from self._general(position, record, as_outcome(outcome), attempts)):
+                break  # the stage halts on this record
             finished += 1
-            forwarded += written
         self._count(finished, forwarded, default, to_default)
 
     def _retry(self, item: Item, failure: Failure) -> tuple[Outcome | Item, int]:
@@ -195,24 +194,20 @@ class BatchWrites:
         tally = self.tally
         if to_default:
             assert default is not None
-            if default.output is None:
-                forwarded += to_default
-            else:
-                tally.outputs[default.output] = tally.outputs.get(default.output, 0) + to_default
+            tally.wrote(default.output, to_default)
         self._finished = finished + to_default
         tally.consumed += self._finished
         tally.forwarded += forwarded
 
     def _general(self, position: int, record: Record, outcome: Outcome | None,
-                 attempts: int) -> Generator[Outgoing, None, int | None]:
+                 attempts: int) -> Generator[Outgoing, None, bool]:
         """Every other case for ``record`` (at ``position``), tried ``attempts``
-        times; returns how many writes went to the next stage, or None when the
-        record halts the stage."""
+        times, counted in the tally; False when the record halts the stage."""
         tally = self.tally
         decoded = self._decoded[position]
         if isinstance(decoded, SerializationError):
             yield self._dead_letter(record, "SerializationError", str(decoded), 1)
-            return 0
+            return True
         assert outcome is not None
         stored: list[Outgoing] = []  # kept for an Emit or a Skip, dropped on a failure
         if self._buffer is not None:
@@ -224,31 +219,28 @@ class BatchWrites:
                 target, writes = routed
                 yield from writes
                 yield from stored
-                name = target.output
-                if not writes:
-                    tally.skipped += 1
-                elif name is None:
-                    return len(writes)
+                if writes:
+                    tally.wrote(target.output, len(writes))
                 else:
-                    tally.outputs[name] = tally.outputs.get(name, 0) + len(writes)
-                return 0
+                    tally.skipped += 1
+                return True
             outcome = routed
         if isinstance(outcome, Skip):
             yield from stored
             tally.skipped += 1
-            return 0
+            return True
         final = self._plan.policy.final
         if final == "halt":
             self.halted = (record, outcome)
-            return None
+            return False
         if final == "skip":
             _log.info("stage %s skipped %s[%d]@%d after %s: %s", self._plan.name,
                       record.topic, record.partition, record.offset, outcome.error_type,
                       outcome.message)
             tally.skipped += 1
-            return 0
+            return True
         yield self._dead_letter(record, outcome.error_type, outcome.message, attempts)
-        return 0
+        return True
 
     def _emit(self, outcome: Emit) -> tuple[EmitTarget, list[Outgoing]] | Failure:
         """The writes of an emitted outcome, all encoded before any is yielded (an

@@ -355,10 +355,4 @@ class StageRuntime:
 
     def _add_tally(self, tally: Tally) -> None:
         with self.stats.lock:
-            stats = self.stats
-            stats.consumed += tally.consumed
-            stats.skipped += tally.skipped
-            stats.forwarded += tally.forwarded
-            stats.dead_lettered += tally.dead_lettered
-            for name, count in tally.outputs.items():
-                stats.outputs[name] = stats.outputs.get(name, 0) + count
+            tally.add_to(self.stats)

@@ -10,6 +10,8 @@ cost 280 MB of RSS, because orjson leaves each small document in a 4 KB buffer).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 
 class Tally:
     """Counts of finished input records and of their writes."""
@@ -26,12 +28,29 @@ class Tally:
         self.outputs: dict[str, int] = {}
         """Writes per pipe output."""
 
-    def merge(self, other: Tally) -> None:
-        """Add ``other``'s counts to these."""
-        self.consumed += other.consumed
-        self.skipped += other.skipped
-        self.forwarded += other.forwarded
-        self.dead_lettered += other.dead_lettered
-        outputs = self.outputs
-        for name, count in other.outputs.items():
+    def wrote(self, output: str | None, count: int) -> None:
+        """Count ``count`` writes to the pipe output ``output`` (None: the next stage)."""
+        if output is None:
+            self.forwarded += count
+        else:
+            self.outputs[output] = self.outputs.get(output, 0) + count
+
+    def add_to(self, counts: Counts) -> None:
+        """Add these counts to ``counts``: another tally, or a stage's stats."""
+        counts.consumed += self.consumed
+        counts.skipped += self.skipped
+        counts.forwarded += self.forwarded
+        counts.dead_lettered += self.dead_lettered
+        outputs = counts.outputs
+        for name, count in self.outputs.items():
             outputs[name] = outputs.get(name, 0) + count
+
+
+class Counts(Protocol):
+    """Where a tally's counts add up (:class:`Tally`, a stage's stats)."""
+
+    consumed: int
+    skipped: int
+    forwarded: int
+    dead_lettered: int
+    outputs: dict[str, int]
