@@ -27,6 +27,10 @@ Avro schema names resolve through ``schemas`` (a :class:`SchemaRegistry` or a
 directory of ``.avsc`` files), else ``$SLITHER_SCHEMAS``, else ``./schemas``; an
 unknown schema is a ConfigError at declaration naming the topic and the schema.
 Topics between stages always carry the pipe's JSON envelope.
+
+An output read by other systems can be written without slither's headers
+(``pipe.output("events", headers=False)``): key and value only, as a plain Kafka
+producer writes them; the item's id, meta and route are not carried to it.
 """
 
 from __future__ import annotations
@@ -135,6 +139,7 @@ class Pipe:
         self._outputs: list[str] = []
         self._policies: dict[str, ErrorPolicy] = {}
         self._output_serdes: dict[str, str] = {}
+        self._plain_outputs: set[str] = set()
         self._schemas: SchemaRegistry | None = None
         if isinstance(schemas, SchemaRegistry):
             self._schemas = schemas
@@ -157,22 +162,31 @@ class Pipe:
         self._stores.append(StoreSpec(name, store, dict(options)))
         return self
 
-    def output(self, name: str, *, serde: str = DEFAULT_SERDE) -> Pipe:
+    def output(self, name: str, *, serde: str = DEFAULT_SERDE, headers: bool = True) -> Pipe:
         """Declare a named output; its items land on ``<pipe>.out.<name>``, their
-        payloads encoded with ``serde`` (a spec string, see the module docstring)."""
+        payloads encoded with ``serde`` (a spec string, see the module docstring).
+        ``headers=False`` writes key and value only (no ``slither.*`` headers: the
+        item's id, meta and route stay behind, a ``str`` key is written as UTF-8),
+        for outputs other systems read; it is also the cheaper write. Declaring
+        ``"default"`` sets how the last stage's items are written."""
         _check_name("output", name)
         if name in self._outputs:
             raise ConfigError(f"pipe {self.name!r} already declares output {name!r}")
+        if not isinstance(headers, bool):
+            raise ConfigError(f"output {name!r}: headers must be True or False, "
+                              f"got {headers!r}")
         spec = self._check_serde(f"output topic {self.name}.out.{name}", serde)
         self._outputs.append(name)
         if spec != DEFAULT_SERDE:
             self._output_serdes[name] = spec
+        if not headers:
+            self._plain_outputs.add(name)
         return self
 
-    def outputs(self, *names: str, serde: str = DEFAULT_SERDE) -> Pipe:
-        """Declare several outputs at once, all with ``serde``."""
+    def outputs(self, *names: str, serde: str = DEFAULT_SERDE, headers: bool = True) -> Pipe:
+        """Declare several outputs at once, all with ``serde`` and ``headers``."""
         for name in names:
-            self.output(name, serde=serde)
+            self.output(name, serde=serde, headers=headers)
         return self
 
     # -- stages -------------------------------------------------------------------
@@ -381,6 +395,11 @@ class Pipe:
     def output_serdes(self) -> dict[str, str]:
         """Serde spec per output declared with one other than JSON."""
         return dict(self._output_serdes)
+
+    @property
+    def plain_outputs(self) -> frozenset[str]:
+        """Outputs declared with ``headers=False``."""
+        return frozenset(self._plain_outputs)
 
     @property
     def schemas(self) -> SchemaRegistry | None:

@@ -85,6 +85,8 @@ class PipeDefinition:
     """Serde spec of the pipe's input topic (``json``, ``avro:<schema>``, ...)."""
     output_serdes: dict[str, str] = field(default_factory=dict)
     """Serde spec per output name; outputs not listed carry JSON."""
+    plain_outputs: frozenset[str] = frozenset()
+    """Outputs written without slither's headers (key and value only)."""
     schemas: SchemaRegistry | None = field(default=None, compare=False, repr=False)
     """Registry resolving ``avro:`` specs (None: ``$SLITHER_SCHEMAS`` or ./schemas)."""
 
@@ -143,6 +145,7 @@ class PipeDefinition:
             policies=policies,
             input_serde=pipe.input_serde,
             output_serdes=pipe.output_serdes,
+            plain_outputs=pipe.plain_outputs,
             schemas=pipe.schemas,
         )
 
@@ -179,9 +182,16 @@ class PipeDefinition:
         """Serde spec of every topic the pipe uses, by topic name."""
         return {topic: self.serde_spec(topic) for topic, _ in self.topics()}
 
+    def writes_headers(self, topic: str) -> bool:
+        """Whether records written to ``topic`` carry slither's headers (all but the
+        outputs declared with ``headers=False``)."""
+        return not any(topic == output_topic(self.namespace, name)
+                       for name in self.plain_outputs)
+
     def envelope(self, topic: str) -> Envelope:
         """The envelope for records of ``topic`` (build once per topic, not per record)."""
-        return envelope_for(self.serde_spec(topic), self.schemas)
+        return envelope_for(self.serde_spec(topic), self.schemas,
+                            headers=self.writes_headers(topic))
 
     def stage(self, name: str) -> StagePlan:
         for plan in self.stages:
@@ -260,6 +270,7 @@ class PipeDefinition:
             "outputs": {name: topic for name, topic in self.output_topics.items()},
             "output_serdes": {name: self.output_serdes.get(name, DEFAULT_SERDE)
                               for name in self.outputs},
+            "plain_outputs": sorted(self.plain_outputs),
             "stores": [{"name": s.name, "store": s.store_name} for s in self.stores],
         }
 

@@ -80,7 +80,7 @@ def pipe_graph(definition: PipeDefinition,
     build = _Builder()
 
     def topic(name: str, *extra: str) -> str:
-        return build.topic(name, *extra, f"serde {definition.serde_spec(name)}")
+        return build.topic(name, *extra, _topic_format(definition, name))
 
     topic(definition.input_topic, "pipe input")
     for plan in definition.stages:
@@ -105,6 +105,12 @@ def pipe_graph(definition: PipeDefinition,
                      tuple(build.nodes), tuple(build.edges))
 
 
+def _topic_format(definition: PipeDefinition, topic: str) -> str:
+    """How ``topic``'s records are written: its serde, and whether without headers."""
+    text = f"serde {definition.serde_spec(topic)}"
+    return text if definition.writes_headers(topic) else f"{text}, no headers"
+
+
 # -- text ----------------------------------------------------------------------------
 
 
@@ -113,7 +119,7 @@ def render_text(definition: PipeDefinition,
     """A readable summary, stage by stage (each topic followed by its serde)."""
 
     def serde(topic: str) -> str:
-        return f"  serde {definition.serde_spec(topic)}"
+        return f"  {_topic_format(definition, topic)}"
 
     lines = [f"pipe {definition.name}", f"  namespace  {definition.namespace}",
              f"  delivery   {definition.delivery}", f"  ordering   {definition.ordering}",

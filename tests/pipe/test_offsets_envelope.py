@@ -6,7 +6,7 @@ from slither_stream.errors import SerializationError
 from slither_stream.item import Item
 from slither_stream.log.types import Record, TopicPartition
 from slither_stream.pipe.dlq import DeadLetter, dead_letter_headers
-from slither_stream.pipe.envelope import Envelope
+from slither_stream.pipe.envelope import Envelope, PlainEnvelope, envelope_for
 from slither_stream.pipe.offsets import OffsetTracker
 
 TP0 = TopicPartition("t", 0)
@@ -115,3 +115,18 @@ def test_encode_short_path_only_when_nothing_but_the_id_to_carry() -> None:
     assert key == b"text"
     assert dict(headers) == {"slither.id": b"3", "slither.meta": b'{"m":1}',
                              "slither.route": b"alt", "slither.key": b"s"}
+
+
+def test_plain_envelope_writes_key_and_value_only() -> None:
+    plain = envelope_for("json", headers=False)
+    assert isinstance(plain, PlainEnvelope)
+    assert plain.encode(Item(12, {"x": 1}, b"k")) == (b"k", b'{"x":1}', ())
+    # id, meta and route stay behind; a str key is written as its UTF-8 bytes
+    assert plain.encode(Item(3, [1], "clé", {"m": 1}, "alt")) == ("clé".encode(), b"[1]", ())
+    assert plain.encode(Item(4, 2)) == (None, b"2", ())
+    # reading it back: a record from outside, with a fresh id
+    back = plain.decode(Record("t", 0, 0, b"k", b'{"x":1}'), fresh_id=99)
+    assert (back.id, back.payload, back.key, back.meta, back.route) == (
+        99, {"x": 1}, b"k", {}, "default")
+    assert type(envelope_for("string")) is Envelope  # headers unless told otherwise
+    assert envelope_for("string", headers=False).encode(Item(1, "a")) == (None, b"a", ())

@@ -7,12 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from slither_stream.errors import ConfigError
+from slither_stream.item import Item
 from slither_stream.log import Log
 from slither_stream.pipe import Pipe, PipeRunError, Runner
 from slither_stream.pipe.dlq import DeadLetter
+from slither_stream.pipe.envelope import PlainEnvelope
+from slither_stream.pipe.render import render_text
 from slither_stream.serde import SchemaRegistry
 from tests.e2e.helpers import read_topic
 
@@ -102,6 +106,27 @@ def test_definition_maps_every_topic_to_its_serde(registry: SchemaRegistry) -> N
     assert definition.envelope("ns.route.in").serde.name == "json"
 
 
+def test_outputs_without_headers_are_declared_checked_and_described() -> None:
+    pipe = Pipe("p").local("s", lambda item, _ctx: item.payload)
+    pipe.outputs("plain", "default", headers=False).output("tagged")
+    with pytest.raises(ConfigError, match=r"output 'x': headers must be True or False, "
+                                          r"got 'no'"):
+        pipe.output("x", headers="no")  # type: ignore[arg-type]
+    assert "x" not in pipe.declared_outputs  # nothing half-declared
+    definition = pipe.compile().with_namespace("ns")
+    assert definition.plain_outputs == {"plain", "default"}
+    assert definition.describe()["plain_outputs"] == ["default", "plain"]
+    assert {t for t, _ in definition.topics() if not definition.writes_headers(t)} == {
+        "ns.out.plain", "ns.out.default"}
+    assert isinstance(definition.envelope("ns.out.default"), PlainEnvelope)
+    assert not isinstance(definition.envelope("ns.out.tagged"), PlainEnvelope)
+    assert not isinstance(definition.envelope("ns.s.in"), PlainEnvelope)
+    text = render_text(definition)
+    assert "writes    ns.out.default  serde json, no headers" in text
+    assert "ns.out.plain  serde json, no headers" in text
+    assert "ns.out.tagged  serde json\n" in text
+
+
 # -- running ------------------------------------------------------------------------
 
 
@@ -161,3 +186,28 @@ def misfit_pipe(registry: SchemaRegistry, policy: str) -> Pipe:
     pipe.outputs("low", serde="avro:t.Scored")
     pipe.on_error("*", policy)  # type: ignore[arg-type]
     return pipe
+
+
+def test_an_output_without_headers_holds_plain_records(log: Log, unique_name: Names) -> None:
+    """Items routed to a ``headers=False`` output arrive as key and value only;
+    the other output keeps the envelope (id, meta, str key) of the same items."""
+    namespace = unique_name("plain")
+    pipe = Pipe("plain", partitions=2)
+    pipe.local("tag", lambda item, _ctx: item.put_meta(seen=True))
+    pipe.router("split", [(lambda item: item.payload["n"] % 2 == 0, "even")])
+    pipe.output("even", headers=False)
+    inputs = [Item(100 + n, {"n": n}, key=f"k{n}") for n in range(6)]
+    outputs = Runner.run(pipe, inputs, log=log, namespace=namespace, timeout=60)
+    even = read_topic(log, f"{namespace}.out.even")
+    assert sorted(orjson.loads(r.value or b"")["n"] for r in even) == [0, 2, 4]
+    assert all(r.headers == () for r in even)
+    assert sorted(r.key or b"" for r in even) == [b"k0", b"k2", b"k4"]
+    odd = read_topic(log, f"{namespace}.out.default")
+    assert sorted(dict(r.headers)["slither.id"] for r in odd) == [b"101", b"103", b"105"]
+    assert all(dict(r.headers)["slither.meta"] == b'{"seen":true}' for r in odd)
+    # read back through slither: plain records get fresh ids, bytes keys, no meta
+    assert sorted(i.key for i in outputs["even"]) == [b"k0", b"k2", b"k4"]  # type: ignore[type-var]
+    assert not {i.id for i in outputs["even"]} & {100, 102, 104}
+    assert all(i.meta == {} for i in outputs["even"])
+    assert sorted((i.id, i.key, i.meta["seen"]) for i in outputs["default"]) == [
+        (101, "k1", True), (103, "k3", True), (105, "k5", True)]
