@@ -173,10 +173,15 @@ class PipeDefinition:
         for plan in self.stages:
             if topic in (plan.input_topic, plan.dlq_topic):
                 return self.input_serde if plan.index == 0 else DEFAULT_SERDE
-        for name, spec in self.output_serdes.items():
+        name = self._output_of(topic)
+        return DEFAULT_SERDE if name is None else self.output_serdes.get(name, DEFAULT_SERDE)
+
+    def _output_of(self, topic: str) -> str | None:
+        """The name of the output whose topic is ``topic``; None for any other topic."""
+        for name in self.outputs:
             if topic == output_topic(self.namespace, name):
-                return spec
-        return DEFAULT_SERDE
+                return name
+        return None
 
     def topic_serdes(self) -> dict[str, str]:
         """Serde spec of every topic the pipe uses, by topic name."""
@@ -185,8 +190,7 @@ class PipeDefinition:
     def writes_headers(self, topic: str) -> bool:
         """Whether records written to ``topic`` carry slither's headers (all but the
         outputs declared with ``headers=False``)."""
-        return not any(topic == output_topic(self.namespace, name)
-                       for name in self.plain_outputs)
+        return self._output_of(topic) not in self.plain_outputs
 
     def envelope(self, topic: str) -> Envelope:
         """The envelope for records of ``topic`` (build once per topic, not per record)."""
