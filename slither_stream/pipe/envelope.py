@@ -69,11 +69,17 @@ class Envelope:
 
     def encode(self, item: Item) -> tuple[bytes | None, bytes, Headers]:
         """Key bytes, value bytes and headers for ``item``."""
+        return self.encode_with(item, item.payload)
+
+    def encode_with(self, item: Item, payload: Any) -> tuple[bytes | None, bytes, Headers]:
+        """:meth:`encode` of ``item`` with ``payload`` for its payload: how a stage
+        writes the commonest result, a new payload for its input item, without an
+        Item built per record for it."""
         key = item.key
         if not item.meta and not isinstance(key, str):
             # The common cases (one per record between stages, and after a router):
             # the id header, and the route when there is one.
-            value = self._encode_value(item.payload)
+            value = self._encode_value(payload)
             if item.route == DEFAULT_ROUTE:
                 return key, value, ((ID_HEADER, b"%d" % item.id),)
             return key, value, ((ID_HEADER, b"%d" % item.id),
@@ -91,8 +97,8 @@ class Envelope:
             headers.append((ROUTE_HEADER, item.route.encode()))
         if isinstance(key, str):
             headers.append((KEY_HEADER, b"s"))
-            return key.encode(), self._encode_value(item.payload), tuple(headers)
-        return key, self._encode_value(item.payload), tuple(headers)
+            return key.encode(), self._encode_value(payload), tuple(headers)
+        return key, self._encode_value(payload), tuple(headers)
 
     def decode(self, record: Record, *, fresh_id: int | None = None) -> Item:
         """The item carried by ``record``; :class:`SerializationError` names the record.
@@ -175,7 +181,6 @@ class PlainEnvelope(Envelope):
     Reading such a record (:meth:`Envelope.decode`) gives a fresh id, as for any
     record from outside."""
 
-    def encode(self, item: Item) -> tuple[bytes | None, bytes, Headers]:
+    def encode_with(self, item: Item, payload: Any) -> tuple[bytes | None, bytes, Headers]:
         key = item.key
-        return (key.encode() if isinstance(key, str) else key,
-                self._encode_value(item.payload), ())
+        return (key.encode() if isinstance(key, str) else key, self._encode_value(payload), ())

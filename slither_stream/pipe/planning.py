@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from slither_stream.errors import SerializationError
 from slither_stream.item import Item
@@ -26,10 +26,14 @@ from slither_stream.pipe import state
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
 from slither_stream.pipe.dlq import dead_letter_headers
 from slither_stream.pipe.envelope import Envelope
-from slither_stream.pipe.results import Emit, Failure, Outcome, Skip, as_outcome
+from slither_stream.pipe.results import RESULT_TYPES, Emit, Failure, Outcome, Skip, as_outcome
 from slither_stream.pipe.tally import Tally
 
 _log = logging.getLogger(__name__)
+
+
+_NOT_PAYLOADS = frozenset({Item, *RESULT_TYPES})
+"""Per-item results that are not a new payload (see :func:`as_outcome`)."""
 
 
 class PlannedBatch(Protocol):
@@ -96,7 +100,7 @@ class BatchWrites:
                  records: Sequence[Record], decoded: Sequence[Item | SerializationError], *,
                  outcomes: Sequence[Outcome | None] | None = None,
                  attempts: Sequence[int] | None = None,
-                 process_one: Callable[[Item], Outcome | Item] | None = None,
+                 process_one: Callable[[Item], Any] | None = None,
                  buffer: state.WriteBuffer | None = None) -> None:
         if (outcomes is None) == (process_one is None):
             raise ValueError("give a batch's outcomes or process_one, not both or neither")
@@ -130,34 +134,37 @@ class BatchWrites:
         plain = self._buffer is None  # no store writes to add
         outputs = self.tally.outputs
         finished = forwarded = to_default = 0
-        outcome: Outcome | Item | None
+        result: Any  # an Outcome, an Item, a new payload (see as_outcome), or None
         for position, record in enumerate(self._records):
             attempts = 1
             if outcomes is not None:
-                outcome = outcomes[position]
+                result = outcomes[position]
             elif process_one is not None and type(item := decoded[position]) is Item:
-                outcome = process_one(item)
-                if type(outcome) is Failure:
-                    outcome, attempts = self._retry(item, outcome)
-            else:
-                outcome = None
-            # The common cases, kept short: one item to the default target, or to
-            # a declared one. (An item that cannot be encoded, and every other
-            # case, takes the general path, which says why.)
-            if type(outcome) is Item and default is not None:
-                try:
-                    key, value, headers = default.envelope.encode(outcome)
-                except SerializationError:
-                    pass
-                else:
-                    yield default.topic, value, key, headers
-                    to_default += 1
-                    continue
-            if plain and type(outcome) is Emit and len(outcome.items) == 1:
-                target = targets.get(outcome.output)
-                if target is not None:
+                result = process_one(item)
+                if type(result) is Failure:
+                    result, attempts = self._retry(item, result)
+                elif default is not None and type(result) not in _NOT_PAYLOADS:
+                    # The commonest result: a new payload for the item.
                     try:
-                        key, value, headers = target.envelope.encode(outcome.items[0])
+                        key, value, headers = default.envelope.encode_with(item, result)
+                    except SerializationError:
+                        pass  # the general path says why
+                    else:
+                        yield default.topic, value, key, headers
+                        to_default += 1
+                        continue
+            else:
+                result = None
+            # The other common case, kept short: one item to a declared target.
+            # (An item that cannot be encoded, and every other case, takes the
+            # general path, which says why.)
+            if plain and type(result) is Emit and len(result.items) == 1:
+                target = targets.get(result.output)
+                if target is not None:
+                    emitted = result.items[0]
+                    try:
+                        key, value, headers = target.envelope.encode_with(
+                            emitted, emitted.payload)
                     except SerializationError:
                         pass
                     else:
@@ -171,16 +178,16 @@ class BatchWrites:
                         continue
             if self._attempts is not None:
                 attempts = self._attempts[position]
-            if not (yield from self._general(position, record, as_outcome(outcome), attempts)):
+            if not (yield from self._general(position, record, result, attempts)):
                 break  # the stage halts on this record
             finished += 1
         self._count(finished, forwarded, default, to_default)
 
-    def _retry(self, item: Item, failure: Failure) -> tuple[Outcome | Item, int]:
+    def _retry(self, item: Item, failure: Failure) -> tuple[Any, int]:
         """Call ``process_one`` again while ``item`` fails, up to the policy's
-        attempts; the last outcome and the attempts made."""
+        attempts; the last result and the attempts made."""
         assert self._process_one is not None
-        outcome: Outcome | Item = failure
+        outcome: Any = failure
         attempts = 1
         while type(outcome) is Failure and attempts < self._plan.policy.attempts:
             outcome = self._process_one(item)
@@ -199,16 +206,17 @@ class BatchWrites:
         tally.consumed += self._finished
         tally.forwarded += forwarded
 
-    def _general(self, position: int, record: Record, outcome: Outcome | None,
+    def _general(self, position: int, record: Record, result: Any,
                  attempts: int) -> Generator[Outgoing, None, bool]:
-        """Every other case for ``record`` (at ``position``), tried ``attempts``
-        times, counted in the tally; False when the record halts the stage."""
+        """Every other case for ``record`` (at ``position``, with the stage's
+        ``result`` for it), tried ``attempts`` times, counted in the tally; False
+        when the record halts the stage."""
         tally = self.tally
         decoded = self._decoded[position]
         if isinstance(decoded, SerializationError):
             yield self._dead_letter(record, "SerializationError", str(decoded), 1)
             return True
-        assert outcome is not None
+        outcome = as_outcome(result, decoded)
         stored: list[Outgoing] = []  # kept for an Emit or a Skip, dropped on a failure
         if self._buffer is not None:
             stored = [(w.topic, w.value, w.key, ())

@@ -20,7 +20,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any
 
 from slither_stream.item import Item
 
@@ -66,19 +66,21 @@ class Failure:
 Outcome = Emit | Skip | Failure
 
 
-@overload
-def as_outcome(result: Outcome | Item) -> Outcome: ...
+RESULT_TYPES = (Emit, Skip, Failure)
+"""The types of :data:`Outcome`, for ``isinstance``."""
 
 
-@overload
-def as_outcome(result: Outcome | Item | None) -> Outcome | None: ...
+def as_outcome(result: Any, item: Item) -> Outcome:
+    """What a stage's per-item function returned for ``item`` as an Outcome (see
+    :meth:`~slither_stream.pipe.stages.base.StageProcessor.one_at_a_time`): an Item
+    is the one item emitted to the stage's default target, and any value that is
+    neither an Item nor an Outcome is ``item``'s new payload, emitted there."""
+    if isinstance(result, RESULT_TYPES):
+        return result
+    if isinstance(result, Item):
+        return Emit((result,))
+    return Emit((item.update_payload(result),))
 
-
-def as_outcome(result: Outcome | Item | None) -> Outcome | None:
-    """A stage's per-item function may return the one item it emits to the stage's
-    default target as it is, for an ``Emit`` of it (see
-    :meth:`~slither_stream.pipe.stages.base.StageProcessor.one_at_a_time`)."""
-    return Emit((result,)) if isinstance(result, Item) else result
 
 _TAGS = ("ok", "skip", "error", "route")
 

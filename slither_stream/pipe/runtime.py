@@ -31,6 +31,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from slither_stream import telemetry
 from slither_stream.context import Context
@@ -146,7 +147,7 @@ class StageRuntime:
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._processor: StageProcessor | None = None
-        self._one_at_a_time: Callable[[Item], Outcome | Item] | None = None
+        self._one_at_a_time: Callable[[Item], Any] | None = None
         """The processor's per-item function, if it has one (not under exactly_once,
         where each item's store writes are buffered while the batch is processed)."""
         self._since_idle = 0

@@ -5,7 +5,7 @@ from typing import Any
 from slither_stream.context import Context
 from slither_stream.item import Item
 from slither_stream.pipe import Emit, Failure, Pipe, Skip
-from slither_stream.pipe.results import interpret
+from slither_stream.pipe.results import as_outcome, interpret
 from slither_stream.pipe.stages import processor_for
 
 CTX = Context(pipe="t")
@@ -182,10 +182,18 @@ def test_which_stages_work_one_item_at_a_time_and_what_they_return() -> None:
     one = local.one_at_a_time(CTX)
     assert one is not None
     first, second, third = items(2, 3, 0)
-    assert one(first) == Item(id=100, payload=20, key="k0", meta={"src": 0})  # the item itself
+    assert one(first) == 20  # just the new payload
+    assert as_outcome(one(first), first) == Emit((Item(id=100, payload=20, key="k0",
+                                                       meta={"src": 0}),))
     assert one(second) == Skip("odd")
     failed = one(third)
     assert isinstance(failed, Failure) and failed.error_type == "ZeroDivisionError"
+    # A handler returning an Outcome object as its value does not pass it off as
+    # the stage's own outcome: it is a payload (that will not encode).
+    sneaky = processor_for(Pipe("t").local("s", lambda _i, _c: Skip("x")).compile()
+                           .stage("s")).one_at_a_time(CTX)
+    assert sneaky is not None
+    assert sneaky(first) == Emit((first.update_payload(Skip("x")),))
     # process() gives the same results, each an Outcome.
     assert local.process([first, second], CTX) == [Emit((first.update_payload(20),)),
                                                    Skip("odd")]

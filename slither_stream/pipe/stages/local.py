@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from slither_stream.context import Context
 from slither_stream.item import Item
 from slither_stream.pipe import state
 from slither_stream.pipe.results import (
+    RESULT_TYPES,
     Failure,
     Outcome,
     as_outcome,
@@ -19,6 +21,9 @@ from slither_stream.pipe.stages.base import StageProcessor
 
 _TAGGED_OR_ITEM = (tuple, Item)
 """Handler results that need :func:`interpret` (anything else is the new payload)."""
+
+_NOT_A_PAYLOAD = (*_TAGGED_OR_ITEM, *RESULT_TYPES)
+"""Results the per-item function cannot hand on as a new payload as they are."""
 
 
 class LocalProcessor(StageProcessor):
@@ -49,29 +54,30 @@ class LocalProcessor(StageProcessor):
         if state.buffering_active():
             return [self._one_scoped(item, context) for item in items]
         one = self._one(context)
-        return [as_outcome(one(item)) for item in items]
+        return [as_outcome(one(item), item) for item in items]
 
-    def one_at_a_time(self, context: Context) -> Callable[[Item], Outcome | Item] | None:
+    def one_at_a_time(self, context: Context) -> Callable[[Item], Any] | None:
         if self.batch_handler is not None:
             return None
         return self._one(context)
 
-    def _one(self, context: Context) -> Callable[[Item], Outcome | Item]:
-        """``handler(item, context)`` interpreted as :func:`interpret` does; the
-        commonest result (a new payload: not a tagged tuple, not an Item,
-        cardinality one) becomes its item right here: this runs once per record,
-        and the general path costs several calls more."""
+    def _one(self, context: Context) -> Callable[[Item], Any]:
+        """``handler(item, context)`` interpreted as :func:`interpret` does, except
+        that the commonest result (a new payload: not a tagged tuple, not an Item,
+        cardinality one) is returned as it is (see
+        :meth:`~slither_stream.pipe.stages.base.StageProcessor.one_at_a_time`): this
+        runs once per record, and the general path costs several calls more."""
         handler = self.handler
         cardinality = self.cardinality
         fast = cardinality == "one"
 
-        def one(item: Item) -> Outcome | Item:
+        def one(item: Item) -> Any:
             try:
                 value = handler(item, context)
             except Exception as error:
                 return Failure.from_exception(error)
-            if fast and not isinstance(value, _TAGGED_OR_ITEM):
-                return Item(item.id, value, item.key, item.meta, item.route)
+            if fast and not isinstance(value, _NOT_A_PAYLOAD):
+                return value
             return interpret(item, value, cardinality=cardinality)
 
         return one
