@@ -28,7 +28,7 @@ import orjson
 
 from slither_stream.errors import SerializationError
 from slither_stream.item import DEFAULT_ROUTE, Item, _take_ids, next_id
-from slither_stream.log.types import Headers, Record
+from slither_stream.log.types import Headers, Outgoing, Record
 from slither_stream.serde.json_serde import JsonSerde
 from slither_stream.serde.lookup import serde_for
 from slither_stream.serde.schemas import SchemaRegistry
@@ -69,21 +69,24 @@ class Envelope:
 
     def encode(self, item: Item) -> tuple[bytes | None, bytes, Headers]:
         """Key bytes, value bytes and headers for ``item``."""
-        return self.encode_with(item, item.payload)
+        _topic, value, key, headers = self.write("", item, item.payload)
+        assert value is not None
+        return key, value, tuple(headers)
 
-    def encode_with(self, item: Item, payload: Any) -> tuple[bytes | None, bytes, Headers]:
-        """:meth:`encode` of ``item`` with ``payload`` for its payload: how a stage
-        writes the commonest result, a new payload for its input item, without an
-        Item built per record for it."""
+    def write(self, topic: str, item: Item, payload: Any) -> Outgoing:
+        """The write of ``item`` to ``topic``, with ``payload`` for its payload: a
+        stage writes the commonest result, a new payload for its input item, this
+        way, without an Item built per record for it; the result is what a
+        producer's ``produce_many`` takes, with no tuple repacked on the way."""
         key = item.key
         if not item.meta and not isinstance(key, str):
             # The common cases (one per record between stages, and after a router):
             # the id header, and the route when there is one.
             value = self._encode_value(payload)
             if item.route == DEFAULT_ROUTE:
-                return key, value, ((ID_HEADER, b"%d" % item.id),)
-            return key, value, ((ID_HEADER, b"%d" % item.id),
-                                (ROUTE_HEADER, item.route.encode()))
+                return topic, value, key, ((ID_HEADER, b"%d" % item.id),)
+            return topic, value, key, ((ID_HEADER, b"%d" % item.id),
+                                       (ROUTE_HEADER, item.route.encode()))
         headers: list[tuple[str, bytes]] = [(ID_HEADER, b"%d" % item.id)]
         if item.meta:
             try:
@@ -97,8 +100,8 @@ class Envelope:
             headers.append((ROUTE_HEADER, item.route.encode()))
         if isinstance(key, str):
             headers.append((KEY_HEADER, b"s"))
-            return key.encode(), self._encode_value(payload), tuple(headers)
-        return key, self._encode_value(payload), tuple(headers)
+            return topic, self._encode_value(payload), key.encode(), tuple(headers)
+        return topic, self._encode_value(payload), key, tuple(headers)
 
     def decode(self, record: Record, *, fresh_id: int | None = None) -> Item:
         """The item carried by ``record``; :class:`SerializationError` names the record.
@@ -181,6 +184,7 @@ class PlainEnvelope(Envelope):
     Reading such a record (:meth:`Envelope.decode`) gives a fresh id, as for any
     record from outside."""
 
-    def encode_with(self, item: Item, payload: Any) -> tuple[bytes | None, bytes, Headers]:
+    def write(self, topic: str, item: Item, payload: Any) -> Outgoing:
         key = item.key
-        return (key.encode() if isinstance(key, str) else key, self._encode_value(payload), ())
+        return (topic, self._encode_value(payload), key.encode() if isinstance(key, str) else key,
+                ())

@@ -127,48 +127,51 @@ class BatchWrites:
 
     def __iter__(self) -> Iterator[Outgoing]:
         targets = self._targets
-        decoded = self._decoded
+        records = self._records
         outcomes = self._outcomes
         process_one = self._process_one
         default = targets.get(None)
+        # The commonest result, a new payload for the item, is written by the
+        # default target's envelope at once (the loop is kept short for it: it
+        # runs once per record, so every step in it shows in a stage's CPU).
+        write_default, default_topic = ((default.envelope.write, default.topic)
+                                        if default is not None else (None, ""))
         plain = self._buffer is None  # no store writes to add
         outputs = self.tally.outputs
         finished = forwarded = to_default = 0
         result: Any  # an Outcome, an Item, a new payload (see as_outcome), or None
-        for position, record in enumerate(self._records):
+        for position, item in enumerate(self._decoded):
             attempts = 1
             if outcomes is not None:
                 result = outcomes[position]
-            elif process_one is not None and type(item := decoded[position]) is Item:
+            elif type(item) is Item and process_one is not None:
                 result = process_one(item)
-                if type(result) is Failure:
-                    result, attempts = self._retry(item, result)
-                elif default is not None and type(result) not in _NOT_PAYLOADS:
-                    # The commonest result: a new payload for the item.
+                if write_default is not None and type(result) not in _NOT_PAYLOADS:
                     try:
-                        key, value, headers = default.envelope.encode_with(item, result)
+                        outgoing = write_default(default_topic, item, result)
                     except SerializationError:
                         pass  # the general path says why
                     else:
-                        yield default.topic, value, key, headers
+                        yield outgoing
                         to_default += 1
                         continue
+                if type(result) is Failure:
+                    result, attempts = self._retry(item, result)
             else:
                 result = None
-            # The other common case, kept short: one item to a declared target.
-            # (An item that cannot be encoded, and every other case, takes the
-            # general path, which says why.)
+            # The other common case, kept short too: one item to a declared
+            # target. (An item that cannot be encoded, and every other case, takes
+            # the general path, which says why.)
             if plain and type(result) is Emit and len(result.items) == 1:
                 target = targets.get(result.output)
                 if target is not None:
                     emitted = result.items[0]
                     try:
-                        key, value, headers = target.envelope.encode_with(
-                            emitted, emitted.payload)
+                        outgoing = target.envelope.write(target.topic, emitted, emitted.payload)
                     except SerializationError:
                         pass
                     else:
-                        yield target.topic, value, key, headers
+                        yield outgoing
                         finished += 1
                         # Tally.wrote(target.output, 1), inlined: once per record.
                         if target.output is None:
@@ -178,7 +181,7 @@ class BatchWrites:
                         continue
             if self._attempts is not None:
                 attempts = self._attempts[position]
-            if not (yield from self._general(position, record, result, attempts)):
+            if not (yield from self._general(position, records[position], result, attempts)):
                 break  # the stage halts on this record
             finished += 1
         self._count(finished, forwarded, default, to_default)
@@ -260,10 +263,9 @@ class BatchWrites:
         writes: list[Outgoing] = []
         for item in outcome.items:
             try:
-                key, value, headers = target.envelope.encode(item)
+                writes.append(target.envelope.write(target.topic, item, item.payload))
             except SerializationError as error:
                 return Failure("SerializationError", f"output topic {target.topic}: {error}")
-            writes.append((target.topic, value, key, headers))
         return target, writes
 
     def _dead_letter(self, record: Record, error_type: str, message: str,

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, cast
 
 from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, Message
@@ -28,6 +30,15 @@ from slither_stream.log.kafka._config import LOGGER, KafkaSettings
 from slither_stream.log.kafka._errors import describe, error_code, is_unknown_topic
 from slither_stream.log.kafka._topics import TopicCache, check_partition, check_topic_name
 from slither_stream.log.types import Headers, Record, TopicPartition
+
+_ERROR = Message.error
+_PARTITION = Message.partition
+_OFFSET = Message.offset
+_HEADERS = Message.headers
+_KEY = Message.key
+_VALUE = Message.value
+_TIMESTAMP = Message.timestamp
+_TIMESTAMP_MS = itemgetter(1)
 
 
 class KafkaConsumer(Consumer):
@@ -240,8 +251,30 @@ class KafkaConsumer(Consumer):
     def _convert(self, messages: list[Message]) -> list[Record]:
         """Messages to records, tracking positions. An error is raised once the
         records fetched with it have been returned (never dropping them)."""
+        only_topic = self._only_topic
+        if not messages or only_topic is None or any(map(_ERROR, messages)):
+            return self._convert_each(messages)
+        # One topic and no error (the usual batch): every field is read by a C
+        # loop (map over the Message methods) rather than by bytecode per record.
+        partitions = cast(list[int], list(map(_PARTITION, messages)))
+        offsets = cast(list[int], list(map(_OFFSET, messages)))
+        raw_headers = list(map(_HEADERS, messages))
+        headers: Iterable[Headers] = (
+            [_headers(raw) if raw else () for raw in raw_headers] if any(raw_headers)
+            else repeat((), len(messages)))
+        records = list(map(Record, repeat(only_topic), partitions, offsets,
+                           map(_KEY, messages), map(_VALUE, messages), headers,
+                           map(_TIMESTAMP_MS, map(_TIMESTAMP, messages))))
+        for partition, offset in dict(zip(partitions, offsets, strict=True)).items():
+            tp = TopicPartition(only_topic, partition)
+            self._positions[tp] = offset + 1
+            self._seeked.discard(tp)
+        return records
+
+    def _convert_each(self, messages: list[Message]) -> list[Record]:
+        """:meth:`_convert` one message at a time (several topics, or errors)."""
         records: list[Record] = []
-        append = records.append  # one Record per message: keep the loop tight
+        append = records.append
         only_topic = self._only_topic
         for msg in messages:
             err = msg.error()
@@ -256,7 +289,6 @@ class KafkaConsumer(Consumer):
             raw_headers = msg.headers()
             append(Record(topic, partition, offset, msg.key(), msg.value(),
                           _headers(raw_headers) if raw_headers else (), msg.timestamp()[1]))
-        # Plain tuples as keys: cheaper than TopicPartition per record.
         last = {(record.topic, record.partition): record.offset for record in records}
         for (topic, partition), offset in last.items():
             tp = TopicPartition(topic, partition)

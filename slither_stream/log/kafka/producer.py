@@ -178,9 +178,13 @@ class KafkaProducer(Producer):
                 self._topics.partitions(topic)  # raises UnknownTopicError
                 checked.add(topic)
             try:
-                # confluent-kafka takes headers as a list or dict, not a tuple.
-                native(topic, value, key, _ANY_PARTITION, callback, None, _NOW,
-                       list(headers) if headers else None)
+                # confluent-kafka takes headers as a list or dict, not a tuple; and
+                # each argument passed costs it a conversion, so pass none unneeded.
+                if headers:
+                    native(topic, value, key, _ANY_PARTITION, callback, None, _NOW,
+                           list(headers))
+                else:
+                    native(topic, value, key, _ANY_PARTITION, callback)
             except (BufferError, KafkaException):
                 self.produce(topic, value, key, headers=headers)
                 continue  # produce() counted it towards the next poll itself
