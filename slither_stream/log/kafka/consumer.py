@@ -266,9 +266,7 @@ class KafkaConsumer(Consumer):
                            map(_KEY, messages), map(_VALUE, messages), headers,
                            map(_TIMESTAMP_MS, map(_TIMESTAMP, messages))))
         for partition, offset in dict(zip(partitions, offsets, strict=True)).items():
-            tp = TopicPartition(only_topic, partition)
-            self._positions[tp] = offset + 1
-            self._seeked.discard(tp)
+            self._returned_up_to(TopicPartition(only_topic, partition), offset)
         return records
 
     def _convert_each(self, messages: list[Message]) -> list[Record]:
@@ -291,13 +289,17 @@ class KafkaConsumer(Consumer):
                           _headers(raw_headers) if raw_headers else (), msg.timestamp()[1]))
         last = {(record.topic, record.partition): record.offset for record in records}
         for (topic, partition), offset in last.items():
-            tp = TopicPartition(topic, partition)
-            self._positions[tp] = offset + 1
-            self._seeked.discard(tp)
+            self._returned_up_to(TopicPartition(topic, partition), offset)
         if not records and self._deferred is not None:
             error, self._deferred = self._deferred, None
             raise error
         return records
+
+    def _returned_up_to(self, tp: TopicPartition, offset: int) -> None:
+        """Records of ``tp`` up to ``offset`` were returned: its position is one past
+        it, and a seek on it is no longer pending."""
+        self._positions[tp] = offset + 1
+        self._seeked.discard(tp)
 
     # -- offsets ------------------------------------------------------------------
 
