@@ -26,14 +26,17 @@ from slither_stream.pipe import state
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
 from slither_stream.pipe.dlq import dead_letter_headers
 from slither_stream.pipe.envelope import Envelope
-from slither_stream.pipe.results import RESULT_TYPES, Emit, Failure, Outcome, Skip, as_outcome
+from slither_stream.pipe.results import (
+    NOT_PAYLOAD_TYPES,
+    Emit,
+    Failure,
+    Outcome,
+    Skip,
+    as_outcome,
+)
 from slither_stream.pipe.tally import Tally
 
 _log = logging.getLogger(__name__)
-
-
-_NOT_PAYLOADS = frozenset({Item, *RESULT_TYPES})
-"""Per-item results that are not a new payload (see :func:`as_outcome`)."""
 
 
 class PlannedBatch(Protocol):
@@ -146,7 +149,7 @@ class BatchWrites:
                 result = outcomes[position]
             elif type(item) is Item and process_one is not None:
                 result = process_one(item)
-                if write_default is not None and type(result) not in _NOT_PAYLOADS:
+                if write_default is not None and type(result) not in NOT_PAYLOAD_TYPES:
                     try:
                         outgoing = write_default(default_topic, item, result)
                     except SerializationError:

@@ -69,6 +69,10 @@ Outcome = Emit | Skip | Failure
 RESULT_TYPES = (Emit, Skip, Failure)
 """The types of :data:`Outcome`, for ``isinstance``."""
 
+NOT_PAYLOAD_TYPES = frozenset({Item, *RESULT_TYPES})
+"""The per-item results that are not a new payload, for a per-record ``type(result)
+in`` test (a set lookup; :func:`as_outcome` is the rule)."""
+
 
 def as_outcome(result: Any, item: Item) -> Outcome:
     """What a stage's per-item function returned for ``item`` as an Outcome (see
