@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import (
     Headers,
     Outgoing,
@@ -200,6 +201,12 @@ class Consumer(ABC):
         the batch). Returns an empty list on timeout. Rebalance callbacks run inside
         this call.
         """
+
+    def poll_records(self, max_records: int = 500, timeout: float = 1.0) -> RecordBatch:
+        """:meth:`poll_batch`, returned as columns (see
+        :mod:`slither_stream.log.record_batch`): what stages poll with. A backend
+        that can fill the columns without a :class:`Record` per record overrides it."""
+        return RecordBatch.of(self.poll_batch(max_records, timeout))
 
     @abstractmethod
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None, *,

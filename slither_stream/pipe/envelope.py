@@ -28,6 +28,7 @@ import orjson
 
 from slither_stream.errors import SerializationError
 from slither_stream.item import DEFAULT_ROUTE, Item, _take_ids, next_id
+from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import Headers, Outgoing, Record
 from slither_stream.serde.json_serde import JsonSerde
 from slither_stream.serde.lookup import serde_for
@@ -151,16 +152,18 @@ class Envelope:
         increasing; ids of records that carry their own are left unused).
 
         Records with no headers but ``slither.id`` (what stages write, and what
-        outside producers send) take a short path; anything else, and any error, goes
-        through :meth:`decode`, so results and error messages are the same."""
+        outside producers send) take a short path, reading the batch's columns;
+        anything else, and any error, goes through :meth:`decode`, so results and
+        error messages are the same."""
+        batch = RecordBatch.of(records)
         results: list[Item | SerializationError] = []
         append = results.append
         # JSON: orjson itself, one Python call less per record (an error still
         # falls through to decode(), which says what is wrong).
         serde_decode = orjson.loads if type(self.serde) is JsonSerde else self.serde.decode
-        for record, fresh in zip(records, _take_ids(len(records)), strict=True):
-            headers = record.headers
-            value = record.value
+        ids = _take_ids(len(batch))
+        for fresh, value, headers, key in zip(ids, batch.values, batch.headers, batch.keys,
+                                              strict=True):
             if value is not None and (not headers or (
                     len(headers) == 1 and headers[0][0] == ID_HEADER)):
                 try:
@@ -169,10 +172,10 @@ class Envelope:
                 except (SerializationError, ValueError):
                     pass  # decode() below names what is wrong
                 else:
-                    append(Item(item_id, payload, record.key, {}, DEFAULT_ROUTE))
+                    append(Item(item_id, payload, key, {}, DEFAULT_ROUTE))
                     continue
             try:
-                append(self.decode(record, fresh_id=fresh))
+                append(self.decode(batch[fresh - ids.start], fresh_id=fresh))
             except SerializationError as error:
                 append(error)
         return results

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import Record, TopicPartition
 
 
@@ -44,9 +45,10 @@ class OffsetTracker:
     def finished(self, records: Sequence[Record]) -> None:
         """Note that ``records`` were processed and their writes produced. Records
         of one partition must arrive in increasing offset order, across calls too."""
-        last = {(record.topic, record.partition): record.offset for record in records}
+        batch = RecordBatch.of(records)
         partitions = self._partitions
-        for key, offset in last.items():
+        firsts: dict[tuple[str, int], int] | None = None
+        for key, offset in batch.last_offsets().items():
             state = partitions.get(key)
             if state is None:
                 state = partitions[key] = _PartitionState()
@@ -56,8 +58,9 @@ class OffsetTracker:
                     f"offset {offset} of {key[0]}[{key[1]}] finished out of order "
                     f"(after {state.ready - 1})")
             if state.start is None:
-                state.start = min(record.offset for record in records
-                                  if record.partition == key[1] and record.topic == key[0])
+                if firsts is None:
+                    firsts = batch.first_offsets()
+                state.start = firsts[key]
             state.ready = offset + 1
 
     def committable(self) -> dict[TopicPartition, int]:

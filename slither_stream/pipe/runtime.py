@@ -41,7 +41,8 @@ from slither_stream.errors import (
 )
 from slither_stream.item import Item
 from slither_stream.log.base import Consumer, Log, Producer
-from slither_stream.log.types import Record, TopicPartition
+from slither_stream.log.record_batch import RecordBatch
+from slither_stream.log.types import TopicPartition
 from slither_stream.pipe import state
 from slither_stream.pipe.at_least_once import (
     DEFAULT_COMMIT_INTERVAL,
@@ -192,7 +193,7 @@ class StageRuntime:
             while not self._stop.is_set():
                 self._apply_backpressure()
                 self._revoked_in_poll.clear()
-                records = self._consumer.poll_batch(self.poll_size, self.poll_timeout)
+                records = self._consumer.poll_records(self.poll_size, self.poll_timeout)
                 if self._revoked_in_poll:
                     records = self._drop_revoked(records)
                 if self._writer.failed:
@@ -261,27 +262,29 @@ class StageRuntime:
             self._writer.revoke(producer, consumer, partitions)
         self._revoked_in_poll.update(partitions)
 
-    def _drop_revoked(self, records: list[Record]) -> list[Record]:
+    def _drop_revoked(self, records: RecordBatch) -> RecordBatch:
         """Records of partitions revoked during the poll that fetched them belong to
         the partitions' next owner (it starts from our committed offset): processing
         them here would duplicate them. A partition revoked and assigned back in the
         same poll restarts from the committed offset too, so its records go as well."""
-        kept = [r for r in records if r.topic_partition not in self._revoked_in_poll]
+        revoked = self._revoked_in_poll
+        kept = records.where(lambda topic, partition:
+                             TopicPartition(topic, partition) not in revoked)
         if len(kept) != len(records):
             _log.info("stage %s: dropped %d records of partitions revoked while polling",
                       self.name, len(records) - len(kept))
         return kept
 
-    def _rewind(self, records: list[Record]) -> list[Record]:
+    def _rewind(self, records: RecordBatch) -> RecordBatch:
         """After failed writes: seek back to the last commit of every owned
         partition; records in hand of those partitions are read again, so drop them."""
         assert self._consumer is not None
         moved = self._writer.rewind(self._consumer)
-        return [r for r in records if (r.topic, r.partition) not in moved]
+        return records.where(lambda topic, partition: (topic, partition) not in moved)
 
     # -- one batch ------------------------------------------------------------------
 
-    def _handle(self, records: list[Record]) -> None:
+    def _handle(self, records: RecordBatch) -> None:
         assert self._processor is not None and self._consumer is not None
         assert self._producer is not None
         with telemetry.span(telemetry.PIPE_STAGE, {
@@ -312,7 +315,7 @@ class StageRuntime:
                 offset=record.offset,
             )
 
-    def _process(self, records: list[Record]) -> BatchWrites:
+    def _process(self, records: RecordBatch) -> BatchWrites:
         """Decode ``records`` and process their items, or plan to process each as
         the writer produces the batch (see :mod:`slither_stream.pipe.planning`)."""
         assert self._processor is not None

@@ -22,6 +22,7 @@ import time
 
 from slither_stream.errors import LogError, TransactionError, TransactionInProgressError
 from slither_stream.log.base import Consumer, Producer
+from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import TopicPartition
 from slither_stream.pipe.planning import PlannedBatch
 
@@ -57,13 +58,14 @@ class TransactionalWriter:
         transaction. True if it committed; False if nothing was done (the batch
         halted on its first record) or it failed and the consumer was moved back to
         re-read (raises once failures went on too long, see the module docstring)."""
-        # Plain tuples as keys per record (a TopicPartition per record showed in
-        # profiles); a partition's first record is its last one seen backwards.
-        starts = _keyed({(r.topic, r.partition): r.offset for r in reversed(batch.records)})
+        # Read from the batch's columns (a TopicPartition per record showed in
+        # profiles); keyed by TopicPartition once per partition.
+        starts = _keyed(RecordBatch.of(batch.records).first_offsets())
         try:
             producer.begin_transaction()
             producer.produce_many(batch)  # the batch is planned while it is produced
-            offsets = _keyed({(r.topic, r.partition): r.offset + 1 for r in batch.done})
+            offsets = _keyed({partition: offset + 1 for partition, offset
+                              in RecordBatch.of(batch.done).last_offsets().items()})
             if not offsets:
                 self._abort_quietly(producer)
                 return False

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
+from functools import partial
 from operator import itemgetter
 from typing import Any, cast
 
@@ -29,6 +29,7 @@ from slither_stream.log.base import Consumer, OffsetReset, RebalanceCallback
 from slither_stream.log.kafka._config import LOGGER, KafkaSettings
 from slither_stream.log.kafka._errors import describe, error_code, is_unknown_topic
 from slither_stream.log.kafka._topics import TopicCache, check_partition, check_topic_name
+from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import Headers, Record, TopicPartition
 
 _ERROR = Message.error
@@ -196,6 +197,9 @@ class KafkaConsumer(Consumer):
     # -- reading ------------------------------------------------------------------
 
     def poll_batch(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        return list(self.poll_records(max_records, timeout))
+
+    def poll_records(self, max_records: int = 500, timeout: float = 1.0) -> RecordBatch:
         self._check_open("poll_batch()")
         if isinstance(max_records, bool) or not isinstance(max_records, int) \
                 or max_records < 1:
@@ -218,12 +222,12 @@ class KafkaConsumer(Consumer):
             first = self._consume(1, max(remaining, 0.0))
             records = self._convert(first)
             if records:
-                more = self._convert(self._consume(max_records - 1, 0)) \
-                    if max_records > 1 and self._deferred is None else []
-                return records + more
+                if max_records > 1 and self._deferred is None:
+                    return records + self._convert(self._consume(max_records - 1, 0))
+                return records
             self._check_assigned_topics()
             if not first or remaining <= 0:
-                return []
+                return records
 
     def _check_assigned_topics(self) -> None:
         """Raise :class:`UnknownTopicError` if a manually assigned topic was deleted.
@@ -248,26 +252,27 @@ class KafkaConsumer(Consumer):
             raise LogError(f"Kafka consume failed (group {self._group!r}): "
                            f"{describe(exc)}") from exc
 
-    def _convert(self, messages: list[Message]) -> list[Record]:
+    def _convert(self, messages: list[Message]) -> RecordBatch:
         """Messages to records, tracking positions. An error is raised once the
         records fetched with it have been returned (never dropping them)."""
         only_topic = self._only_topic
         if not messages or only_topic is None or any(map(_ERROR, messages)):
-            return self._convert_each(messages)
-        # One topic and no error (the usual batch): every field is read by a C
+            return RecordBatch.of(self._convert_each(messages))
+        # One topic and no error (the usual batch): every column is read by a C
         # loop (map over the Message methods) rather than by bytecode per record.
+        count = len(messages)
         partitions = cast(list[int], list(map(_PARTITION, messages)))
         offsets = cast(list[int], list(map(_OFFSET, messages)))
         raw_headers = list(map(_HEADERS, messages))
-        headers: Iterable[Headers] = (
+        headers: list[Headers] = (
             [_headers(raw) if raw else () for raw in raw_headers] if any(raw_headers)
-            else repeat((), len(messages)))
-        records = list(map(Record, repeat(only_topic), partitions, offsets,
-                           map(_KEY, messages), map(_VALUE, messages), headers,
-                           map(_TIMESTAMP_MS, map(_TIMESTAMP, messages))))
+            else [()] * count)
         for partition, offset in dict(zip(partitions, offsets, strict=True)).items():
             self._returned_up_to(TopicPartition(only_topic, partition), offset)
-        return records
+        return RecordBatch(topics=[only_topic] * count, partitions=partitions,
+                           offsets=offsets, keys=list(map(_KEY, messages)),
+                           values=list(map(_VALUE, messages)), headers=headers,
+                           timestamps=partial(_timestamps, messages))
 
     def _convert_each(self, messages: list[Message]) -> list[Record]:
         """:meth:`_convert` one message at a time (several topics, or errors)."""
@@ -528,6 +533,11 @@ class KafkaConsumer(Consumer):
             self._paused.clear()
             self._positions.clear()
             self._seeked.clear()
+
+
+def _timestamps(messages: list[Message]) -> list[int]:
+    """The timestamps column of a batch, read when first asked for."""
+    return list(map(_TIMESTAMP_MS, map(_TIMESTAMP, messages)))
 
 
 def _headers(raw: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]

@@ -1,0 +1,93 @@
+"""A RecordBatch must behave as the list of records it stands for: same records by
+index, slice and iteration, and the same per-partition first and last offsets as
+reading them record by record."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from slither_stream.log.record_batch import RecordBatch
+from slither_stream.log.types import Record
+
+_partition = st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 2))
+_headers = st.lists(st.tuples(st.sampled_from(["h", "slither.id"]), st.binary(max_size=3)),
+                    max_size=2).map(tuple)
+_fields = st.lists(st.tuples(_partition, st.none() | st.binary(max_size=4),
+                             st.none() | st.binary(max_size=4), _headers,
+                             st.integers(0, 2**41)), max_size=30)
+
+
+def _records(fields: list) -> list[Record]:
+    """Records in offset order per partition, with gaps, partitions interleaved."""
+    next_offset: dict[tuple[str, int], int] = {}
+    records = []
+    for (topic, partition), key, value, headers, timestamp in fields:
+        offset = next_offset.get((topic, partition), 0)
+        next_offset[(topic, partition)] = offset + 2
+        records.append(Record(topic, partition, offset, key, value, headers, timestamp))
+    return records
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=_fields, start=st.integers(-35, 35), stop=st.integers(-35, 35))
+def test_a_batch_reads_as_its_records(fields: list, start: int, stop: int) -> None:
+    records = _records(fields)
+    batch = RecordBatch.of(records)
+    assert len(batch) == len(records)
+    assert list(batch) == records
+    assert [batch[i] for i in range(-len(records), len(records))] == [*records, *records]
+    piece = batch[start:stop]
+    assert isinstance(piece, RecordBatch)
+    assert list(piece) == records[start:stop]
+    assert batch == records
+    assert RecordBatch.of(batch) is batch
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=_fields)
+def test_first_and_last_offsets_per_partition(fields: list) -> None:
+    records = _records(fields)
+    batch = RecordBatch.of(records)
+    last = {(r.topic, r.partition): r.offset for r in records}
+    assert batch.last_offsets() == last
+    assert list(batch.last_offsets()) == list(last)  # order of first appearance
+    assert batch.first_offsets() == {(r.topic, r.partition): r.offset
+                                     for r in reversed(records)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=_fields, dropped=st.sets(_partition), more=_fields)
+def test_filter_and_concatenate(fields: list, dropped: set, more: list) -> None:
+    records = _records(fields)
+    batch = RecordBatch.of(records)
+    kept = batch.where(lambda topic, partition: (topic, partition) not in dropped)
+    assert list(kept) == [r for r in records if (r.topic, r.partition) not in dropped]
+    others = _records(more)
+    assert list(batch + RecordBatch.of(others)) == records + others
+
+
+def test_timestamps_are_computed_once_and_only_when_read() -> None:
+    calls = []
+
+    def column() -> list[int]:
+        calls.append(1)
+        return [7, 8]
+
+    batch = RecordBatch(topics=["t", "t"], partitions=[0, 1], offsets=[5, 6],
+                        keys=[b"k", None], values=[b"v", b"w"], headers=[(), ()],
+                        timestamps=column)
+    assert batch.last_offsets() == {("t", 0): 5, ("t", 1): 6}
+    assert batch.values == [b"v", b"w"]
+    assert calls == []
+    assert batch[1] == Record("t", 1, 6, None, b"w", (), 8)
+    assert [r.timestamp_ms for r in batch] == [7, 8]
+    assert calls == [1]
+
+
+def test_a_batch_is_not_equal_to_different_records() -> None:
+    records = _records([(("a", 0), None, b"v", (), 1), (("a", 0), None, b"w", (), 2)])
+    batch = RecordBatch.of(records)
+    assert batch != records[:1]
+    assert batch != [records[0], Record("a", 0, 2, None, b"x", (), 2)]
+    assert batch != "not records"
