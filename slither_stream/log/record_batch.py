@@ -24,14 +24,18 @@ class RecordBatch(Sequence[Record]):
     function that computes the column, called the first time it is read (no stage
     reads it per record)."""
 
-    __slots__ = ("_timestamps", "headers", "keys", "offsets", "partitions", "topics",
-                 "values")
+    __slots__ = ("_timestamps", "headers", "keys", "offsets", "only_topic", "partitions",
+                 "topics", "values")
 
     def __init__(self, *, topics: Sequence[str], partitions: Sequence[int],
                  offsets: Sequence[int], keys: Sequence[bytes | None],
                  values: Sequence[bytes | None], headers: Sequence[Headers],
-                 timestamps: Sequence[int] | Callable[[], Sequence[int]]) -> None:
+                 timestamps: Sequence[int] | Callable[[], Sequence[int]],
+                 only_topic: str | None = None) -> None:
         self.topics = topics
+        self.only_topic = only_topic
+        """The topic of every record, when whoever built the batch knows there is
+        one (per-partition offsets are then read without a tuple per record)."""
         self.partitions = partitions
         self.offsets = offsets
         self.keys = keys
@@ -76,7 +80,7 @@ class RecordBatch(Sequence[Record]):
             return RecordBatch(topics=self.topics[index], partitions=self.partitions[index],
                                offsets=self.offsets[index], keys=self.keys[index],
                                values=self.values[index], headers=self.headers[index],
-                               timestamps=self.timestamps[index])
+                               timestamps=self.timestamps[index], only_topic=self.only_topic)
         return Record(self.topics[index], self.partitions[index], self.offsets[index],
                       self.keys[index], self.values[index], self.headers[index],
                       self.timestamps[index])
@@ -95,7 +99,9 @@ class RecordBatch(Sequence[Record]):
                            offsets=[*self.offsets, *other.offsets],
                            keys=[*self.keys, *other.keys], values=[*self.values, *other.values],
                            headers=[*self.headers, *other.headers],
-                           timestamps=[*self.timestamps, *other.timestamps])
+                           timestamps=[*self.timestamps, *other.timestamps],
+                           only_topic=self.only_topic if self.only_topic == other.only_topic
+                           else None)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, RecordBatch | list | tuple):
@@ -110,11 +116,19 @@ class RecordBatch(Sequence[Record]):
     def last_offsets(self) -> dict[tuple[str, int], int]:
         """The last record's offset per ``(topic, partition)``, in order of first
         appearance."""
+        topic = self.only_topic
+        if topic is not None:
+            return {(topic, partition): offset for partition, offset
+                    in dict(zip(self.partitions, self.offsets, strict=True)).items()}
         return dict(zip(zip(self.topics, self.partitions, strict=True), self.offsets,
                         strict=True))
 
     def first_offsets(self) -> dict[tuple[str, int], int]:
         """The first record's offset per ``(topic, partition)`` (order unspecified)."""
+        topic = self.only_topic
+        if topic is not None:
+            return {(topic, partition): offset for partition, offset in dict(
+                zip(reversed(self.partitions), reversed(self.offsets), strict=True)).items()}
         return dict(zip(zip(reversed(self.topics), reversed(self.partitions), strict=True),
                         reversed(self.offsets), strict=True))
 
@@ -131,4 +145,5 @@ class RecordBatch(Sequence[Record]):
                            keys=[self.keys[p] for p in chosen],
                            values=[self.values[p] for p in chosen],
                            headers=[self.headers[p] for p in chosen],
-                           timestamps=[timestamps[p] for p in chosen])
+                           timestamps=[timestamps[p] for p in chosen],
+                           only_topic=self.only_topic)

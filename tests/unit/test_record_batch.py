@@ -18,7 +18,11 @@ _fields = st.lists(st.tuples(_partition, st.none() | st.binary(max_size=4),
                              st.integers(0, 2**41)), max_size=30)
 
 
-def _records(fields: list) -> list[Record]:
+Fields = list[tuple[tuple[str, int], bytes | None, bytes | None,
+                    tuple[tuple[str, bytes], ...], int]]
+
+
+def _records(fields: Fields) -> list[Record]:
     """Records in offset order per partition, with gaps, partitions interleaved."""
     next_offset: dict[tuple[str, int], int] = {}
     records = []
@@ -31,7 +35,7 @@ def _records(fields: list) -> list[Record]:
 
 @settings(max_examples=200, deadline=None)
 @given(fields=_fields, start=st.integers(-35, 35), stop=st.integers(-35, 35))
-def test_a_batch_reads_as_its_records(fields: list, start: int, stop: int) -> None:
+def test_a_batch_reads_as_its_records(fields: Fields, start: int, stop: int) -> None:
     records = _records(fields)
     batch = RecordBatch.of(records)
     assert len(batch) == len(records)
@@ -46,7 +50,7 @@ def test_a_batch_reads_as_its_records(fields: list, start: int, stop: int) -> No
 
 @settings(max_examples=200, deadline=None)
 @given(fields=_fields)
-def test_first_and_last_offsets_per_partition(fields: list) -> None:
+def test_first_and_last_offsets_per_partition(fields: Fields) -> None:
     records = _records(fields)
     batch = RecordBatch.of(records)
     last = {(r.topic, r.partition): r.offset for r in records}
@@ -56,9 +60,51 @@ def test_first_and_last_offsets_per_partition(fields: list) -> None:
                                      for r in reversed(records)}
 
 
+def _one_topic_batch(records: list[Record]) -> RecordBatch:
+    """``records`` of topic "a" as a batch that knows its one topic (as the Kafka
+    consumer builds them)."""
+    mine = [r for r in records if r.topic == "a"]
+    columns = RecordBatch.of(mine)
+    return RecordBatch(topics=columns.topics, partitions=columns.partitions,
+                       offsets=columns.offsets, keys=columns.keys, values=columns.values,
+                       headers=columns.headers, timestamps=columns.timestamps,
+                       only_topic="a")
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=_fields, start=st.integers(-35, 35), stop=st.integers(-35, 35))
+def test_a_batch_of_one_topic_reads_its_offsets_the_same(fields: Fields, start: int,
+                                                           stop: int) -> None:
+    records = [r for r in _records(fields) if r.topic == "a"]
+    batch = _one_topic_batch(records)
+    assert list(batch) == records
+    last = {(r.topic, r.partition): r.offset for r in records}
+    assert batch.last_offsets() == last
+    assert list(batch.last_offsets()) == list(last)
+    assert batch.first_offsets() == {(r.topic, r.partition): r.offset
+                                     for r in reversed(records)}
+    piece = batch[start:stop]
+    assert piece.only_topic == "a"
+    assert piece.last_offsets() == {(r.topic, r.partition): r.offset
+                                    for r in records[start:stop]}
+    kept = batch.where(lambda _topic, partition: partition != 1)
+    assert kept.first_offsets() == {(r.topic, r.partition): r.offset
+                                    for r in reversed(records) if r.partition != 1}
+
+
+def test_joining_batches_of_different_topics_forgets_the_one_topic() -> None:
+    first = _one_topic_batch([Record("a", 0, 4, None, b"v", (), 1)])
+    second = RecordBatch.of([Record("b", 0, 9, None, b"w", (), 2)])
+    joined = first + second
+    assert joined.only_topic is None
+    assert joined.last_offsets() == {("a", 0): 4, ("b", 0): 9}
+    assert (first + first).only_topic == "a"
+
+
 @settings(max_examples=200, deadline=None)
 @given(fields=_fields, dropped=st.sets(_partition), more=_fields)
-def test_filter_and_concatenate(fields: list, dropped: set, more: list) -> None:
+def test_filter_and_concatenate(fields: Fields, dropped: set[tuple[str, int]],
+                                more: Fields) -> None:
     records = _records(fields)
     batch = RecordBatch.of(records)
     kept = batch.where(lambda topic, partition: (topic, partition) not in dropped)

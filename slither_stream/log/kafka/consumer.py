@@ -272,7 +272,7 @@ class KafkaConsumer(Consumer):
         return RecordBatch(topics=[only_topic] * count, partitions=partitions,
                            offsets=offsets, keys=list(map(_KEY, messages)),
                            values=list(map(_VALUE, messages)), headers=headers,
-                           timestamps=partial(_timestamps, messages))
+                           timestamps=partial(_timestamps, messages), only_topic=only_topic)
 
     def _convert_each(self, messages: list[Message]) -> list[Record]:
         """:meth:`_convert` one message at a time (several topics, or errors)."""
