@@ -16,8 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slither_stream.errors import ConfigError
+from slither_stream.log.kafka._repeats import RepeatFilter
 
 LOGGER = logging.getLogger("slither_stream.log.kafka")
+
+CLIENT_LOGGER = logging.getLogger("slither_stream.log.kafka.client")
+"""librdkafka's own log lines and the clients' non-fatal error reports, which repeat
+for every reconnect attempt while a broker is down: repeats are folded (see
+:mod:`slither_stream.log.kafka._repeats`)."""
+CLIENT_LOGGER.addFilter(RepeatFilter())
 
 ConfigValue = str | int | float | bool
 ConfigMap = dict[str, Any]
@@ -154,7 +161,7 @@ class KafkaSettings:
             # Connection attempts give up quickly so errors surface in seconds.
             "socket.connection.setup.timeout.ms": max(1000, int(self.connect_timeout * 1000)),
             # librdkafka logs go to Python logging instead of raw stderr.
-            "logger": LOGGER,
+            "logger": CLIENT_LOGGER,
         }
         base.update(self.config)
         return base

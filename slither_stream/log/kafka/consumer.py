@@ -26,7 +26,7 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from slither_stream.errors import ConfigError, LogClosedError, LogError, UnknownTopicError
 from slither_stream.log.base import Consumer, OffsetReset, RebalanceCallback
-from slither_stream.log.kafka._config import LOGGER, KafkaSettings
+from slither_stream.log.kafka._config import CLIENT_LOGGER, LOGGER, KafkaSettings
 from slither_stream.log.kafka._errors import describe, error_code, is_unknown_topic
 from slither_stream.log.kafka._topics import TopicCache, check_partition, check_topic_name
 from slither_stream.log.record_batch import RecordBatch
@@ -93,7 +93,7 @@ class KafkaConsumer(Consumer):
             self._fatal = f"{err.name()}: {err.str()}"
             LOGGER.error("fatal Kafka consumer error: %s", self._fatal)
         else:
-            LOGGER.warning("Kafka consumer error (group %s): %s: %s", self._group,
+            CLIENT_LOGGER.warning("Kafka consumer error (group %s): %s: %s", self._group,
                            err.name(), err.str())
 
     # -- membership ---------------------------------------------------------------

@@ -31,7 +31,7 @@ from slither_stream.errors import (
     TransactionInProgressError,
 )
 from slither_stream.log.base import DELIVERY_REPORTS, Consumer, DeliveryCallback, Producer
-from slither_stream.log.kafka._config import LOGGER, KafkaSettings
+from slither_stream.log.kafka._config import CLIENT_LOGGER, LOGGER, KafkaSettings
 from slither_stream.log.kafka._deadline import CallAbandonedError, call_with_deadline
 from slither_stream.log.kafka._errors import describe, kafka_error_of
 from slither_stream.log.kafka._topics import TopicCache
@@ -247,7 +247,7 @@ class KafkaProducer(Producer):
             self._fenced = self._fenced or err.code() in _FENCED
             LOGGER.error("fatal Kafka producer error: %s", self._fatal)
         else:
-            LOGGER.warning("Kafka producer error: %s: %s", err.name(), err.str())
+            CLIENT_LOGGER.warning("Kafka producer error: %s: %s", err.name(), err.str())
 
     # -- transactions -------------------------------------------------------------
     #
