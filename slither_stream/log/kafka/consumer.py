@@ -94,7 +94,7 @@ class KafkaConsumer(Consumer):
             LOGGER.error("fatal Kafka consumer error: %s", self._fatal)
         else:
             CLIENT_LOGGER.warning("Kafka consumer error (group %s): %s: %s", self._group,
-                           err.name(), err.str())
+                                  err.name(), err.str())
 
     # -- membership ---------------------------------------------------------------
 
