@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from slither_stream.errors import ConfigError
 from slither_stream.log.base import Consumer, Log, Producer
+from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import (
     PartitionLag,
     Record,
@@ -34,6 +35,7 @@ __all__ = [
     "PartitionLag",
     "Producer",
     "Record",
+    "RecordBatch",
     "RecordMetadata",
     "TopicInfo",
     "TopicPartition",
