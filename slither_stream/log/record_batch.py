@@ -54,11 +54,6 @@ class RecordBatch(Sequence[Record]):
                    values=[r.value for r in records], headers=[r.headers for r in records],
                    timestamps=[r.timestamp_ms for r in records])
 
-    @classmethod
-    def empty(cls) -> RecordBatch:
-        return cls(topics=[], partitions=[], offsets=[], keys=[], values=[], headers=[],
-                   timestamps=[])
-
     @property
     def timestamps(self) -> Sequence[int]:
         column = self._timestamps
