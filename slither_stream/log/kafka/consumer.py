@@ -257,7 +257,7 @@ class KafkaConsumer(Consumer):
         records fetched with it have been returned (never dropping them)."""
         only_topic = self._only_topic
         if not messages or only_topic is None or any(map(_ERROR, messages)):
-            return RecordBatch.of(self._convert_each(messages))
+            return self._convert_each(messages)
         # One topic and no error (the usual batch): every column is read by a C
         # loop (map over the Message methods) rather than by bytecode per record.
         count = len(messages)
@@ -267,14 +267,14 @@ class KafkaConsumer(Consumer):
         headers: list[Headers] = (
             [_headers(raw) if raw else () for raw in raw_headers] if any(raw_headers)
             else [()] * count)
-        for partition, offset in dict(zip(partitions, offsets, strict=True)).items():
-            self._returned_up_to(TopicPartition(only_topic, partition), offset)
-        return RecordBatch(topics=[only_topic] * count, partitions=partitions,
-                           offsets=offsets, keys=list(map(_KEY, messages)),
-                           values=list(map(_VALUE, messages)), headers=headers,
-                           timestamps=partial(_timestamps, messages), only_topic=only_topic)
+        batch = RecordBatch(topics=[only_topic] * count, partitions=partitions,
+                            offsets=offsets, keys=list(map(_KEY, messages)),
+                            values=list(map(_VALUE, messages)), headers=headers,
+                            timestamps=partial(_timestamps, messages), only_topic=only_topic)
+        self._returned(batch)
+        return batch
 
-    def _convert_each(self, messages: list[Message]) -> list[Record]:
+    def _convert_each(self, messages: list[Message]) -> RecordBatch:
         """:meth:`_convert` one message at a time (several topics, or errors)."""
         records: list[Record] = []
         append = records.append
@@ -292,19 +292,20 @@ class KafkaConsumer(Consumer):
             raw_headers = msg.headers()
             append(Record(topic, partition, offset, msg.key(), msg.value(),
                           _headers(raw_headers) if raw_headers else (), msg.timestamp()[1]))
-        last = {(record.topic, record.partition): record.offset for record in records}
-        for (topic, partition), offset in last.items():
-            self._returned_up_to(TopicPartition(topic, partition), offset)
+        batch = RecordBatch.of(records)
+        self._returned(batch)
         if not records and self._deferred is not None:
             error, self._deferred = self._deferred, None
             raise error
-        return records
+        return batch
 
-    def _returned_up_to(self, tp: TopicPartition, offset: int) -> None:
-        """Records of ``tp`` up to ``offset`` were returned: its position is one past
-        it, and a seek on it is no longer pending."""
-        self._positions[tp] = offset + 1
-        self._seeked.discard(tp)
+    def _returned(self, batch: RecordBatch) -> None:
+        """``batch`` is being returned: each partition's position is one past its
+        last record there, and a seek on it is no longer pending."""
+        for (topic, partition), offset in batch.last_offsets().items():
+            tp = TopicPartition(topic, partition)
+            self._positions[tp] = offset + 1
+            self._seeked.discard(tp)
 
     # -- offsets ------------------------------------------------------------------
 
