@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from operator import attrgetter
 from typing import NamedTuple
 
 import pytest
 
 from slither_stream.errors import UnknownTopicError
-from slither_stream.log import Log, RecordMetadata, TopicPartition
+from slither_stream.log import Log, RecordBatch, RecordMetadata, TopicPartition
 from slither_stream.log.partitioner import partition_for_key
 from slither_stream.log.types import Headers
 from tests.contract.helpers import by_partition, consume_n, read_all
@@ -163,3 +165,40 @@ def test_produce_many_stops_at_an_unknown_topic(log: Log, unique_name: Namer) ->
             producer.produce_many(batch)
         producer.flush(30)
     assert [r.value for r in read_all(log, topic)] == [b"a", b"b"]
+
+
+def test_poll_records_gives_the_records_poll_batch_gives(log: Log,
+                                                         unique_name: Namer) -> None:
+    """``poll_records`` (the columns stages poll with) returns what ``poll_batch``
+    returns, field by field, and moves the consumer's positions the same way."""
+    topic = unique_name("columns")
+    log.create_topic(topic, 2)
+    with log.producer() as producer:
+        for i in range(40):
+            headers = (("h", f"{i}".encode()), ("slither.id", b"7")) if i % 3 == 0 else None
+            producer.produce(topic, None if i == 5 else f"v{i}".encode(), f"k{i % 6}".encode(),
+                             headers=headers)
+        producer.flush(30)
+    with log.consumer(unique_name("rows")) as rows:
+        rows.subscribe([topic])
+        expected = consume_n(rows, 40, timeout=60)
+    batches: list[RecordBatch] = []
+    with log.consumer(unique_name("columns")) as columns:
+        columns.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while sum(map(len, batches)) < 40:
+            assert time.monotonic() < deadline, f"got {sum(map(len, batches))} of 40 records"
+            batch = columns.poll_records(max_records=7, timeout=1.0)
+            assert isinstance(batch, RecordBatch)
+            if batch:
+                batches.append(batch)
+        assert sum(map(len, batches)) == 40
+        ends = log.end_offsets(log.partitions_of(topic))
+        assert columns.position(list(ends)) == ends
+    got = [record for batch in batches for record in batch]
+    key = attrgetter("partition", "offset")
+    assert sorted(got, key=key) == sorted(expected, key=key)
+    for batch in batches:
+        assert list(batch.values) == [record.value for record in batch]
+        assert list(batch.headers) == [record.headers for record in batch]
+        assert batch.last_offsets() == {(r.topic, r.partition): r.offset for r in batch}
