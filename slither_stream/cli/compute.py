@@ -10,15 +10,14 @@ stops after the batch in hand, leaving the group cleanly.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
-from types import FrameType
 
 import click
 
 from slither_stream.errors import SlitherError
 from slither_stream.log import default_log_url
+from slither_stream.stop_signals import StopSignals
 
 
 @click.command("compute")
@@ -45,12 +44,6 @@ def compute_command(*, function: str, log_url: str | None, request_topic: str,
     from slither_stream.dispatch.executors.topic import run_compute_worker
 
     stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     url = log_url or default_log_url()
 
     def ready() -> None:
@@ -58,10 +51,11 @@ def compute_command(*, function: str, log_url: str | None, request_topic: str,
                    f"{request_topic} (group {group}) on {url}", err=True)
 
     try:
-        served = run_compute_worker(url, function, request_topic, reply_topic, group,
-                                    stop=stop, max_batches=max_batches,
-                                    serializer=serializer, session_timeout=session_timeout,
-                                    on_ready=ready)
+        with StopSignals(lambda _signum: stop.set()):
+            served = run_compute_worker(url, function, request_topic, reply_topic, group,
+                                        stop=stop, max_batches=max_batches,
+                                        serializer=serializer,
+                                        session_timeout=session_timeout, on_ready=ready)
     except SlitherError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)

@@ -14,7 +14,6 @@ Values are decoded with Avro of ``--schema`` when given, else with the serde
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
@@ -42,6 +41,7 @@ from slither_stream.errors import SerializationError
 from slither_stream.log import Consumer, Log, Record, TopicPartition
 from slither_stream.serde import Serde
 from slither_stream.serde.base import decode_record
+from slither_stream.stop_signals import StopSignals
 
 EPILOG = ("Exit codes: 0 ok, 1 some records could not be decoded (reported on stderr, the "
           "others printed), 2 bad arguments or unknown topic, 3 log failure or timeout.")
@@ -101,18 +101,8 @@ def record_line(record: Record, value: Any, show_offsets: bool) -> bytes:
 def stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGTERM (and SIGINT), so ``--follow`` ends between polls."""
     stop = threading.Event()
-    previous: dict[signal.Signals, Any] = {}
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous[signum] = signal.signal(signum, handler)
-    try:
+    with StopSignals(lambda _signum: stop.set()):
         yield stop
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 def start_reading(log: Log, group: str | None, consumer: Consumer, topic: str,

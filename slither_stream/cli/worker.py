@@ -5,21 +5,23 @@ stages (``--stage``, repeatable; default all) as members of their consumer group
 on ``--log``. SIGTERM or Ctrl-C drains: every stage finishes the batch in hand,
 commits and leaves its group. A worker process that dies is restarted, up to
 ``--max-restarts`` times within ``--max-seconds`` (then the supervisor gives up).
+Exit codes: 0 stopped, 1 gave up (restarts, or every process halted), 2 bad
+arguments, 4 a worker process did not stop within ``--drain-timeout`` plus 5 s of
+SIGTERM and was killed (its threads' stacks are in the log).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-from types import FrameType
 
 import click
 
 from slither_stream.errors import SlitherError
 from slither_stream.log import default_log_url
 from slither_stream.observability import configure_logging, observability_options
+from slither_stream.stop_signals import StopSignals
 
 
 @click.command("worker")
@@ -75,11 +77,8 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
 
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        supervisor.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     click.echo(f"slither worker: pipe {definition.name}, stages "
                f"{', '.join(stages) or 'all'}, {processes} process(es), log {spec.log_url}")
-    sys.exit(supervisor.run())
+    with StopSignals(lambda _signum: supervisor.stop()):
+        code = supervisor.run()
+    sys.exit(code)

@@ -18,7 +18,9 @@ transactions. The embedded log is single-process: with it, ``processes`` must be
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import faulthandler
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -26,11 +28,11 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from slither_stream.context import Context, new_session_id
@@ -44,11 +46,20 @@ from slither_stream.pipe.restarts import RestartWindow
 from slither_stream.pipe.runner import ensure_topics
 from slither_stream.pipe.runtime import StageHaltedError, StageRuntime
 from slither_stream.pipe.sessions import ReaderSession, StoreSession, store_instances
+from slither_stream.stop_signals import StopSignals
 
 _log = logging.getLogger(__name__)
 
 EXIT_DRAIN_TIMEOUT = 4
-"""Exit code of a worker process that was stopped but could not drain in time."""
+"""Exit code of a worker process that was stopped but could not drain in time, and
+of a supervisor that had to kill a worker process which would not stop."""
+
+STOP_GRACE_S = 5.0
+"""How long after its own drain deadline the supervisor waits for a worker process
+before killing it."""
+
+STACK_DUMP_WAIT_S = 1.0
+"""Time a stuck worker process gets to write its threads' stacks before SIGKILL."""
 
 EXIT_HALTED = 3
 """Exit code of a worker process whose stage halted: not restarted (it would halt
@@ -194,6 +205,10 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
         logging.basicConfig(level=level.upper(),
                             format=f"%(asctime)s worker-{member} pid %(process)d %(levelname)s "
                                    "%(name)s: %(message)s")
+    # the supervisor sends SIGUSR1 to a worker process that outlived its drain
+    # deadline before killing it: every thread's stack goes to stderr, even with the
+    # main thread stuck in C code
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     definition: PipeDefinition = load_topology(spec.topology).compile()
     if spec.namespace:
         definition = definition.with_namespace(spec.namespace)
@@ -205,21 +220,9 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
                         on_ready=obs.readiness.set_started, store_mode=spec.store_mode,
                         store_dir=spec.store_dir)
 
-        draining = threading.Event()
-
-        def drain() -> None:
-            if not draining.is_set():
-                draining.set()
-                worker.stop()
-                _exit_after(spec.drain_timeout)
-
-        def on_term(_signum: int, _frame: FrameType | None) -> None:
-            drain()
-
-        signal.signal(signal.SIGTERM, on_term)
-        signal.signal(signal.SIGINT, on_term)
+        drain = _Drain(worker, spec.drain_timeout)
         try:
-            with ParentWatch(drain):
+            with StopSignals(drain.on_signal), ParentWatch(drain):
                 worker.run()
         except StageHaltedError as error:
             _log.error("%s", error)
@@ -229,8 +232,9 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
         log.close()
 
 
-def _exit_after(seconds: float) -> None:
-    """Force this worker process out if its drain overruns ``seconds``.
+class _Drain:
+    """Stops a worker process once (SIGTERM, SIGINT or its supervisor's exit) and
+    forces it out if the drain overruns ``deadline`` seconds.
 
     A drain commits and leaves the group, which needs the broker; with the broker
     unreachable it would block for as long as the client keeps retrying. Leaving
@@ -238,15 +242,34 @@ def _exit_after(seconds: float) -> None:
     and an open transaction is aborted by the broker (exactly-once).
     """
 
-    def force() -> None:
-        _log.error("drain did not finish within %.1f s; exiting without it", seconds)
+    def __init__(self, worker: Worker, deadline: float) -> None:
+        self._worker = worker
+        self._deadline = deadline
+        self._lock = threading.Lock()
+        self._started = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        self._worker.stop()
+        timer = threading.Timer(self._deadline, self._force)
+        timer.name = "slither-drain-deadline"
+        timer.daemon = True
+        timer.start()
+
+    def on_signal(self, _signum: int) -> None:
+        self()
+
+    def _force(self) -> None:
+        _log.error("drain did not finish within %.1f s; exiting without it; the "
+                   "threads were at:", self._deadline)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        faulthandler.dump_traceback(all_threads=True)
         logging.shutdown()
         os._exit(EXIT_DRAIN_TIMEOUT)
-
-    timer = threading.Timer(seconds, force)
-    timer.name = "slither-drain-deadline"
-    timer.daemon = True
-    timer.start()
 
 
 def _free_port() -> int:
@@ -350,32 +373,38 @@ class Supervisor:
         for slot in range(self.processes):
             self.start_slot(slot)
         try:
-            while not self._stopping.is_set():
-                sentinels = {process.sentinel: slot
-                             for slot, process in self._children.items()}
-                ready = multiprocessing.connection.wait([*sentinels, self._wake_r])
-                for handle in ready:
-                    if handle is self._wake_r or self._stopping.is_set():
-                        continue
-                    slot = sentinels[handle]
-                    process = self._children[slot]
-                    process.join()
-                    _log.warning("worker slot %d (pid %s) exited with code %s", slot,
-                                 process.pid, process.exitcode)
-                    if process.exitcode == EXIT_HALTED:
-                        del self._children[slot]
-                        if not self._children:
-                            return 1
-                        continue
-                    if not self.window.allow():
-                        _log.error("worker processes restarted %d times within %g s; "
-                                   "giving up", self.window.recent, self.window.max_seconds)
-                        self.stop()
+            code = self._keep_running()
+        except BaseException:
+            self._stop_children()
+            raise
+        killed = self._stop_children()
+        return EXIT_DRAIN_TIMEOUT if killed and code == 0 else code
+
+    def _keep_running(self) -> int:
+        """Restart the worker processes that exit until stopped; the exit code."""
+        while not self._stopping.is_set():
+            sentinels = {process.sentinel: slot for slot, process in self._children.items()}
+            ready = multiprocessing.connection.wait([*sentinels, self._wake_r])
+            for handle in ready:
+                if handle is self._wake_r or self._stopping.is_set():
+                    continue
+                slot = sentinels[handle]
+                process = self._children[slot]
+                process.join()
+                _log.warning("worker slot %d (pid %s) exited with code %s", slot,
+                             process.pid, process.exitcode)
+                if process.exitcode == EXIT_HALTED:
+                    del self._children[slot]
+                    if not self._children:
                         return 1
-                    self.restarts += 1
-                    self.start_slot(slot)
-        finally:
-            self._terminate_children()
+                    continue
+                if not self.window.allow():
+                    _log.error("worker processes restarted %d times within %g s; "
+                               "giving up", self.window.recent, self.window.max_seconds)
+                    self.stop()
+                    return 1
+                self.restarts += 1
+                self.start_slot(slot)
         return 0
 
     def stop(self) -> None:
@@ -383,9 +412,32 @@ class Supervisor:
         self._stopping.set()
         self._wake_w.send(b"stop")
 
-    def _terminate_children(self) -> None:
-        for process in self._children.values():
-            if process.is_alive():
-                process.terminate()  # SIGTERM: the worker drains and commits
-        for process in self._children.values():
+    def _stop_children(self) -> bool:
+        """SIGTERM the worker processes (they drain and commit) and wait for them;
+        whether one had to be killed.
+
+        A worker process forces itself out once its drain overruns ``drain_timeout``.
+        One still alive :data:`STOP_GRACE_S` after that is stuck where its own
+        deadline cannot act (stopped, or a thread holding the interpreter); it is
+        asked for its threads' stacks (SIGUSR1, for the log) and killed, so a stop
+        always ends.
+        """
+        alive = [process for process in self._children.values() if process.is_alive()]
+        for process in alive:
+            process.terminate()
+        deadline = time.monotonic() + self.spec.drain_timeout + STOP_GRACE_S
+        for process in alive:
+            process.join(max(0.0, deadline - time.monotonic()))
+        stuck = [process for process in alive if process.is_alive()]
+        for process in stuck:
+            _log.error("worker pid %s did not exit within %.1f s of SIGTERM; killing it "
+                       "(its threads' stacks, if it can still write them, precede this)",
+                       process.pid, self.spec.drain_timeout + STOP_GRACE_S)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGUSR1)
+        if stuck:
+            time.sleep(STACK_DUMP_WAIT_S)
+        for process in stuck:
+            process.kill()
             process.join()
+        return bool(stuck)

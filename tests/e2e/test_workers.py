@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -118,11 +118,13 @@ def _wait_for_no_lag(log: Log, plan: StagePlan, lines: Lines, *, timeout: float 
 
 @contextmanager
 def worker_process(log_url: str, topology: str, namespace: str, *, processes: int = 1,
-                   cwd: Path = ROOT) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
+                   cwd: Path = ROOT, options: Sequence[str] = (),
+                   ) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
     env = {**os.environ, "SLITHER_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "slither"), "worker", topology,
-         "--log", log_url, "--namespace", namespace, "--processes", str(processes)],
+         "--log", log_url, "--namespace", namespace, "--processes", str(processes),
+         *options],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = Lines(process)
     try:

@@ -1,0 +1,94 @@
+"""Stopping ``slither worker``: SIGTERM on any thread stops it, and a stop always ends.
+
+The kernel hands a process-directed signal to any thread that does not block it.
+A worker process whose main thread waited in C (``Event.wait()``) never ran its
+Python SIGTERM handler when the signal landed on a stage thread, and its supervisor
+then waited for it forever (a CI run's supervisor "did not stop on SIGTERM"). These
+tests aim SIGTERM at a thread other than the main one with ``tgkill``, and check
+that a supervisor kills a worker process that cannot stop (here: SIGSTOPped).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from slither_stream.log import open_log
+from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.worker import EXIT_DRAIN_TIMEOUT, STOP_GRACE_S
+from tests.e2e import worker_topology
+from tests.e2e.test_workers import TOPOLOGY, produce, worker_process
+
+Names = Callable[[str], str]
+
+
+def _tgkill(pid: int, tid: int, signum: int) -> None:
+    """Send ``signum`` to thread ``tid`` of process ``pid`` (not to the process)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.tgkill(pid, tid, signum) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"tgkill({pid}, {tid}, {signum}): {os.strerror(error)}")
+
+
+def _thread_taking(pid: int, signum: int) -> int:
+    """A thread of ``pid`` other than its main thread that does not block ``signum``
+    (librdkafka's threads block every signal; Python's threads take them)."""
+    for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+        tid = int(task.name)
+        if tid == pid:
+            continue
+        status = (task / "status").read_text()
+        blocked = int(next(line.split()[1] for line in status.splitlines()
+                           if line.startswith("SigBlk:")), 16)
+        if not blocked & (1 << (signum - 1)):
+            return tid
+    raise AssertionError(f"every thread of pid {pid} but the main one blocks signal {signum}")
+
+
+def _slow_pipe_with_input(log_url: str, namespace: str, total: int) -> None:
+    definition = worker_topology.slow_pipe.compile().with_namespace(namespace)
+    with open_log(log_url) as log:
+        ensure_topics(log, definition)
+        produce(log, definition.input_topic, [{"n": n} for n in range(total)])
+
+
+def test_sigterm_on_another_thread_stops_worker_and_supervisor(
+        log_url: str, unique_name: Names) -> None:
+    namespace = unique_name("slow")
+    _slow_pipe_with_input(log_url, namespace, 300)
+    with worker_process(log_url, f"{TOPOLOGY}:slow_pipe", namespace) as (process, lines):
+        worker = int(lines.wait_for(r"processed \d+ in pid (\d+)").group(1))
+        # the worker's main thread waits for its stages; SIGTERM reaches a stage thread
+        _tgkill(worker, _thread_taking(worker, signal.SIGTERM), signal.SIGTERM)
+        lines.wait_for(rf"worker slot 0 \(pid {worker}\) exited with code 0", timeout=30)
+        # the supervisor restarts a worker it did not stop; SIGTERM the supervisor now,
+        # on a thread of its own other than the main one
+        restarted = int(lines.wait_for(r"started worker slot 0 as pid (\d+)").group(1))
+        assert restarted != worker
+        lines.wait_for(rf"processed \d+ in pid {restarted}")
+        _tgkill(process.pid, _thread_taking(process.pid, signal.SIGTERM), signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+
+
+def test_supervisor_kills_a_worker_that_cannot_stop(tmp_path: Path,
+                                                    unique_name: Names) -> None:
+    log_url = f"embedded://{tmp_path / 'log'}"  # the supervisor, not the log, is tested
+    namespace = unique_name("slow")
+    _slow_pipe_with_input(log_url, namespace, 3000)
+    drain_timeout = 1.0
+    with worker_process(log_url, f"{TOPOLOGY}:slow_pipe", namespace,
+                        options=["--drain-timeout", str(drain_timeout)]) as (process, lines):
+        worker = int(lines.wait_for(r"processed \d+ in pid (\d+)").group(1))
+        os.kill(worker, signal.SIGSTOP)  # stuck: its own drain deadline cannot act
+        stopping = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == EXIT_DRAIN_TIMEOUT
+        took = time.monotonic() - stopping
+        story = "".join(lines.rest())
+    assert f"worker pid {worker} did not exit within" in story, story[-2000:]
+    assert drain_timeout + STOP_GRACE_S <= took < drain_timeout + STOP_GRACE_S + 10, took
+    assert not Path(f"/proc/{worker}").exists(), f"worker pid {worker} is still there"
