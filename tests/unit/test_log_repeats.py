@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from slither_stream.log.kafka._config import CLIENT_LOGGER, KafkaSettings
+from slither_stream.log.kafka._config import CLIENT_LOGGER, ClientLog, KafkaSettings
 from slither_stream.log.kafka._repeats import RepeatFilter
 
 
@@ -75,11 +75,30 @@ def test_it_remembers_a_bounded_number_of_kinds() -> None:
 
 
 def test_the_clients_log_through_the_folding_logger(caplog: pytest.LogCaptureFixture) -> None:
-    assert KafkaSettings("127.0.0.1:9").client_config()["logger"] is CLIENT_LOGGER
+    client_log = KafkaSettings("127.0.0.1:9").client_config()["logger"]
+    assert isinstance(client_log, ClientLog)
     caplog.set_level(logging.WARNING, logger=CLIENT_LOGGER.name)
     for _ in range(5):
-        CLIENT_LOGGER.warning("Kafka producer error: %s: %s", "_TRANSPORT",
-                              "test_the_clients_log_through_the_folding_logger")
+        client_log.log(logging.WARNING, "%s [%s] %s", "FAIL", "rdkafka#producer-1",
+                       "test_the_clients_log_through_the_folding_logger")
     mine = [r for r in caplog.records
             if "test_the_clients_log_through_the_folding_logger" in r.getMessage()]
     assert len(mine) == 1
+
+
+def _scope_warning(name: str) -> tuple[str, ...]:
+    return ("CONFWARN", "rdkafka#producer-2",
+            f"[thrd:app]: Configuration property {name} is a consumer property and will "
+            "be ignored by this producer instance")
+
+
+def test_a_log_wide_property_the_client_ignores_is_not_warned_about(
+        caplog: pytest.LogCaptureFixture) -> None:
+    settings = KafkaSettings("127.0.0.1:9", config={"session.timeout.ms": 3000})
+    client_log = settings.client_config()["logger"]
+    caplog.set_level(logging.WARNING, logger=CLIENT_LOGGER.name)
+    client_log.log(logging.WARNING, "%s [%s] %s", *_scope_warning("session.timeout.ms"))
+    # given to this client alone (not log-wide): librdkafka's warning stays
+    client_log.log(logging.WARNING, "%s [%s] %s", *_scope_warning("fetch.min.bytes"))
+    scope = [r.getMessage() for r in caplog.records if "Configuration property" in r.getMessage()]
+    assert len(scope) == 1 and "fetch.min.bytes" in scope[0], scope

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,31 @@ CLIENT_LOGGER = logging.getLogger("slither_stream.log.kafka.client")
 for every reconnect attempt while a broker is down: repeats are folded (see
 :mod:`slither_stream.log.kafka._repeats`)."""
 CLIENT_LOGGER.addFilter(RepeatFilter())
+
+_SCOPE_WARNING = re.compile(r"Configuration property (\S+) is a (?:consumer|producer) "
+                            r"property and will be ignored by this (?:producer|consumer)")
+
+
+class ClientLog:
+    """librdkafka's log callback of one client (its ``logger``): lines go to
+    :data:`CLIENT_LOGGER`, except the warning that a property of the log-wide
+    ``config`` does not apply to this kind of client.
+
+    The log-wide config goes to every client by design: ``session.timeout.ms`` in a
+    ``kafka://`` URL is meant for the consumers, and each producer and admin client
+    would otherwise warn twice that it ignores it. A property given to one client
+    alone keeps its warning.
+    """
+
+    def __init__(self, log_wide: Iterable[str] = ()) -> None:
+        self.log_wide = frozenset(log_wide)
+
+    def log(self, level: int, message: str, *args: object) -> None:
+        if args and self.log_wide:
+            scope = _SCOPE_WARNING.search(str(args[-1]))
+            if scope is not None and scope.group(1) in self.log_wide:
+                return
+        CLIENT_LOGGER.log(level, message, *args)
 
 ConfigValue = str | int | float | bool
 ConfigMap = dict[str, Any]
@@ -161,7 +186,7 @@ class KafkaSettings:
             # Connection attempts give up quickly so errors surface in seconds.
             "socket.connection.setup.timeout.ms": max(1000, int(self.connect_timeout * 1000)),
             # librdkafka logs go to Python logging instead of raw stderr.
-            "logger": CLIENT_LOGGER,
+            "logger": ClientLog(self.config),
         }
         base.update(self.config)
         return base
