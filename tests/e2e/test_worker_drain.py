@@ -76,4 +76,7 @@ def test_sigterm_with_the_broker_gone_exits_within_the_drain_timeout(
         if process.poll() is None:
             process.kill()
             process.wait()
-        lines.rest()
+        story = "".join(lines.rest())
+    # the overrun drain says so, with where each thread was stuck
+    assert "drain did not finish within" in story, story[-3000:]
+    assert "(most recent call first)" in story, story[-3000:]

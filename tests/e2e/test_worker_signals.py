@@ -92,3 +92,18 @@ def test_supervisor_kills_a_worker_that_cannot_stop(tmp_path: Path,
     assert f"worker pid {worker} did not exit within" in story, story[-2000:]
     assert drain_timeout + STOP_GRACE_S <= took < drain_timeout + STOP_GRACE_S + 10, took
     assert not Path(f"/proc/{worker}").exists(), f"worker pid {worker} is still there"
+
+
+def test_sigusr1_writes_a_workers_stacks_and_it_runs_on(tmp_path: Path,
+                                                       unique_name: Names) -> None:
+    log_url = f"embedded://{tmp_path / 'log'}"
+    namespace = unique_name("slow")
+    _slow_pipe_with_input(log_url, namespace, 3000)
+    with worker_process(log_url, f"{TOPOLOGY}:slow_pipe", namespace) as (process, lines):
+        worker = int(lines.wait_for(r"processed \d+ in pid (\d+)").group(1))
+        os.kill(worker, signal.SIGUSR1)
+        lines.wait_for(r"Thread 0x[0-9a-f]+ \(most recent call first\)")
+        lines.wait_for(r"worker_main")  # the main thread's stack, in the worker
+        lines.wait_for(rf"processed \d+ in pid {worker}")  # still the same process
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
