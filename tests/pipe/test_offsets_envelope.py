@@ -105,6 +105,20 @@ def test_decode_many_short_path_matches_decode() -> None:
         assert f"offset={position}" in str(result)
 
 
+def test_decode_many_builds_whole_items_without_their_init() -> None:
+    """The short path sets an Item's fields one by one, skipping ``__init__``: it
+    must set every field, and Item must not gain an __init__ step it would skip."""
+    assert Item.__slots__ == ("id", "payload", "key", "meta", "route"), \
+        "Item's fields changed: update Envelope.decode_many's short path"
+    assert not hasattr(Item, "__post_init__")
+    first, second = Envelope().decode_many([Record("in", 0, 0, b"k", b'{"a": 1}'),
+                                            Record("in", 0, 1, None, b'{"a": 1}')])
+    assert isinstance(first, Item) and isinstance(second, Item)
+    assert first == Item(first.id, {"a": 1}, b"k", {}, "default")
+    assert first.meta is not second.meta  # each its own dict, as Item() gives
+    assert second.id == first.id + 1
+
+
 def test_encode_short_path_only_when_nothing_but_the_id_to_carry() -> None:
     envelope = Envelope()
     assert envelope.encode(Item(12, {"x": 1}, b"k")) == (
