@@ -176,7 +176,7 @@ class Envelope:
                     # Item(item_id, payload, key, {}, DEFAULT_ROUTE) without its
                     # Python __init__: 820 of 27,360 instructions per record of the
                     # benchmark's passthrough stage (callgrind). Every field is set;
-                    # tests/pipe/test_envelope.py fails if Item gains one.
+                    # tests/pipe/test_offsets_envelope.py fails if Item gains one.
                     item = new_item(Item)
                     item.id = item_id
                     item.payload = payload

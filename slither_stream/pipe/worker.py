@@ -222,7 +222,7 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
 
         drain = _Drain(worker, spec.drain_timeout)
         try:
-            with StopSignals(drain.on_signal), ParentWatch(drain):
+            with StopSignals(lambda _signum: drain()), ParentWatch(drain):
                 worker.run()
         except StageHaltedError as error:
             _log.error("%s", error)
@@ -258,9 +258,6 @@ class _Drain:
         timer.name = "slither-drain-deadline"
         timer.daemon = True
         timer.start()
-
-    def on_signal(self, _signum: int) -> None:
-        self()
 
     def _force(self) -> None:
         _log.error("drain did not finish within %.1f s; exiting without it; the "
@@ -431,7 +428,7 @@ class Supervisor:
         stuck = [process for process in alive if process.is_alive()]
         for process in stuck:
             _log.error("worker pid %s did not exit within %.1f s of SIGTERM; killing it "
-                       "(its threads' stacks, if it can still write them, precede this)",
+                       "(its threads' stacks follow, if it can still write them)",
                        process.pid, self.spec.drain_timeout + STOP_GRACE_S)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGUSR1)
