@@ -24,8 +24,8 @@ class RecordBatch(Sequence[Record]):
     function that computes the column, called the first time it is read (no stage
     reads it per record)."""
 
-    __slots__ = ("_timestamps", "headers", "keys", "offsets", "only_topic", "partitions",
-                 "topics", "values")
+    __slots__ = ("_last_offsets", "_timestamps", "headers", "keys", "offsets", "only_topic",
+                 "partitions", "topics", "values")
 
     def __init__(self, *, topics: Sequence[str], partitions: Sequence[int],
                  offsets: Sequence[int], keys: Sequence[bytes | None],
@@ -42,6 +42,7 @@ class RecordBatch(Sequence[Record]):
         self.values = values
         self.headers = headers
         self._timestamps = timestamps
+        self._last_offsets: dict[tuple[str, int], int] | None = None
 
     @classmethod
     def of(cls, records: Sequence[Record]) -> RecordBatch:
@@ -110,20 +111,26 @@ class RecordBatch(Sequence[Record]):
 
     def last_offsets(self) -> dict[tuple[str, int], int]:
         """The last record's offset per ``(topic, partition)``, in order of first
-        appearance."""
-        topic = self.only_topic
-        if topic is not None:
-            return {(topic, partition): offset for partition, offset
-                    in dict(zip(self.partitions, self.offsets, strict=True)).items()}
-        return dict(zip(zip(self.topics, self.partitions, strict=True), self.offsets,
-                        strict=True))
+        appearance. Computed once per batch (the consumer and the stage's offset
+        tracker both ask); each call returns a new dict."""
+        last = self._last_offsets
+        if last is None:
+            topic = self.only_topic
+            if topic is None:
+                last = dict(zip(zip(self.topics, self.partitions, strict=True), self.offsets,
+                                strict=True))
+            else:
+                last = {(topic, partition): self.offsets[position] for partition, position
+                        in _positions(self.partitions, last=True).items()}
+            self._last_offsets = last
+        return dict(last)
 
     def first_offsets(self) -> dict[tuple[str, int], int]:
         """The first record's offset per ``(topic, partition)`` (order unspecified)."""
         topic = self.only_topic
         if topic is not None:
-            return {(topic, partition): offset for partition, offset in dict(
-                zip(reversed(self.partitions), reversed(self.offsets), strict=True)).items()}
+            return {(topic, partition): self.offsets[position] for partition, position
+                    in _positions(self.partitions, last=False).items()}
         return dict(zip(zip(reversed(self.topics), reversed(self.partitions), strict=True),
                         reversed(self.offsets), strict=True))
 
@@ -142,3 +149,27 @@ class RecordBatch(Sequence[Record]):
                            headers=[self.headers[p] for p in chosen],
                            timestamps=[timestamps[p] for p in chosen],
                            only_topic=self.only_topic)
+
+
+_SEARCHED_PARTITIONS = 16
+"""Up to this many partitions in a batch, :func:`_positions` searches for each;
+beyond, one dict insert per record costs less than a search per partition."""
+
+
+def _positions(partitions: Sequence[int], *, last: bool) -> dict[int, int]:
+    """Each partition's first (or last) position in ``partitions``, in order of first
+    appearance. A poll returns each partition's records as a few long runs, so a C
+    search per partition (``index``) reads far fewer items than a dict insert per
+    record (about 300 instructions per record of a passthrough stage)."""
+    distinct = dict.fromkeys(partitions)
+    if len(distinct) > _SEARCHED_PARTITIONS:
+        positions = range(len(partitions))
+        if last:
+            return {**distinct, **dict(zip(partitions, positions, strict=True))}
+        return {**distinct, **dict(zip(reversed(partitions), reversed(positions),
+                                       strict=True))}
+    if not last:
+        return {partition: partitions.index(partition) for partition in distinct}
+    backwards = partitions[::-1]
+    end = len(partitions) - 1
+    return {partition: end - backwards.index(partition) for partition in distinct}

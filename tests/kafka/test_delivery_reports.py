@@ -9,6 +9,7 @@ import pytest
 
 from slither_stream.errors import ProduceError
 from slither_stream.log import Log, TopicSpec
+from tests.contract.helpers import read_all
 
 pytestmark = pytest.mark.kafka
 
@@ -33,3 +34,23 @@ def test_broker_rejections_reach_the_callback_and_flush(kafka_log: Log,
             producer.flush()
         producer.produce(topic, b"small", b"k")
         producer.flush()  # the producer carries on after failures
+
+
+def test_rejections_of_a_batch_reach_flush(kafka_log: Log, unique_name: Namer) -> None:
+    """``produce_many`` gives librdkafka no callback per record (the client's
+    default report handler takes them): a rejected record, with headers or without,
+    still makes ``flush`` raise, and the producer delivers what follows. (The
+    broker rejects a whole request, so each write is flushed on its own.)"""
+    topic = unique_name("small-batch-records")
+    kafka_log.create_topics([TopicSpec(topic, 1, config={"max.message.bytes": "1000"})])
+    for headers in ((), (("slither.id", b"7"),)):
+        with kafka_log.producer(delivery_reports="errors") as producer:
+            producer.produce_many([(topic, b"before", b"k", headers)])
+            producer.flush()
+            producer.produce_many([(topic, os.urandom(5000), b"k", headers)])
+            with pytest.raises(ProduceError, match=r"(?i)too large"):
+                producer.flush()
+            producer.produce_many([(topic, b"after", b"k", headers)])
+            producer.flush()
+    values = [r.value for r in read_all(kafka_log, topic)]
+    assert values == [b"before", b"after", b"before", b"after"]

@@ -92,6 +92,36 @@ def test_a_batch_of_one_topic_reads_its_offsets_the_same(fields: Fields, start: 
                                     for r in reversed(records) if r.partition != 1}
 
 
+@settings(max_examples=200, deadline=None)
+@given(runs=st.lists(st.tuples(st.integers(0, 40), st.integers(1, 6)), max_size=40))
+def test_a_batch_of_many_partitions_reads_its_offsets_the_same(
+        runs: list[tuple[int, int]]) -> None:
+    """Up to 41 partitions in runs of records, as a poll returns them: above 16
+    partitions the offsets are read another way, with the same results."""
+    next_offset: dict[int, int] = {}
+    records = []
+    for partition, length in runs:
+        for _ in range(length):
+            offset = next_offset.get(partition, 0)
+            next_offset[partition] = offset + 1
+            records.append(Record("a", partition, offset, None, b"v", (), 0))
+    batch = _one_topic_batch(records)
+    last = {(r.topic, r.partition): r.offset for r in records}
+    assert batch.last_offsets() == last
+    assert list(batch.last_offsets()) == list(last)
+    assert batch.first_offsets() == {(r.topic, r.partition): r.offset
+                                     for r in reversed(records)}
+
+
+def test_last_offsets_are_read_once_and_handed_out_as_copies() -> None:
+    batch = _one_topic_batch([Record("a", 0, 4, None, b"v", (), 1),
+                              Record("a", 1, 7, None, b"w", (), 1)])
+    first = batch.last_offsets()
+    first[("a", 0)] = 99
+    assert batch.last_offsets() == {("a", 0): 4, ("a", 1): 7}
+    assert batch.last_offsets() is not batch.last_offsets()
+
+
 def test_joining_batches_of_different_topics_forgets_the_one_topic() -> None:
     first = _one_topic_batch([Record("a", 0, 4, None, b"v", (), 1)])
     second = RecordBatch.of([Record("b", 0, 9, None, b"w", (), 2)])

@@ -83,6 +83,9 @@ class KafkaProducer(Producer):
         self._failures: list[ProduceError] = []
         self._failures_lock = threading.Lock()
         self._on_failure = self._record_failure  # bound once: produce() is the hot path
+        # The report of every record produced without a callback of its own (see
+        # produce_many: an argument confluent-kafka does not parse per record).
+        conf["on_delivery"] = self._on_failure
         self._fatal: str | None = None
         self._fenced = False  # the fatal error is fencing: a newer instance took over
         self._closed = False
@@ -170,7 +173,6 @@ class KafkaProducer(Producer):
         if self._closed or self._fatal is not None:
             self._check_usable()
         native = self._producer.produce
-        callback = self._on_failure
         checked: set[str] = set()
         queued = 0
         for topic, value, key, headers in records:
@@ -179,12 +181,13 @@ class KafkaProducer(Producer):
                 checked.add(topic)
             try:
                 # confluent-kafka takes headers as a list or dict, not a tuple; and
-                # each argument passed costs it a conversion, so pass none unneeded.
+                # each argument passed costs it a conversion, so pass none unneeded
+                # (the delivery report goes to the client's on_delivery, set above).
                 if headers:
-                    native(topic, value, key, _ANY_PARTITION, callback, None, _NOW,
+                    native(topic, value, key, _ANY_PARTITION, None, None, _NOW,
                            list(headers))
                 else:
-                    native(topic, value, key, _ANY_PARTITION, callback)
+                    native(topic, value, key)
             except (BufferError, KafkaException):
                 self.produce(topic, value, key, headers=headers)
                 continue  # produce() counted it towards the next poll itself
