@@ -161,7 +161,7 @@ def _positions(partitions: Sequence[int], *, last: bool) -> dict[int, int]:
     appearance. A poll returns each partition's records as a few long runs, so a C
     search per partition (``index``) reads far fewer items than a dict insert per
     record (about 300 instructions per record of a passthrough stage)."""
-    distinct = dict.fromkeys(partitions)
+    distinct = dict.fromkeys(partitions, 0)
     if len(distinct) > _SEARCHED_PARTITIONS:
         positions = range(len(partitions))
         if last:
