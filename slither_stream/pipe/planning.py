@@ -136,32 +136,33 @@ class BatchWrites:
         default = targets.get(None)
         # The commonest result, a new payload for the item, is written by the
         # default target's envelope at once (the loop is kept short for it: it
-        # runs once per record, so every step in it shows in a stage's CPU).
+        # runs once per record, so every step in it shows in a stage's CPU; the
+        # records it writes are counted at the end, as the others less).
         write_default, default_topic = ((default.envelope.write, default.topic)
                                         if default is not None else (None, ""))
         plain = self._buffer is None  # no store writes to add
         outputs = self.tally.outputs
-        finished = forwarded = to_default = 0
+        others = finished = forwarded = 0
+        position = -1
         result: Any  # an Outcome, an Item, a new payload (see as_outcome), or None
         for position, item in enumerate(self._decoded):
-            attempts = 1
             if outcomes is not None:
                 result = outcomes[position]
             elif type(item) is Item and process_one is not None:
                 result = process_one(item)
-                if write_default is not None and type(result) not in NOT_PAYLOAD_TYPES:
+                kind = type(result)  # dict first: JSON's payload, no set lookup
+                if write_default is not None and (kind is dict
+                                                  or kind not in NOT_PAYLOAD_TYPES):
                     try:
                         outgoing = write_default(default_topic, item, result)
                     except SerializationError:
                         pass  # the general path says why
                     else:
                         yield outgoing
-                        to_default += 1
                         continue
-                if type(result) is Failure:
-                    result, attempts = self._retry(item, result)
             else:
                 result = None
+            others += 1
             # The other common case, kept short too: one item to a declared
             # target. (An item that cannot be encoded, and every other case, takes
             # the general path, which says why.)
@@ -182,12 +183,22 @@ class BatchWrites:
                         else:
                             outputs[target.output] = outputs.get(target.output, 0) + 1
                         continue
-            if self._attempts is not None:
-                attempts = self._attempts[position]
+            result, attempts = self._attempts_of(position, item, result)
             if not (yield from self._general(position, records[position], result, attempts)):
-                break  # the stage halts on this record
+                break  # the stage halts on this record (counted in neither term below)
             finished += 1
-        self._count(finished, forwarded, default, to_default)
+        self._count(finished, forwarded, default, position + 1 - others)
+
+    def _attempts_of(self, position: int, item: Item | SerializationError,
+                     result: Any) -> tuple[Any, int]:
+        """The result for the record at ``position`` and the attempts it took:
+        given with the outcomes, or made now while ``process_one`` fails."""
+        if self._attempts is not None:
+            return result, self._attempts[position]
+        if type(result) is Failure:
+            assert type(item) is Item
+            return self._retry(item, result)
+        return result, 1
 
     def _retry(self, item: Item, failure: Failure) -> tuple[Any, int]:
         """Call ``process_one`` again while ``item`` fails, up to the policy's

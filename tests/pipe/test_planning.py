@@ -177,3 +177,24 @@ def test_an_item_returned_as_its_own_outcome_goes_to_the_default_target() -> Non
     forwarded = _one_at_a_time(_pipe("route", two_stages=True), [Item(1, 1)], same)
     assert [topic for topic, *_ in forwarded] == ["plan.b.in"]
     assert (forwarded.tally.forwarded, forwarded.tally.outputs) == (1, {})
+
+
+def test_new_payloads_written_at_once_are_counted_up_to_a_halt() -> None:
+    """New payloads (a dict, a list, a number) take the short write and are counted
+    at the end of the loop, with the other outcomes, and not past a halting record."""
+    def mixed(item: Item) -> Any:
+        kinds: dict[int, Any] = {0: {"n": 0}, 1: Skip("no"), 2: [2], 3: 3.5,
+                                 4: Emit((item,), output="odd"), 5: {"n": 5},
+                                 6: Failure("KeyError", "x"), 7: {"n": 7}}
+        return kinds[item.id]
+
+    plan = _one_at_a_time(_pipe("halt"), [Item(n, n) for n in range(8)], mixed)
+    writes = list(plan)
+    assert [(topic, value) for topic, value, *_ in writes] == [
+        ("plan.out.default", b'{"n":0}'), ("plan.out.default", b"[2]"),
+        ("plan.out.default", b"3.5"), ("plan.out.odd", b"4"),
+        ("plan.out.default", b'{"n":5}')]
+    assert plan.halted is not None and plan.halted[0].offset == 6
+    assert [r.offset for r in plan.done] == [0, 1, 2, 3, 4, 5]
+    assert (plan.tally.consumed, plan.tally.skipped, plan.tally.outputs) == (
+        6, 1, {"default": 4, "odd": 1})

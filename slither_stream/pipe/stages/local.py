@@ -81,7 +81,8 @@ class LocalProcessor(StageProcessor):
                 value = handler(item, context)
             except Exception as error:
                 return Failure.from_exception(error)
-            if fast and (type(value) in _PLAIN_PAYLOADS
+            kind = type(value)  # dict first: JSON's payload, no set lookup
+            if fast and (kind is dict or kind in _PLAIN_PAYLOADS
                          or not isinstance(value, _NOT_A_PAYLOAD)):
                 return value
             return interpret(item, value, cardinality=cardinality)
