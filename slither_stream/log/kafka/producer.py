@@ -174,11 +174,14 @@ class KafkaProducer(Producer):
             self._check_usable()
         native = self._producer.produce
         checked: set[str] = set()
+        last_topic = None  # a stage writes runs of one topic (the same str object)
         queued = 0
         for topic, value, key, headers in records:
-            if topic not in checked:
-                self._topics.partitions(topic)  # raises UnknownTopicError
-                checked.add(topic)
+            if topic is not last_topic:
+                if topic not in checked:
+                    self._topics.partitions(topic)  # raises UnknownTopicError
+                    checked.add(topic)
+                last_topic = topic
             try:
                 # confluent-kafka takes headers as a list or dict, not a tuple; and
                 # each argument passed costs it a conversion, so pass none unneeded
