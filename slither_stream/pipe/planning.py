@@ -185,7 +185,7 @@ class BatchWrites:
                         continue
             result, attempts = self._attempts_of(position, item, result)
             if not (yield from self._general(position, records[position], result, attempts)):
-                break  # the stage halts on this record (counted in neither term below)
+                break  # the stage halts on this record (in both terms below: not counted)
             finished += 1
         self._count(finished, forwarded, default, position + 1 - others)
 
@@ -195,7 +195,7 @@ class BatchWrites:
         given with the outcomes, or made now while ``process_one`` fails."""
         if self._attempts is not None:
             return result, self._attempts[position]
-        if type(result) is Failure:
+        if type(result) is Failure and self._process_one is not None:
             assert type(item) is Item
             return self._retry(item, result)
         return result, 1
