@@ -82,10 +82,9 @@ class KafkaProducer(Producer):
         self._transactional_id = transactional_id
         self._failures: list[ProduceError] = []
         self._failures_lock = threading.Lock()
-        self._on_failure = self._record_failure  # bound once: produce() is the hot path
-        # The report of every record produced without a callback of its own (see
-        # produce_many: an argument confluent-kafka does not parse per record).
-        conf["on_delivery"] = self._on_failure
+        # The report of every record produced without a callback of its own: the
+        # client's default, so no callback is passed (and parsed) per record.
+        conf["on_delivery"] = self._record_failure
         self._fatal: str | None = None
         self._fenced = False  # the fatal error is fencing: a newer instance took over
         self._closed = False
@@ -130,8 +129,7 @@ class KafkaProducer(Producer):
                 raise ConfigError(f"partition must be a non-negative integer, got {partition!r}")
             self._topics.check(TopicPartition(topic, partition))
             target = partition
-        callback = (self._on_failure if on_delivery is None
-                    else partial(_deliver, on_delivery))
+        callback = None if on_delivery is None else partial(_deliver, on_delivery)
         record_headers: list[tuple[str, str | bytes | None]] | None = (
             list(headers) if headers else None)
         deadline: float | None = None
