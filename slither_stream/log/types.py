@@ -75,7 +75,7 @@ class TopicSpec:
 
     ``compacted`` keeps the last value per key (``cleanup.policy=compact``);
     ``retention_ms`` bounds how long records of a non-compacted topic are kept
-    (None: the backend's default); ``config`` passes extra backend-specific topic
+    (None: the backend's default; -1: forever); ``config`` passes extra backend-specific topic
     configuration through (Kafka topic configs by name).
     """
 

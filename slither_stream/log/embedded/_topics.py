@@ -140,7 +140,7 @@ def _retention(spec: TopicSpec) -> int | None:
                 f"topic {spec.name!r}: retention_ms must be an integer or None, "
                 f"got {spec.retention_ms!r}"
             )
-        return spec.retention_ms
+        return None if spec.retention_ms == -1 else spec.retention_ms  # -1: forever, as Kafka
     raw = spec.config.get("retention.ms")
     if raw is None:
         return None
