@@ -144,7 +144,7 @@ def bench_batches(count: int, repeat: int) -> list[tuple[str, float]]:
 
 
 def bench_logs(count: int, repeat: int) -> list[tuple[str, float]]:
-    record = logging.LogRecord("slither_stream.pipe.worker", logging.INFO, __file__, 1,
+    record = logging.LogRecord("slither_stream.pipe.deploy.worker", logging.INFO, __file__, 1,
                                "committed %d records", (5,), None)
     for key, value in {"stage": "score", "topic": "txns", "partition": 3,
                        "offset": 1042}.items():

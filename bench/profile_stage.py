@@ -28,8 +28,8 @@ from peers.slither_app import build  # noqa: E402
 from pyinstrument import Profiler  # noqa: E402
 
 from slither_stream.log import open_log  # noqa: E402
-from slither_stream.pipe.runner import ensure_topics  # noqa: E402
-from slither_stream.pipe.runtime import StageRuntime  # noqa: E402
+from slither_stream.pipe.deploy.runner import ensure_topics  # noqa: E402
+from slither_stream.pipe.engine.loop import StageRuntime  # noqa: E402
 
 
 def main() -> int:

@@ -48,12 +48,12 @@ from peers.slither_app import LOCAL_BATCH, build  # noqa: E402
 
 from slither_stream.log import Log, open_log  # noqa: E402
 from slither_stream.log.kafka.consumer import KafkaConsumer  # noqa: E402
-from slither_stream.pipe import gc_policy  # noqa: E402
 from slither_stream.pipe.definition import PipeDefinition  # noqa: E402
-from slither_stream.pipe.offsets import OffsetTracker  # noqa: E402
-from slither_stream.pipe.runner import ensure_topics  # noqa: E402
-from slither_stream.pipe.runtime import StageRuntime  # noqa: E402
-from slither_stream.pipe.stages import processor_for  # noqa: E402
+from slither_stream.pipe.deploy import gc_policy  # noqa: E402
+from slither_stream.pipe.deploy.runner import ensure_topics  # noqa: E402
+from slither_stream.pipe.engine.loop import StageRuntime  # noqa: E402
+from slither_stream.pipe.engine.offsets import OffsetTracker  # noqa: E402
+from slither_stream.pipe.engine.processors import processor_for  # noqa: E402
 
 PREBUILT = 60
 """Distinct batches built up front (reused in turn, with the offset tracker reset)."""

@@ -25,7 +25,7 @@ the topics that way). ``--delivery exactly_once`` switches to transactions.
 Every case declares the outputs the harness reads with ``headers=False``: key and
 value only, as the raw loop and the peers write them (slither's id header measured
 about a fifth of the stage's CPU per record on passthrough, see
-``slither_stream/pipe/envelope.py``). Topics between stages keep the envelope.
+``slither_stream/pipe/engine/envelope.py``). Topics between stages keep the envelope.
 
 The worker runs in this process (``Worker.run``); SIGTERM makes it drain and stop.
 Stores live under ``--state-dir``.
@@ -55,7 +55,7 @@ from slither_stream.item import Item  # noqa: E402
 from slither_stream.log import open_log  # noqa: E402
 from slither_stream.observability import configure_logging  # noqa: E402
 from slither_stream.pipe import Pipe  # noqa: E402
-from slither_stream.pipe.worker import Worker  # noqa: E402
+from slither_stream.pipe.deploy.worker import Worker  # noqa: E402
 from slither_stream.store import Store, TableSpec  # noqa: E402
 
 LOCAL_BATCH = 1000

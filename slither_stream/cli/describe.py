@@ -32,7 +32,7 @@ def store_changelogs(definition: PipeDefinition) -> dict[str, list[str]]:
     Store classes are instantiated to ask for their tables, as a worker would; the
     changelogs are named after the pipe (the stores' app), not the namespace.
     """
-    from slither_stream.pipe.sessions import store_instances
+    from slither_stream.pipe.deploy.sessions import store_instances
     from slither_stream.store.owner import changelog_topic
 
     try:

@@ -73,8 +73,8 @@ def read_inputs(path: Path, key_field: str | None,
 def run_command(topology: str, *, input_path: Path, log_url: str | None,
                 namespace: str | None, key_field: str | None, timeout: float | None) -> None:
     """Run the pipe declared in TOPOLOGY over FILE and print per-output counts."""
+    from slither_stream.pipe.deploy.runner import PipeRunError, Runner
     from slither_stream.pipe.loading import load_topology
-    from slither_stream.pipe.runner import PipeRunError, Runner
 
     try:
         pipe = load_topology(topology)

@@ -52,8 +52,9 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
     labeled member), /healthz (200 once stores are restored and every worker
     process is ready) and /livez on P; worker process i listens on 127.0.0.1:P+1+i.
     """
+    from slither_stream.pipe.deploy.supervisor import Supervisor
+    from slither_stream.pipe.deploy.worker_process import WorkerSpec
     from slither_stream.pipe.loading import load_topology
-    from slither_stream.pipe.worker import Supervisor, WorkerSpec
 
     if log_format == "json":
         configure_logging(log_level, "json", fields={"member": "supervisor"})

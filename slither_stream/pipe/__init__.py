@@ -13,12 +13,13 @@ from __future__ import annotations
 from slither_stream.pipe import state
 from slither_stream.pipe.declaration import Pipe
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
+from slither_stream.pipe.deploy.runner import PipeRunError, Runner
+from slither_stream.pipe.deploy.supervisor import Supervisor
+from slither_stream.pipe.deploy.worker import Worker
+from slither_stream.pipe.engine.loop import StageHaltedError
 from slither_stream.pipe.loading import load_topology
 from slither_stream.pipe.results import Emit, Failure, Skip
-from slither_stream.pipe.runner import PipeRunError, Runner
-from slither_stream.pipe.runtime import StageHaltedError
 from slither_stream.pipe.specs import ErrorPolicy, RouteSpec
-from slither_stream.pipe.worker import Supervisor, Worker
 
 __all__ = [
     "Emit",

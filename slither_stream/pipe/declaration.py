@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from slither_stream.errors import ConfigError
-from slither_stream.pipe.envelope import DEFAULT_SERDE
+from slither_stream.pipe.engine.envelope import DEFAULT_SERDE
 from slither_stream.pipe.loading import resolve_function
 from slither_stream.pipe.specs import (
     CARDINALITIES,
@@ -272,7 +272,7 @@ class Pipe:
         keyword options (executor, strategy, timeout, ...) pass through to dispatch.
         """
         self._check_new_stage(name)
-        from slither_stream.pipe.stages.compute import check_compute_options
+        from slither_stream.pipe.engine.processors.compute import check_compute_options
 
         resolve_function(function, what=f"compute function of stage {name!r}")
         check_compute_options(name, dispatch_options)

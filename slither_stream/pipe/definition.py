@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from slither_stream.errors import ConfigError
-from slither_stream.pipe.envelope import DEFAULT_SERDE, Envelope, envelope_for
+from slither_stream.pipe.engine.envelope import DEFAULT_SERDE, Envelope, envelope_for
 from slither_stream.pipe.specs import (
     DEFAULT_OUTPUT,
     WILDCARD,

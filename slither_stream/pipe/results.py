@@ -76,7 +76,7 @@ in`` test (a set lookup; :func:`as_outcome` is the rule)."""
 
 def as_outcome(result: Any, item: Item) -> Outcome:
     """What a stage's per-item function returned for ``item`` as an Outcome (see
-    :meth:`~slither_stream.pipe.stages.base.StageProcessor.one_at_a_time`): an Item
+    :meth:`~slither_stream.pipe.engine.processors.base.StageProcessor.one_at_a_time`): an Item
     is the one item emitted to the stage's default target, and any value that is
     neither an Item nor an Outcome is ``item``'s new payload, emitted there."""
     if isinstance(result, RESULT_TYPES):

@@ -8,8 +8,8 @@ import orjson
 
 from slither_stream.log import open_log
 from slither_stream.log.types import TopicPartition
+from slither_stream.pipe.deploy.runner import ensure_topics
 from slither_stream.pipe.loading import load_topology
-from slither_stream.pipe.runner import ensure_topics
 from tests.cli.helpers import assert_one_line_error, slither
 
 TOPOLOGY = "topologies/scoring.py"

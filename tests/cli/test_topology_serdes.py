@@ -23,8 +23,8 @@ import pytest
 from slither_stream.log import Log, Record, open_log
 from slither_stream.pipe import Worker, load_topology
 from slither_stream.pipe.definition import PipeDefinition
-from slither_stream.pipe.dlq import DeadLetter
-from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.engine.dlq import DeadLetter
 from slither_stream.serde import AvroSchema, AvroSerde, SchemaRegistry
 from tests.cli.helpers import json_lines, slither
 from tests.e2e.helpers import read_topic

@@ -11,9 +11,9 @@ from slither_stream import telemetry
 from slither_stream.item import Item
 from slither_stream.log import Log
 from slither_stream.pipe import Pipe
-from slither_stream.pipe.backpressure import BACKPRESSURE
-from slither_stream.pipe.runner import ensure_topics
-from slither_stream.pipe.runtime import StageRuntime
+from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.engine.backpressure import BACKPRESSURE
+from slither_stream.pipe.engine.loop import StageRuntime
 from tests.e2e.helpers import wait_for_records
 from tests.e2e.test_workers import produce
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from slither_stream.log import Log
-from slither_stream.pipe.runner import Runner
+from slither_stream.pipe.deploy.runner import Runner
 from topologies.claims import CHECK_FROM, claims
 
 DATA = Path(__file__).resolve().parents[2] / "topologies" / "data"

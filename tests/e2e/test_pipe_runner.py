@@ -10,8 +10,8 @@ from slither_stream import telemetry
 from slither_stream.item import Item
 from slither_stream.log import Log
 from slither_stream.pipe import Pipe
-from slither_stream.pipe.dlq import DeadLetter
-from slither_stream.pipe.runner import PipeRunError, Runner
+from slither_stream.pipe.deploy.runner import PipeRunError, Runner
+from slither_stream.pipe.engine.dlq import DeadLetter
 from tests.e2e import pipes
 from tests.e2e.helpers import read_topic
 

@@ -13,7 +13,7 @@ from slither_stream.errors import StoreError
 from slither_stream.item import Item
 from slither_stream.log import Log
 from slither_stream.pipe import Pipe
-from slither_stream.pipe.runner import PipeRunError, Runner
+from slither_stream.pipe.deploy.runner import PipeRunError, Runner
 from slither_stream.store import Store, TableSpec, ViewSpec
 
 Names = Callable[[str], str]

@@ -14,7 +14,7 @@ from slither_stream.errors import StoreError
 from slither_stream.item import Item
 from slither_stream.log import Log
 from slither_stream.pipe import Pipe, state
-from slither_stream.pipe.runner import Runner
+from slither_stream.pipe.deploy.runner import Runner
 from slither_stream.store import Store, StoreApp, TableSpec, changelog_topic
 from tests.e2e.helpers import read_topic
 

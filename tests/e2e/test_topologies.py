@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from slither_stream.log import Log
-from slither_stream.pipe.dlq import DeadLetter
-from slither_stream.pipe.runner import Runner
+from slither_stream.pipe.deploy.runner import Runner
+from slither_stream.pipe.engine.dlq import DeadLetter
 from tests.e2e.helpers import read_topic
 from topologies.scoring import ACCEPT_BELOW, REVIEW_BELOW, scoring
 

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from slither_stream.log import open_log
-from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.deploy.runner import ensure_topics
 from tests.e2e import worker_topology
 from tests.e2e.helpers import wait_for_records
 from tests.e2e.test_workers import ROOT, TOPOLOGY, Lines, produce

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from slither_stream.log import open_log
-from slither_stream.pipe.runner import ensure_topics
-from slither_stream.pipe.worker import EXIT_DRAIN_TIMEOUT, STOP_GRACE_S
+from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.deploy.worker_process import EXIT_DRAIN_TIMEOUT, STOP_GRACE_S
 from tests.e2e import worker_topology
 from tests.e2e.test_workers import TOPOLOGY, produce, worker_process
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from slither_stream.item import Item
 from slither_stream.log import Log, open_log
 from slither_stream.pipe.definition import PipeDefinition
-from slither_stream.pipe.runner import ensure_topics
-from slither_stream.pipe.worker import Worker
+from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.deploy.worker import Worker
 from tests.e2e.test_topologies import DATA, expected_routes
 from tests.e2e.test_workers import worker_process
 from topologies.scoring import scoring

@@ -20,9 +20,9 @@ import orjson
 from slither_stream.item import Item
 from slither_stream.log import Log, open_log
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
-from slither_stream.pipe.envelope import Envelope
-from slither_stream.pipe.runner import ensure_topics
-from slither_stream.pipe.worker import Worker
+from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.deploy.worker import Worker
+from slither_stream.pipe.engine.envelope import Envelope
 from tests.e2e import worker_topology
 from tests.e2e.helpers import read_topic, wait_for_records
 

@@ -30,7 +30,7 @@ def lines(stream: io.StringIO) -> list[str]:
 def test_json_lines_parse_and_carry_extra_fields() -> None:
     out = io.StringIO()
     configure_logging("info", fmt="json", stream=out)
-    log = logging.getLogger("slither_stream.pipe.worker")
+    log = logging.getLogger("slither_stream.pipe.deploy.worker")
     log.info("committed %d records", 5,
              extra={"stage": "score", "topic": "txns", "partition": 3, "offset": 1042})
     log.debug("not shown at info")
@@ -38,7 +38,7 @@ def test_json_lines_parse_and_carry_extra_fields() -> None:
     assert len(records) == 1
     record = records[0]
     assert record["level"] == "INFO"
-    assert record["logger"] == "slither_stream.pipe.worker"
+    assert record["logger"] == "slither_stream.pipe.deploy.worker"
     assert record["msg"] == "committed 5 records"
     assert (record["stage"], record["topic"], record["partition"], record["offset"]) == (
         "score", "txns", 3, 1042)

@@ -6,7 +6,7 @@ from typing import Any
 
 from slither_stream.observability import MetricsRegistry, MetricsServer
 from slither_stream.pipe.declaration import Pipe
-from slither_stream.pipe.runner import Runner
+from slither_stream.pipe.deploy.runner import Runner
 from tests.observability.conftest import http_get, key, samples
 
 

@@ -17,8 +17,8 @@ import pytest
 from slither_stream.item import Item
 from slither_stream.log import open_log
 from slither_stream.pipe.definition import PipeDefinition
-from slither_stream.pipe.envelope import Envelope
-from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.engine.envelope import Envelope
 from tests.e2e import worker_topology
 from tests.e2e.test_workers import Lines
 from tests.observability.conftest import http_get, key, samples

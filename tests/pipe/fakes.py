@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from slither_stream.log.types import Outgoing, Record
-from slither_stream.pipe.tally import Tally
+from slither_stream.pipe.engine.tally import Tally
 
 
 class Planned:
-    """What :class:`~slither_stream.pipe.planning.BatchWrites` gives a writer:
+    """What :class:`~slither_stream.pipe.engine.planning.BatchWrites` gives a writer:
     ``writes`` in order, all of ``records`` done, ``tally`` as counted. Like the
     real one, it can be iterated once only."""
 

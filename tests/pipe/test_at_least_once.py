@@ -15,10 +15,10 @@ from slither_stream.log import Log
 from slither_stream.log.base import Consumer, DeliveryCallback, Producer
 from slither_stream.log.types import Headers, Record, TopicPartition
 from slither_stream.pipe import Pipe
-from slither_stream.pipe.at_least_once import AtLeastOnceWriter
-from slither_stream.pipe.runner import ensure_topics
-from slither_stream.pipe.runtime import StageRuntime
-from slither_stream.pipe.tally import Tally
+from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.engine.commit.at_least_once import AtLeastOnceWriter
+from slither_stream.pipe.engine.loop import StageRuntime
+from slither_stream.pipe.engine.tally import Tally
 from tests.e2e.helpers import read_topic
 from tests.pipe.fakes import Planned
 

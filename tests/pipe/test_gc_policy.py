@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from slither_stream.log.embedded import EmbeddedLog
-from slither_stream.pipe import Pipe, gc_policy
-from slither_stream.pipe.worker import Worker
+from slither_stream.pipe import Pipe
+from slither_stream.pipe.deploy import gc_policy
+from slither_stream.pipe.deploy.worker import Worker
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,9 @@ import pytest
 
 from slither_stream.errors import ConfigError
 from slither_stream.pipe import Pipe
+from slither_stream.pipe.deploy.supervisor import Supervisor
+from slither_stream.pipe.deploy.worker_process import WorkerSpec
 from slither_stream.pipe.loading import load_topology
-from slither_stream.pipe.worker import Supervisor, WorkerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 

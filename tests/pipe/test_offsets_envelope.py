@@ -5,9 +5,9 @@ import pytest
 from slither_stream.errors import SerializationError
 from slither_stream.item import Item
 from slither_stream.log.types import Record, TopicPartition
-from slither_stream.pipe.dlq import DeadLetter, dead_letter_headers
-from slither_stream.pipe.envelope import Envelope, PlainEnvelope, envelope_for
-from slither_stream.pipe.offsets import OffsetTracker
+from slither_stream.pipe.engine.dlq import DeadLetter, dead_letter_headers
+from slither_stream.pipe.engine.envelope import Envelope, PlainEnvelope, envelope_for
+from slither_stream.pipe.engine.offsets import OffsetTracker
 
 TP0 = TopicPartition("t", 0)
 TP1 = TopicPartition("t", 1)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import psutil
 
-from slither_stream.pipe.parent_watch import ParentWatch
+from slither_stream.pipe.deploy.parent_watch import ParentWatch
 
 CHILD = textwrap.dedent("""
     import sys, threading
     from pathlib import Path
-    from slither_stream.pipe.parent_watch import ParentWatch
+    from slither_stream.pipe.deploy.parent_watch import ParentWatch
     stopped = threading.Event()
     with ParentWatch(stopped.set):
         Path(sys.argv[1]).write_text("watching")

@@ -12,8 +12,8 @@ from slither_stream.item import Item
 from slither_stream.log.types import Record
 from slither_stream.pipe import Pipe, state
 from slither_stream.pipe.definition import PipeDefinition
-from slither_stream.pipe.envelope import Envelope
-from slither_stream.pipe.planning import BatchWrites, emit_targets
+from slither_stream.pipe.engine.envelope import Envelope
+from slither_stream.pipe.engine.planning import BatchWrites, emit_targets
 from slither_stream.pipe.results import Emit, Failure, Outcome, Skip
 
 

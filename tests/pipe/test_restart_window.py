@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from slither_stream.errors import ConfigError
-from slither_stream.pipe.restarts import RestartWindow
-from slither_stream.pipe.worker import Supervisor, WorkerSpec
+from slither_stream.pipe.deploy.restarts import RestartWindow
+from slither_stream.pipe.deploy.supervisor import Supervisor
+from slither_stream.pipe.deploy.worker_process import WorkerSpec
 
 
 class Clock:

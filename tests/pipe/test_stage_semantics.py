@@ -5,8 +5,8 @@ from typing import Any
 from slither_stream.context import Context
 from slither_stream.item import Item
 from slither_stream.pipe import Emit, Failure, Pipe, Skip
+from slither_stream.pipe.engine.processors import processor_for
 from slither_stream.pipe.results import as_outcome, interpret
-from slither_stream.pipe.stages import processor_for
 
 CTX = Context(pipe="t")
 

@@ -14,8 +14,8 @@ from slither_stream.errors import ConfigError
 from slither_stream.item import Item
 from slither_stream.log import Log
 from slither_stream.pipe import Pipe, PipeRunError, Runner
-from slither_stream.pipe.dlq import DeadLetter
-from slither_stream.pipe.envelope import PlainEnvelope
+from slither_stream.pipe.engine.dlq import DeadLetter
+from slither_stream.pipe.engine.envelope import PlainEnvelope
 from slither_stream.pipe.render import render_text
 from slither_stream.serde import SchemaRegistry
 from tests.e2e.helpers import read_topic

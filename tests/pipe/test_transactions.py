@@ -15,8 +15,8 @@ import pytest
 
 from slither_stream.errors import LogError, TransactionError
 from slither_stream.log.types import Outgoing, Record, TopicPartition
-from slither_stream.pipe import transactions
-from slither_stream.pipe.transactions import TransactionalWriter
+from slither_stream.pipe.engine.commit import exactly_once as transactions
+from slither_stream.pipe.engine.commit.exactly_once import TransactionalWriter
 from tests.pipe.fakes import Planned
 
 TP = TopicPartition("in", 0)

@@ -32,7 +32,7 @@ import psutil
 
 from slither_stream.item import Item
 from slither_stream.log import Log, Record, open_log
-from slither_stream.pipe.envelope import Envelope
+from slither_stream.pipe.engine.envelope import Envelope
 from tests.e2e.helpers import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from contextlib import ExitStack, contextmanager
 
 from slither_stream.log import Log, Record
 from slither_stream.pipe.definition import PipeDefinition
-from slither_stream.pipe.worker import Worker
+from slither_stream.pipe.deploy.worker import Worker
 from tests.reliability.helpers import follow_until
 
 

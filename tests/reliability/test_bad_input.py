@@ -29,9 +29,9 @@ from slither_stream.log import Log, open_log
 from slither_stream.log.types import Headers
 from slither_stream.pipe import Pipe
 from slither_stream.pipe.definition import PipeDefinition
-from slither_stream.pipe.dlq import DeadLetter
-from slither_stream.pipe.envelope import ID_HEADER, KEY_HEADER, Envelope
-from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.engine.dlq import DeadLetter
+from slither_stream.pipe.engine.envelope import ID_HEADER, KEY_HEADER, Envelope
 from slither_stream.serde import AvroSerde, SchemaRegistry
 from tests.reliability.helpers import ROOT, Figures, backend_of, scaled, tree_peak_rss
 from tests.reliability.inprocess import running_worker

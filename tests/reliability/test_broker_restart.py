@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from slither_stream.log import open_log
-from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.deploy.runner import ensure_topics
 from tests.kafka_broker import local_broker, start_local_broker, stop_local_broker
 from tests.reliability import topology
 from tests.reliability.helpers import (

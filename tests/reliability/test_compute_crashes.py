@@ -19,8 +19,8 @@ import pytest
 from slither_stream.item import Item
 from slither_stream.log import Record, open_log
 from slither_stream.pipe import Pipe
-from slither_stream.pipe.dlq import DeadLetter
-from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.engine.dlq import DeadLetter
 from tests.reliability.helpers import (
     Figures,
     backend_of,

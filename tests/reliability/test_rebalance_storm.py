@@ -17,8 +17,8 @@ import pytest
 
 from slither_stream.log import Log, open_log
 from slither_stream.pipe.definition import PipeDefinition
-from slither_stream.pipe.runner import ensure_topics
-from slither_stream.pipe.worker import Worker
+from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.deploy.worker import Worker
 from tests.reliability import topology
 from tests.reliability.helpers import (
     Figures,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from slither_stream.log import open_log
-from slither_stream.pipe.runner import ensure_topics
+from slither_stream.pipe.deploy.runner import ensure_topics
 from tests.reliability import topology
 from tests.reliability.helpers import (
     Figures,

@@ -19,7 +19,7 @@ stage thread used 10.7 us per record instead of 14.9.
 :func:`tune_for_stages` raises the first threshold well above what batches hold
 (cyclic garbage is still collected, later) and :func:`freeze_startup_objects`
 moves everything alive after start-up (imports, topology, restored stores) out of
-the collector's reach. :class:`~slither_stream.pipe.worker.Worker` applies both
+the collector's reach. :class:`~slither_stream.pipe.deploy.worker.Worker` applies both
 unless told not to (``tune_gc=False``), because they change the whole process.
 """
 

@@ -5,7 +5,7 @@ to a pipe output), a dead letter, or nothing; under exactly_once the record's st
 changelog writes follow. :class:`BatchWrites` plans those writes lazily: iterating
 it yields each write as ``(topic, value, key, headers)`` right after it is encoded,
 so the producer copies it into its queue at once, and counts what it yields in a
-:class:`~slither_stream.pipe.tally.Tally` on the way. Iterate it exactly once.
+:class:`~slither_stream.pipe.engine.tally.Tally` on the way. Iterate it exactly once.
 
 (Measured on the benchmark's passthrough stage: a write object per record, kept for
 the batch and walked again to count, plus each encoded value copied out of the 4 KB
@@ -24,8 +24,9 @@ from slither_stream.item import Item
 from slither_stream.log.types import Outgoing, Record
 from slither_stream.pipe import state
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
-from slither_stream.pipe.dlq import dead_letter_headers
-from slither_stream.pipe.envelope import Envelope
+from slither_stream.pipe.engine.dlq import dead_letter_headers
+from slither_stream.pipe.engine.envelope import Envelope
+from slither_stream.pipe.engine.tally import Tally
 from slither_stream.pipe.results import (
     NOT_PAYLOAD_TYPES,
     Emit,
@@ -34,7 +35,6 @@ from slither_stream.pipe.results import (
     Skip,
     as_outcome,
 )
-from slither_stream.pipe.tally import Tally
 
 _log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from slither_stream.log import Log, open_log
 from slither_stream.log.types import TopicPartition, TopicSpec
 from slither_stream.pipe.declaration import Pipe
 from slither_stream.pipe.definition import PipeDefinition
-from slither_stream.pipe.runtime import StageRuntime
-from slither_stream.pipe.sessions import StoreSession
+from slither_stream.pipe.deploy.sessions import StoreSession
+from slither_stream.pipe.engine.loop import StageRuntime
 
 _log = logging.getLogger(__name__)
 

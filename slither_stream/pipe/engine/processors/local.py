@@ -8,6 +8,7 @@ from typing import Any
 from slither_stream.context import Context
 from slither_stream.item import Item
 from slither_stream.pipe import state
+from slither_stream.pipe.engine.processors.base import StageProcessor
 from slither_stream.pipe.results import (
     RESULT_TYPES,
     Failure,
@@ -17,7 +18,6 @@ from slither_stream.pipe.results import (
     interpret_batch,
 )
 from slither_stream.pipe.specs import StageSpec
-from slither_stream.pipe.stages.base import StageProcessor
 
 _TAGGED_OR_ITEM = (tuple, Item)
 """Handler results that need :func:`interpret` (anything else is the new payload)."""
@@ -70,7 +70,7 @@ class LocalProcessor(StageProcessor):
         """``handler(item, context)`` interpreted as :func:`interpret` does, except
         that the commonest result (a new payload: not a tagged tuple, not an Item,
         cardinality one) is returned as it is (see
-        :meth:`~slither_stream.pipe.stages.base.StageProcessor.one_at_a_time`): this
+        :meth:`~slither_stream.pipe.engine.processors.base.StageProcessor.one_at_a_time`): this
         runs once per record, and the general path costs several calls more."""
         handler = self.handler
         cardinality = self.cardinality

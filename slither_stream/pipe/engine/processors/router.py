@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 
 from slither_stream.context import Context
 from slither_stream.item import Item
+from slither_stream.pipe.engine.processors.base import StageProcessor
 from slither_stream.pipe.results import Emit, Failure, Outcome
 from slither_stream.pipe.specs import DEFAULT_OUTPUT, StageSpec
-from slither_stream.pipe.stages.base import StageProcessor
 
 
 class RouterProcessor(StageProcessor):

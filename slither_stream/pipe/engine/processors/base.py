@@ -27,7 +27,7 @@ class StageProcessor(ABC):
         """The outcome of one item, for a stage whose items depend neither on each
         other nor on their batch; None (the default) if the stage needs the batch.
         With it the stage processes, encodes and produces each record before it
-        processes the next (see :class:`~slither_stream.pipe.planning.BatchWrites`).
+        processes the next (see :class:`~slither_stream.pipe.engine.planning.BatchWrites`).
 
         The function returns an :data:`~slither_stream.pipe.results.Outcome`, or,
         for the commonest outcome, one item emitted to the stage's default target,

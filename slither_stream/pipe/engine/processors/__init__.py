@@ -1,16 +1,16 @@
 """Stage runtimes: the per-kind logic that turns a batch of items into outcomes.
 
-They know nothing about the log; :mod:`slither_stream.pipe.runtime` feeds them
+They know nothing about the log; :mod:`slither_stream.pipe.engine.loop` feeds them
 decoded items and applies the outcomes (produce, route, dead-letter, commit).
 """
 
 from __future__ import annotations
 
 from slither_stream.pipe.definition import StagePlan
-from slither_stream.pipe.stages.base import StageProcessor
-from slither_stream.pipe.stages.compute import ComputeProcessor
-from slither_stream.pipe.stages.local import LocalProcessor
-from slither_stream.pipe.stages.router import RouterProcessor
+from slither_stream.pipe.engine.processors.base import StageProcessor
+from slither_stream.pipe.engine.processors.compute import ComputeProcessor
+from slither_stream.pipe.engine.processors.local import LocalProcessor
+from slither_stream.pipe.engine.processors.router import RouterProcessor
 
 __all__ = ["ComputeProcessor", "LocalProcessor", "RouterProcessor", "StageProcessor",
            "processor_for"]

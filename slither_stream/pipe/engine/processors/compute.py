@@ -25,10 +25,10 @@ from slither_stream import dispatch
 from slither_stream.context import Context
 from slither_stream.errors import ConfigError
 from slither_stream.item import Item
+from slither_stream.pipe.engine.processors.base import StageProcessor
 from slither_stream.pipe.loading import resolve_function
 from slither_stream.pipe.results import Emit, Failure, Outcome
 from slither_stream.pipe.specs import StageSpec
-from slither_stream.pipe.stages.base import StageProcessor
 
 EXECUTOR_KINDS = ("threads", "inline", "processes")
 COMPUTE_OPTIONS = frozenset({"function", "batch_size", "max_in_flight", "executor", "strategy",

@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable
 from slither_stream.errors import LogError
 from slither_stream.log.base import Consumer, Producer
 from slither_stream.log.types import TopicPartition
-from slither_stream.pipe.offsets import OffsetTracker
-from slither_stream.pipe.planning import PlannedBatch
-from slither_stream.pipe.tally import Tally
+from slither_stream.pipe.engine.offsets import OffsetTracker
+from slither_stream.pipe.engine.planning import PlannedBatch
+from slither_stream.pipe.engine.tally import Tally
 
 _log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from slither_stream.errors import LogError, TransactionError, TransactionInProgr
 from slither_stream.log.base import Consumer, Producer
 from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import TopicPartition
-from slither_stream.pipe.planning import PlannedBatch
+from slither_stream.pipe.engine.planning import PlannedBatch
 
 _log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ The loop, per polled batch (records of several partitions, each in offset order)
 3. produce every outcome (next stage's topic, a pipe output, or the dead-letter
    topic), in input order, keyed by the item key so per-key order is kept
    (under at_least_once, a stage whose processor works one item at a time does 2
-   and 3 per record, see :mod:`slither_stream.pipe.planning`);
+   and 3 per record, see :mod:`slither_stream.pipe.engine.planning`);
 4. commit offsets — only once every write before them is acknowledged
    (at_least_once), or inside one transaction with the writes (exactly_once).
 
@@ -15,7 +15,7 @@ at_least_once commits on a cadence (every ``commit_interval`` seconds or
 ``commit_records`` records): the stage flushes its producer, then commits one past
 the last processed record of each partition. It also settles (flush, then commit)
 on an empty poll, when it halts, before partitions are revoked, and when it stops;
-see :mod:`slither_stream.pipe.at_least_once`. After failed writes the stage re-reads
+see :mod:`slither_stream.pipe.engine.commit.at_least_once`. After failed writes the stage re-reads
 everything since the last commit (the consumer seeks back), so nothing is
 lost. ``halt`` stops the stage after committing up to the last good record and
 raises :class:`PipeError`. Backpressure: before each poll the stage asks its
@@ -44,19 +44,19 @@ from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import TopicPartition
 from slither_stream.pipe import state
-from slither_stream.pipe.at_least_once import (
+from slither_stream.pipe.definition import PipeDefinition, StagePlan
+from slither_stream.pipe.engine.backpressure import LagGate
+from slither_stream.pipe.engine.commit.at_least_once import (
     DEFAULT_COMMIT_INTERVAL,
     DEFAULT_COMMIT_RECORDS,
     AtLeastOnceWriter,
 )
-from slither_stream.pipe.backpressure import LagGate
-from slither_stream.pipe.definition import PipeDefinition, StagePlan
-from slither_stream.pipe.envelope import Envelope
-from slither_stream.pipe.planning import BatchWrites, emit_targets
+from slither_stream.pipe.engine.commit.exactly_once import TransactionalWriter
+from slither_stream.pipe.engine.envelope import Envelope
+from slither_stream.pipe.engine.planning import BatchWrites, emit_targets
+from slither_stream.pipe.engine.processors import StageProcessor, processor_for
+from slither_stream.pipe.engine.tally import Tally
 from slither_stream.pipe.results import Failure, Outcome
-from slither_stream.pipe.stages import StageProcessor, processor_for
-from slither_stream.pipe.tally import Tally
-from slither_stream.pipe.transactions import TransactionalWriter
 
 _log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class StageRuntime:
     empty poll, from the stage's thread. ``lag_interval`` is how often (seconds) the
     downstream lag is measured for backpressure; a stage overshoots ``max_lag`` by at
     most what it writes in that time. ``commit_interval`` / ``commit_records`` set
-    the at_least_once commit cadence (see :mod:`slither_stream.pipe.at_least_once`).
+    the at_least_once commit cadence (see :mod:`slither_stream.pipe.engine.commit.at_least_once`).
     """
 
     def __init__(
@@ -317,7 +317,7 @@ class StageRuntime:
 
     def _process(self, records: RecordBatch) -> BatchWrites:
         """Decode ``records`` and process their items, or plan to process each as
-        the writer produces the batch (see :mod:`slither_stream.pipe.planning`)."""
+        the writer produces the batch (see :mod:`slither_stream.pipe.engine.planning`)."""
         assert self._processor is not None
         decoded = self.input_envelope.decode_many(records)
         if self._one_at_a_time is not None:

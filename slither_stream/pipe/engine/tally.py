@@ -2,7 +2,8 @@
 
 A stage counts a record once its writes are acknowledged (at_least_once: after the
 flush before a commit; exactly_once: after the transaction committed). The batch's
-plan counts its writes as it yields them (:class:`~slither_stream.pipe.planning.BatchWrites`),
+plan counts its writes as it yields them
+(:class:`~slither_stream.pipe.engine.planning.BatchWrites`),
 and the stage keeps only these counts until then: a few integers per batch rather
 than every write (measured: keeping the writes of one second of a passthrough stage
 cost 280 MB of RSS, because orjson leaves each small document in a 4 KB buffer).
