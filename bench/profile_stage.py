@@ -29,7 +29,7 @@ from pyinstrument import Profiler  # noqa: E402
 
 from slither_stream.log import open_log  # noqa: E402
 from slither_stream.pipe.deploy.runner import ensure_topics  # noqa: E402
-from slither_stream.pipe.engine.loop import StageRuntime  # noqa: E402
+from slither_stream.pipe.engine.loop import StageLoop  # noqa: E402
 
 
 def main() -> int:
@@ -49,11 +49,11 @@ def main() -> int:
             ensure_topics(log, definition)
             kafka_io.produce_records(bootstrap, definition.input_topic, 0, args.records)
 
-            def progress(runtime: StageRuntime) -> None:
+            def progress(runtime: StageLoop) -> None:
                 if runtime.stats.consumed >= args.records:
                     runtime.stop()
 
-            runtime = StageRuntime(log, definition, "s", on_progress=progress)
+            runtime = StageLoop(log, definition, "s", on_progress=progress)
             profiler = Profiler(interval=0.001)
             started = time.perf_counter()
             profiler.start()

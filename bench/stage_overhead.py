@@ -51,7 +51,7 @@ from slither_stream.log.kafka.consumer import KafkaConsumer  # noqa: E402
 from slither_stream.pipe.definition import PipeDefinition  # noqa: E402
 from slither_stream.pipe.deploy import gc_policy  # noqa: E402
 from slither_stream.pipe.deploy.runner import ensure_topics  # noqa: E402
-from slither_stream.pipe.engine.loop import StageRuntime  # noqa: E402
+from slither_stream.pipe.engine.loop import StageLoop  # noqa: E402
 from slither_stream.pipe.engine.offsets import OffsetTracker  # noqa: E402
 from slither_stream.pipe.engine.processors import processor_for  # noqa: E402
 
@@ -90,7 +90,7 @@ class PrebuiltBatches:
 
 def slither_round(log: Log, definition: PipeDefinition) -> Callable[[], None]:
     """One batch through the stage: poll, decode, process, produce, track offsets."""
-    runtime = StageRuntime(log, definition, "s", commit_interval=1e9, commit_records=10**9)
+    runtime = StageLoop(log, definition, "s", commit_interval=1e9, commit_records=10**9)
     processor = processor_for(runtime.plan)
     runtime._processor = processor
     runtime._one_at_a_time = processor.one_at_a_time(runtime.context)

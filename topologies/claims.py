@@ -50,4 +50,4 @@ claims.compute("score", "topologies.claims_model:predict_claims", batch_size=16,
                max_in_flight=2, batch_by="key")
 claims.router("route", [(checkworthy, "check"), (always, "ignore")])
 claims.outputs("check", "ignore")
-claims.on_error("*", "route")
+claims.on_error("*", "dead_letter")

@@ -68,7 +68,7 @@ def enrich(item: Item, ctx: Context) -> Any:
     user = item.payload.get("user_id")
     features = ctx.view("user_features", user_id=user)
     if features is None:
-        return ("error", f"unknown user {user!r}")
+        raise LookupError(f"unknown user {user!r}")
     return {**item.payload, **features}
 
 
@@ -90,5 +90,5 @@ scoring.local("enrich", enrich)
 scoring.compute("score", "topologies.models:predict_batch", batch_size=32, max_in_flight=4)
 scoring.router("route", [(low_risk, "accept"), (medium_risk, "review"), (always, "reject")])
 scoring.outputs("accept", "review", "reject", serde=OUTPUT_SERDE)
-scoring.on_error("enrich", "route")
+scoring.on_error("enrich", "dead_letter")
 scoring.on_error("*", "halt")

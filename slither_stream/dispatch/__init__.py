@@ -10,8 +10,13 @@ Public API (everything else in this package is internal)::
 
 ``run`` returns result items; ``stream`` yields them lazily with real backpressure;
 ``call_batch`` sends one pre-assembled batch. See :mod:`.options` for the options and
-where their defaults come from, :mod:`.policies` for error handling.
+where their defaults come from; error policies are the project's one vocabulary,
+:mod:`slither_stream.policies` (``halt``, ``skip``, ``retry``, ``fallback``), re-exported
+here.
 """
+
+import warnings
+from typing import Any
 
 from slither_stream.dispatch.api import call_batch, run, stream
 from slither_stream.dispatch.batch import SKIP_EVENT
@@ -30,18 +35,19 @@ from slither_stream.dispatch.options import (
     current_defaults,
     reset_configuration,
 )
-from slither_stream.dispatch.policies import (
+from slither_stream.dispatch.strategies import FixedBatch, KeyPartition, Strategy, WeightedBatch
+from slither_stream.policies import (
     ErrorPolicy,
+    Fallback,
     Halt,
     Retry,
-    Route,
     Skip,
+    fallback,
     halt,
     retry,
     route,
     skip,
 )
-from slither_stream.dispatch.strategies import FixedBatch, KeyPartition, Strategy, WeightedBatch
 
 __all__ = [
     "SKIP_EVENT",
@@ -49,13 +55,13 @@ __all__ = [
     "DispatchOptions",
     "ErrorPolicy",
     "Executor",
+    "Fallback",
     "FixedBatch",
     "Halt",
     "Inline",
     "KeyPartition",
     "Processes",
     "Retry",
-    "Route",
     "Skip",
     "Strategy",
     "Threads",
@@ -64,6 +70,7 @@ __all__ = [
     "call_batch",
     "configure",
     "current_defaults",
+    "fallback",
     "halt",
     "reset_configuration",
     "retry",
@@ -73,3 +80,12 @@ __all__ = [
     "skip",
     "stream",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``dispatch.Route``: the old name of :class:`Fallback`, kept for one release."""
+    if name == "Route":
+        warnings.warn("dispatch.Route is now dispatch.Fallback", DeprecationWarning,
+                      stacklevel=2)
+        return Fallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,9 +18,9 @@ from slither_stream.context import Context
 from slither_stream.dispatch.compute import BatchComputeError
 from slither_stream.dispatch.executors.base import executor_name
 from slither_stream.dispatch.options import DispatchOptions
-from slither_stream.dispatch.policies import FinalPolicy, Halt, Retry, Route, Skip
 from slither_stream.errors import DispatchError
 from slither_stream.item import Item
+from slither_stream.policies import DeadLetter, Fallback, FinalPolicy, Halt, Retry, Skip
 
 SKIP_EVENT: telemetry.Event = (*telemetry.DISPATCH_BATCH, "skip")
 """Emitted once per skipped batch: measurement ``count``; metadata as the batch events
@@ -72,15 +72,15 @@ def with_error_meta(batch: list[Item], ref: int, error: BaseException,
     return [item.put_meta(error=info) for item in batch]
 
 
-def _route(policy: Route, ref: int, batch: list[Item], error: BaseException,
+def _compensate(policy: Fallback, ref: int, batch: list[Item], error: BaseException,
            attempts: int) -> BatchOutcome:
     failed = with_error_meta(batch, ref, error, attempts)
     try:
         returned = list(policy.handler(failed))
-    except Exception as route_error:
+    except Exception as handler_error:
         wrapped = DispatchError(
-            f"route handler failed for batch {ref} ({len(batch)} items) after {error!r}: "
-            f"{type(route_error).__name__}: {route_error}", cause=route_error)
+            f"fallback handler failed for batch {ref} ({len(batch)} items) after {error!r}: "
+            f"{type(handler_error).__name__}: {handler_error}", cause=handler_error)
         return BatchOutcome(ref, len(batch), error=wrapped, attempts=attempts)
     if all(isinstance(value, Item) for value in returned):
         results = returned
@@ -89,7 +89,7 @@ def _route(policy: Route, ref: int, batch: list[Item], error: BaseException,
                                                                      strict=True)]
     else:
         wrapped = DispatchError(
-            f"route handler for batch {ref} returned {len(returned)} values for "
+            f"fallback handler for batch {ref} returned {len(returned)} values for "
             f"{len(failed)} failed items; return Items or one payload per item")
         return BatchOutcome(ref, len(batch), error=wrapped, attempts=attempts)
     return BatchOutcome(ref, len(batch), results=results, attempts=attempts)
@@ -108,7 +108,9 @@ def _fallback(policy: FinalPolicy, error: BaseException, *, ref: int, batch: lis
             telemetry.execute(SKIP_EVENT, {"count": float(len(batch))}, meta)
         return BatchOutcome(ref, len(batch), skipped=skipped, attempts=attempts,
                             skip_cause=error)
-    return _route(policy, ref, batch, error, attempts)
+    if isinstance(policy, DeadLetter):  # refused by the options; a stage's policy
+        return BatchOutcome(ref, len(batch), error=error, attempts=attempts)
+    return _compensate(policy, ref, batch, error, attempts)
 
 
 def execute(ref: int, batch: list[Item], ctx: Context, opts: DispatchOptions,

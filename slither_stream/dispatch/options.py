@@ -31,9 +31,9 @@ from typing import Any, Literal
 
 from slither_stream.context import Context
 from slither_stream.dispatch.executors.base import Executor
-from slither_stream.dispatch.policies import ErrorPolicy, parse_policy
 from slither_stream.dispatch.strategies import FixedBatch, Strategy
 from slither_stream.errors import ConfigError
+from slither_stream.policies import ErrorPolicy, parse_policy
 
 Ordering = Literal["preserve", "as_completed"]
 ORDERINGS: tuple[Ordering, ...] = ("preserve", "as_completed")
@@ -146,7 +146,7 @@ def _validate_value(name: str, value: Any) -> Any:
     if name == "ordering":
         return _ordering(value)
     if name == "on_error":
-        return parse_policy(value)
+        return parse_policy(value, where="dispatch")
     if name == "strategy":
         return _strategy(value)
     raise ConfigError(f"option {name!r} cannot be configured")
@@ -219,7 +219,7 @@ def build_options(given: Mapping[str, Any]) -> DispatchOptions:
         batch_size=_positive_int("batch_size", merged["batch_size"]),
         max_in_flight=_positive_int("max_in_flight", merged["max_in_flight"]),
         ordering=_ordering(merged["ordering"]),
-        on_error=parse_policy(merged["on_error"]),
+        on_error=parse_policy(merged["on_error"], where="dispatch"),
         timeout=_timeout(merged["timeout"]),
         context=_context(given.get("context")),
     )

@@ -1,11 +1,13 @@
 """Pipe: a declared chain of stages, each a consumer group on its own topic.
 
 Public API: :class:`Pipe` (declare), :class:`PipeDefinition` (the compiled,
-inspectable graph), :class:`ErrorPolicy`, the result types, :class:`Runner`
-(``Runner.run`` / ``Runner.stream``), :class:`Worker` / :class:`Supervisor`
-(long-lived consumer-group workers), :func:`load_topology`, and :mod:`state`
-(store writes that commit with a stage's transaction). Everything else in this
-package is internal.
+inspectable graph), the typed stage specs (:class:`LocalSpec`, :class:`ComputeSpec`,
+:class:`RouterSpec`, :class:`RouteSpec`), the handler results (:class:`Emit`,
+:class:`Skip`, :data:`PER_ITEM`), the error policies (:mod:`slither_stream.policies`,
+re-exported), :class:`Runner` (``Runner.run`` / ``Runner.stream``), :class:`Worker` /
+:class:`Supervisor` (long-lived consumer-group workers), :func:`load_topology`, and
+:mod:`state` (state writes that commit with a stage's outputs). Everything else in
+this package (``engine``, ``deploy``) is internal.
 """
 
 from __future__ import annotations
@@ -18,23 +20,53 @@ from slither_stream.pipe.deploy.supervisor import Supervisor
 from slither_stream.pipe.deploy.worker import Worker
 from slither_stream.pipe.engine.loop import StageHaltedError
 from slither_stream.pipe.loading import load_topology
-from slither_stream.pipe.results import Emit, Failure, Skip
-from slither_stream.pipe.specs import ErrorPolicy, RouteSpec
+from slither_stream.pipe.results import PER_ITEM, Emit, Failure, Skip
+from slither_stream.pipe.specs import (
+    ComputeSpec,
+    LocalSpec,
+    PipeSettings,
+    RouterSpec,
+    RouteSpec,
+    StageSpec,
+)
+from slither_stream.policies import (
+    DeadLetter,
+    ErrorPolicy,
+    Halt,
+    Retry,
+    dead_letter,
+    halt,
+    retry,
+    skip,
+)
 
 __all__ = [
+    "PER_ITEM",
+    "ComputeSpec",
+    "DeadLetter",
     "Emit",
     "ErrorPolicy",
     "Failure",
+    "Halt",
+    "LocalSpec",
     "Pipe",
     "PipeDefinition",
     "PipeRunError",
+    "PipeSettings",
+    "Retry",
     "RouteSpec",
+    "RouterSpec",
     "Runner",
     "Skip",
     "StageHaltedError",
     "StagePlan",
+    "StageSpec",
     "Supervisor",
     "Worker",
+    "dead_letter",
+    "halt",
     "load_topology",
+    "retry",
+    "skip",
     "state",
 ]

@@ -9,7 +9,7 @@ A topology file builds one ``Pipe`` at import time::
     scoring.router("route", [(high, "accept"), (low, "review"), (always, "reject")])
     scoring.outputs("accept", "review", "reject")
     scoring.on_error("score", "skip")
-    scoring.on_error("*", "halt")
+    scoring.on_error("*", "dead_letter")
 
 Mistakes that can be seen without running anything raise :class:`ConfigError` as
 soon as they are made (duplicate stage, unknown stage in ``on_error``, a compute
@@ -36,104 +36,83 @@ producer writes them; the item's id, meta and route are not carried to it.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from slither_stream.errors import ConfigError
+from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.engine.envelope import DEFAULT_SERDE
 from slither_stream.pipe.loading import resolve_function
 from slither_stream.pipe.specs import (
-    CARDINALITIES,
+    COMPUTE_OPTIONS,
+    DEFAULT_COMMIT_RECORDS,
+    DEFAULT_MAX_LAG,
     DEFAULT_OUTPUT,
-    DELIVERIES,
-    ORDERINGS,
+    DEFAULT_PARTITIONS,
     STAGE_KINDS,
     WILDCARD,
     BatchHandler,
+    Cardinality,
+    ComputeSpec,
     Delivery,
-    ErrorPolicy,
     LocalHandler,
+    LocalSpec,
     Ordering,
-    PolicyName,
+    PipeSettings,
     Predicate,
+    RouterSpec,
     RouteSpec,
     StageSpec,
     StoreSpec,
+    check_name,
 )
+from slither_stream.policies import ErrorPolicy, PolicyName, Retry, parse_policy
 from slither_stream.serde.lookup import default_registry, serde_for
 from slither_stream.serde.schemas import SchemaRegistry
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
-
-_LOCAL_OPTIONS = {"handler", "batch_handler", "cardinality", "batch_size", "partitions",
-                  "max_lag"}
-_ROUTER_OPTIONS = {"routes", "batch_size", "partitions", "max_lag"}
-
-
-def _check_name(what: str, name: object) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(
-            f"{what} name {name!r} is invalid: use letters, digits, '_' or '-' "
-            "(it becomes part of topic names)"
-        )
-    return name
-
-
-def _positive_int(what: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{what} must be an integer >= 1, not {value!r}")
-    return value
 
 
 class Pipe:
     """A named, ordered chain of stages with outputs, stores and error policies.
 
-    Pipe-wide settings (each may be overridden per stage where it makes sense):
+    Pipe-wide settings (defaults in :mod:`slither_stream.pipe.specs`):
 
     * ``partitions`` — partitions of every topic the pipe creates (parallelism per
       stage is bounded by it).
     * ``delivery`` — ``at_least_once`` (default) or ``exactly_once``.
     * ``ordering`` — ``preserve`` keeps per-key order end to end: records of a
-      partition are processed in offset order, every stage writes its outputs in
+      partition are processed in offset order and every stage writes its outputs in
       input order, keyed by the item key, so one key stays in one partition.
-      ``as_completed`` is accepted for dispatch parity; topic stages still write in
-      input order (one valid completion order), so it changes nothing on the log.
+      ``as_completed`` lets compute stages write each batch's outputs as soon as it
+      finishes (see :class:`~slither_stream.pipe.specs.ComputeSpec`).
     * ``max_lag`` / ``resume_lag`` — a stage pauses its input while the stage after it
       lags by more than ``max_lag`` records and resumes once that lag is at most
       ``resume_lag`` (default: half of ``max_lag``).
+    * ``commit_interval_ms`` / ``commit_records`` — a busy stage commits every
+      interval (default 100 ms under exactly_once, 1 s under at_least_once) or after
+      that many records, whichever comes first; also when it runs out of input,
+      before partitions are revoked and when it stops.
     """
 
     def __init__(
         self,
         name: str,
         *,
-        partitions: int = 4,
+        partitions: int = DEFAULT_PARTITIONS,
         delivery: Delivery = "at_least_once",
         ordering: Ordering = "preserve",
-        max_lag: int = 10_000,
+        max_lag: int = DEFAULT_MAX_LAG,
         resume_lag: int | None = None,
+        commit_interval_ms: int | None = None,
+        commit_records: int = DEFAULT_COMMIT_RECORDS,
         input_serde: str = DEFAULT_SERDE,
         schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
     ) -> None:
-        self.name = _check_name("pipe", name)
-        self.partitions = _positive_int("partitions", partitions)
-        if delivery not in DELIVERIES:
-            raise ConfigError(
-                f"delivery must be one of {', '.join(DELIVERIES)}, not {delivery!r}"
-            )
-        if ordering not in ORDERINGS:
-            raise ConfigError(
-                f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}"
-            )
-        self.delivery: Delivery = delivery
-        self.ordering: Ordering = ordering
-        self.max_lag = _positive_int("max_lag", max_lag)
-        low = max_lag // 2 if resume_lag is None else resume_lag
-        if isinstance(low, bool) or not isinstance(low, int) or not 0 <= low <= max_lag:
-            raise ConfigError(f"resume_lag must be an integer in [0, max_lag], not {low!r}")
-        self.resume_lag = low
+        self.name = check_name("pipe", name)
+        self.settings = PipeSettings(
+            partitions=partitions, delivery=delivery, ordering=ordering, max_lag=max_lag,
+            resume_lag=resume_lag, commit_interval_ms=commit_interval_ms,
+            commit_records=commit_records)
         self._stages: list[StageSpec] = []
         self._stores: list[StoreSpec] = []
         self._outputs: list[str] = []
@@ -150,11 +129,31 @@ class Pipe:
                 raise ConfigError(f"pipe {self.name!r}: schemas: {error}") from error
         self.input_serde = self._check_serde(f"pipe {self.name!r} input topic", input_serde)
 
+    @property
+    def partitions(self) -> int:
+        return self.settings.partitions
+
+    @property
+    def delivery(self) -> Delivery:
+        return self.settings.delivery
+
+    @property
+    def ordering(self) -> Ordering:
+        return self.settings.ordering
+
+    @property
+    def max_lag(self) -> int:
+        return self.settings.max_lag
+
+    @property
+    def resume_lag(self) -> int:
+        return self.settings.low_mark
+
     # -- stores and outputs ---------------------------------------------------------
 
     def store(self, name: str, store: Any, **options: Any) -> Pipe:
         """Register ``store`` (a Store class or instance) under ``name`` for each run."""
-        _check_name("store", name)
+        check_name("store", name)
         if any(existing.name == name for existing in self._stores):
             raise ConfigError(f"pipe {self.name!r} already declares a store named {name!r}")
         if store is None:
@@ -169,7 +168,7 @@ class Pipe:
         item's id, meta and route stay behind, a ``str`` key is written as UTF-8),
         for outputs other systems read; it is also the cheaper write. Declaring
         ``"default"`` sets how the last stage's items are written."""
-        _check_name("output", name)
+        check_name("output", name)
         if name in self._outputs:
             raise ConfigError(f"pipe {self.name!r} already declares output {name!r}")
         if not isinstance(headers, bool):
@@ -218,83 +217,60 @@ class Pipe:
         handler: LocalHandler | None = None,
         *,
         batch_handler: BatchHandler | None = None,
-        cardinality: str = "one",
+        cardinality: Cardinality = "one",
         batch_size: int = 100,
-        **options: Any,
+        partitions: int | None = None,
+        max_lag: int | None = None,
     ) -> Pipe:
         """A per-item Python function ``handler(item, context)`` run by the stage.
 
-        Its return value is interpreted by :mod:`slither_stream.pipe.results`: a bare
-        value is the new payload; ``("ok", v)``, ``("skip", reason)``,
-        ``("error", reason)`` and ``("route", output, v)`` are tagged results. With
-        ``cardinality="many"`` a returned list becomes one item per element. A
-        ``batch_handler(items, context)`` replaces per-item calls.
+        It returns the item's new payload, or one of the typed results of
+        :mod:`slither_stream.pipe.results` (``Emit``, ``Skip``), or raises (the error
+        policy decides). With ``cardinality="many"`` a returned list becomes one item
+        per element. A ``batch_handler(items, context)`` replaces per-item calls.
         """
         self._check_new_stage(name)
-        if handler is None and batch_handler is None:
-            raise ConfigError(f"local stage {name!r} needs a handler or a batch_handler")
-        for label, function in (("handler", handler), ("batch_handler", batch_handler)):
-            if function is not None and not callable(function):
-                raise ConfigError(f"local stage {name!r}: {label} must be callable")
-        if cardinality not in CARDINALITIES:
-            raise ConfigError(
-                f"local stage {name!r}: cardinality must be 'one' or 'many', not {cardinality!r}"
-            )
-        unknown = set(options) - _LOCAL_OPTIONS
-        if unknown:
-            raise ConfigError(
-                f"local stage {name!r}: unknown option(s) {', '.join(sorted(unknown))}"
-            )
-        settings: dict[str, Any] = {
-            "handler": handler,
-            "batch_handler": batch_handler,
-            "cardinality": cardinality,
-            "batch_size": _positive_int(f"stage {name!r} batch_size", batch_size),
-        }
-        settings.update(self._topic_options(name, options))
-        self._stages.append(StageSpec(name, "local", settings))
+        self._add(LocalSpec(name=name, handler=handler, batch_handler=batch_handler,
+                            cardinality=cardinality, batch_size=batch_size,
+                            partitions=partitions, max_lag=max_lag))
         return self
 
     def compute(
         self,
         name: str,
         function: str | Callable[[list[Any]], list[Any]],
-        *,
-        batch_size: int = 32,
-        max_in_flight: int = 4,
-        **dispatch_options: Any,
+        **options: Any,
     ) -> Pipe:
         """A batch function dispatched to a compute pool.
 
         ``function`` is ``"module:function"`` (preferred: worker processes import it)
         or a callable; it takes a list of payloads and returns a list of results of
-        the same length and order, each becoming its item's new payload. Other
-        keyword options (executor, strategy, timeout, ...) pass through to dispatch.
+        the same length and order, each becoming its item's new payload. Options are
+        the fields of :class:`~slither_stream.pipe.specs.ComputeSpec` (batch_size,
+        max_in_flight, executor, strategy, timeout, ordering, processes, batch_by,
+        isolate_failures, partitions, max_lag).
         """
         self._check_new_stage(name)
-        from slither_stream.pipe.engine.processors.compute import check_compute_options
-
+        if "on_error" in options:
+            raise ConfigError(f"compute stage {name!r}: set its error policy with "
+                              f"pipe.on_error({name!r}, ...), not a dispatch on_error option")
+        unknown = set(options) - COMPUTE_OPTIONS
+        if unknown:
+            raise ConfigError(f"compute stage {name!r}: unknown option(s) "
+                              f"{', '.join(sorted(unknown))}; known: "
+                              f"{', '.join(sorted(COMPUTE_OPTIONS - {'function'}))}")
         resolve_function(function, what=f"compute function of stage {name!r}")
-        check_compute_options(name, dispatch_options)
-        options = dict(dispatch_options)
-        topic_options = self._topic_options(
-            name, {k: options.pop(k) for k in ("partitions", "max_lag") if k in options}
-        )
-        settings: dict[str, Any] = {
-            "function": function,
-            "batch_size": _positive_int(f"stage {name!r} batch_size", batch_size),
-            "max_in_flight": _positive_int(f"stage {name!r} max_in_flight", max_in_flight),
-            **options,
-            **topic_options,
-        }
-        self._stages.append(StageSpec(name, "compute", settings))
+        self._add(ComputeSpec(name=name, function=function, **options))
         return self
 
     def router(
         self,
         name: str,
         routes: Sequence[tuple[Predicate, str] | RouteSpec],
-        **options: Any,
+        *,
+        batch_size: int = 100,
+        partitions: int | None = None,
+        max_lag: int | None = None,
     ) -> Pipe:
         """Route each item to the output of the first predicate that accepts it.
 
@@ -302,17 +278,12 @@ class Pipe:
         stage of a pipe.
         """
         self._check_new_stage(name)
-        unknown = set(options) - _ROUTER_OPTIONS
-        if unknown:
-            raise ConfigError(
-                f"router stage {name!r}: unknown option(s) {', '.join(sorted(unknown))}"
-            )
-        specs: list[RouteSpec] = []
-        if isinstance(routes, (str, bytes)) or not isinstance(routes, Sequence) or not routes:
+        if isinstance(routes, str | bytes) or not isinstance(routes, Sequence) or not routes:
             raise ConfigError(
                 f"router stage {name!r}: routes must be a non-empty list of "
                 "(predicate, output) pairs"
             )
+        specs: list[RouteSpec] = []
         for position, rule in enumerate(routes):
             if isinstance(rule, RouteSpec):
                 specs.append(rule)
@@ -327,13 +298,10 @@ class Pipe:
                 raise ConfigError(
                     f"router stage {name!r}: route #{position} predicate is not callable"
                 )
-            _check_name("output", output)
+            check_name("output", output)
             specs.append(RouteSpec(predicate, output))
-        batch_size = _positive_int(f"stage {name!r} batch_size", options.get("batch_size", 100))
-        settings: dict[str, Any] = {"routes": tuple(specs), "batch_size": batch_size}
-        settings.update(self._topic_options(
-            name, {k: v for k, v in options.items() if k != "batch_size"}))
-        self._stages.append(StageSpec(name, "router", settings))
+        self._add(RouterSpec(name=name, rules=tuple(specs), batch_size=batch_size,
+                             partitions=partitions, max_lag=max_lag))
         return self
 
     # -- errors -------------------------------------------------------------------
@@ -341,15 +309,17 @@ class Pipe:
     def on_error(
         self,
         stage: str,
-        policy: PolicyName | ErrorPolicy,
+        policy: PolicyName | ErrorPolicy | str,
         *,
-        max_attempts: int = 3,
-        then: PolicyName = "route",
+        max_attempts: int | None = None,
+        then: PolicyName | ErrorPolicy | str | None = None,
     ) -> Pipe:
         """Set the error policy of ``stage`` (or ``"*"``: every stage without its own).
 
-        ``policy`` is ``halt``, ``skip``, ``retry`` (``max_attempts`` in total, then
-        ``then``) or ``route`` (to ``<pipe>.<stage>.dlq``). Unset stages halt.
+        ``policy`` is one of :mod:`slither_stream.policies`: ``"halt"`` (the default
+        for stages without one), ``"skip"``, ``"dead_letter"`` (the record goes to
+        ``<pipe>.<stage>.dlq``) or ``retry(max_attempts, backoff, then=...)``; the
+        string ``"retry"`` with ``max_attempts`` and ``then`` is the same.
         """
         if stage != WILDCARD and not any(s.name == stage for s in self._stages):
             declared = ", ".join(s.name for s in self._stages) or "none yet"
@@ -358,22 +328,30 @@ class Pipe:
                 f"(declared stages: {declared}; declare the stage before its policy, "
                 "or use '*')"
             )
-        chosen = policy if isinstance(policy, ErrorPolicy) else ErrorPolicy(
-            policy, max_attempts=max_attempts, then=then)
+        option = f"on_error({stage!r})"
+        chosen = parse_policy(policy, option=option, where="stage")
+        if max_attempts is not None or then is not None:
+            if not isinstance(chosen, Retry):
+                raise ConfigError(f"{option}: max_attempts and then go with 'retry', "
+                                  f"not {policy!r}")
+            final = chosen.then if then is None else parse_policy(
+                then, option=f"{option} then", where="stage")
+            if isinstance(final, Retry):
+                raise ConfigError(f"{option}: then cannot be another retry")
+            chosen = Retry(chosen.max_attempts if max_attempts is None else max_attempts,
+                           chosen.backoff, chosen.max_backoff, final.final)
         self._policies[stage] = chosen
         return self
 
     # -- compiled form --------------------------------------------------------------
 
-    def compile(self) -> Any:
+    def compile(self) -> PipeDefinition:
         """Check the whole pipe and return its :class:`PipeDefinition`."""
-        from slither_stream.pipe.definition import PipeDefinition
-
         return PipeDefinition.from_pipe(self)
 
     def describe(self) -> dict[str, Any]:
         """The graph: stages, kinds, topics, consumer groups, outputs and stores."""
-        return dict(self.compile().describe())
+        return self.compile().describe()
 
     @property
     def stages(self) -> tuple[StageSpec, ...]:
@@ -412,8 +390,11 @@ class Pipe:
 
     # -- helpers ------------------------------------------------------------------
 
+    def _add(self, spec: StageSpec) -> None:
+        self._stages.append(spec)
+
     def _check_new_stage(self, name: str) -> None:
-        _check_name("stage", name)
+        check_name("stage", name)
         if any(existing.name == name for existing in self._stages):
             raise ConfigError(f"pipe {self.name!r} already has a stage named {name!r}")
         if self._stages and self._stages[-1].kind == "router":
@@ -438,12 +419,3 @@ class Pipe:
         except ConfigError as error:
             raise ConfigError(f"{topic}: serde {text!r}: {error}") from error
         return text
-
-    def _topic_options(self, stage: str, options: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(options) - {"partitions", "max_lag"}
-        if unknown:
-            raise ConfigError(
-                f"stage {stage!r}: unknown option(s) {', '.join(sorted(unknown))}"
-            )
-        return {key: _positive_int(f"stage {stage!r} {key}", value)
-                for key, value in options.items()}

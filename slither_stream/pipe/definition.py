@@ -26,14 +26,16 @@ from typing import TYPE_CHECKING, Any
 from slither_stream.errors import ConfigError
 from slither_stream.pipe.engine.envelope import DEFAULT_SERDE, Envelope, envelope_for
 from slither_stream.pipe.specs import (
+    DEFAULT_COMMIT_RECORDS,
     DEFAULT_OUTPUT,
     WILDCARD,
     Delivery,
-    ErrorPolicy,
     Ordering,
+    StageKind,
     StageSpec,
     StoreSpec,
 )
+from slither_stream.policies import ErrorPolicy, Halt
 from slither_stream.serde.schemas import SchemaRegistry
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ class StagePlan:
         return self.spec.name
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> StageKind:
         return self.spec.kind
 
 
@@ -87,6 +89,10 @@ class PipeDefinition:
     """Serde spec per output name; outputs not listed carry JSON."""
     plain_outputs: frozenset[str] = frozenset()
     """Outputs written without slither's headers (key and value only)."""
+    commit_interval: float = 1.0
+    """Seconds between two commits of a busy stage."""
+    commit_records: int = DEFAULT_COMMIT_RECORDS
+    """Records after which a busy stage commits before its interval is over."""
     schemas: SchemaRegistry | None = field(default=None, compare=False, repr=False)
     """Registry resolving ``avro:`` specs (None: ``$SLITHER_SCHEMAS`` or ./schemas)."""
 
@@ -107,7 +113,7 @@ class PipeDefinition:
                         f"add pipe.output({route.output!r}))"
                     )
         policies = pipe.policies
-        default_policy = policies.get(WILDCARD, ErrorPolicy("halt"))
+        default_policy = policies.get(WILDCARD, Halt())
         ns = namespace or pipe.name
         plans: list[StagePlan] = []
         for index, spec in enumerate(stages):
@@ -126,8 +132,8 @@ class PipeDefinition:
                 group=f"{ns}.{spec.name}",
                 dlq_topic=f"{ns}.{spec.name}.dlq",
                 policy=policies.get(spec.name, default_policy),
-                partitions=int(spec.option("partitions", pipe.partitions)),
-                max_lag=int(spec.option("max_lag", pipe.max_lag)),
+                partitions=pipe.partitions if spec.partitions is None else spec.partitions,
+                max_lag=pipe.max_lag if spec.max_lag is None else spec.max_lag,
                 downstream_group=None if last else f"{ns}.{stages[index + 1].name}",
                 downstream_topic=None if last else stage_input_topic(ns, stages[index + 1].name),
             ))
@@ -146,6 +152,8 @@ class PipeDefinition:
             input_serde=pipe.input_serde,
             output_serdes=pipe.output_serdes,
             plain_outputs=pipe.plain_outputs,
+            commit_interval=pipe.settings.commit_interval,
+            commit_records=pipe.settings.commit_records,
             schemas=pipe.schemas,
         )
 
@@ -250,6 +258,7 @@ class PipeDefinition:
             "namespace": self.namespace,
             "delivery": self.delivery,
             "ordering": self.ordering,
+            "commit_interval_ms": round(self.commit_interval * 1000),
             "input_topic": self.input_topic,
             "input_serde": self.input_serde,
             "stages": [

@@ -95,7 +95,7 @@ def pipe_graph(definition: PipeDefinition,
                            f"{route.output}: {route.predicate_name}")
             build.edge(stage, topic(definition.output_topic(DEFAULT_OUTPUT)),
                        f"{DEFAULT_OUTPUT}: unmatched")
-        build.edge(stage, topic(plan.dlq_topic), f"dead letters ({plan.policy.policy})",
+        build.edge(stage, topic(plan.dlq_topic), f"dead letters ({plan.policy.name})",
                    "dotted")
     for index, store in enumerate(definition.stores):
         node = build.node(Node(f"store_{index}", "store", (store.name, store.store_name)))

@@ -187,7 +187,7 @@ def test_text_and_json_name_every_part() -> None:
     for fragment in ("1. enrich (local)", "2. score (compute)", "3. route (router)",
                      "group     scoring.score", "reads     scoring.route.in  (4 partitions)",
                      "routes    topologies.scoring:low_risk -> scoring.out.accept",
-                     "on error  route; dead letters scoring.enrich.dlq",
+                     "on error  dead_letter; dead letters scoring.enrich.dlq",
                      "features   topologies.scoring:FeatureStore",
                      "changelog scoring.features.users.changelog"):
         assert fragment in text.stdout, fragment

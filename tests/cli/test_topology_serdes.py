@@ -57,7 +57,7 @@ pipe = Pipe("tiny", partitions=2, input_serde="avro:tiny.Txn",
 pipe.local("score", score)
 pipe.router("route", [(low, "low"), (always, "high")])
 pipe.outputs("low", "high", serde="avro:tiny.Scored")
-pipe.on_error("*", "route")
+pipe.on_error("*", "dead_letter")
 '''
 
 

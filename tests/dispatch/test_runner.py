@@ -185,19 +185,19 @@ def test_route_uses_the_compensation_results() -> None:
         return [f"fallback-{item.payload}" for item in items]
 
     results = dispatch.run(range(6), executor=dispatch.Inline(fail_on({2})), batch_size=2,
-                           on_error=dispatch.route(compensate))
+                           on_error=dispatch.fallback(compensate))
     assert [r.payload for r in results] == [0, 2, "fallback-2", "fallback-3", 8, 10]
     assert [item.payload for item in seen[0]] == [2, 3]
     assert "error" in seen[0][0].meta
 
 
-def test_route_handler_failure_halts() -> None:
+def test_fallback_handler_failure_halts() -> None:
     def broken_route(items: list[Item]) -> list[Any]:
         raise KeyError("no fallback")
 
-    with pytest.raises(DispatchError, match="route handler failed") as caught:
+    with pytest.raises(DispatchError, match="fallback handler failed") as caught:
         dispatch.run([1, 2], executor=dispatch.Inline(fail_on({1})),
-                     on_error=dispatch.route(broken_route))
+                     on_error=dispatch.fallback(broken_route))
     assert isinstance(caught.value.cause, KeyError)
 
 

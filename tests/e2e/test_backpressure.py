@@ -13,7 +13,7 @@ from slither_stream.log import Log
 from slither_stream.pipe import Pipe
 from slither_stream.pipe.deploy.runner import ensure_topics
 from slither_stream.pipe.engine.backpressure import BACKPRESSURE
-from slither_stream.pipe.engine.loop import StageRuntime
+from slither_stream.pipe.engine.loop import StageLoop
 from tests.e2e.helpers import wait_for_records
 from tests.e2e.test_workers import produce
 
@@ -51,10 +51,10 @@ def test_lag_backpressure_pauses_and_resumes(log: Log, unique_name: Names) -> No
 
     telemetry.attach_many("test-bp", [(*BACKPRESSURE, "pause"), (*BACKPRESSURE, "resume")],
                           on_event)
-    first = StageRuntime(log, definition, "first", lag_interval=0.0,
+    first = StageLoop(log, definition, "first", lag_interval=0.0,
                          on_progress=lambda rt: rt.gate is not None and rt.gate.closed
                          and idle_while_paused.release())
-    second = StageRuntime(log, definition, "second", lag_interval=0.0)
+    second = StageLoop(log, definition, "second", lag_interval=0.0)
     threads = [threading.Thread(target=first.run, name="test-bp-first")]
     threads[0].start()
     try:

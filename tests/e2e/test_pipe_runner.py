@@ -72,7 +72,7 @@ def test_skip_policy_drops_only_failing_items(log: Log, unique_name: Names) -> N
 def test_route_policy_sends_failures_to_dlq_with_headers(log: Log, unique_name: Names) -> None:
     namespace = unique_name("router")
     pipe = Pipe("router", partitions=1).local("check", pipes.fail_on_seven)
-    pipe.on_error("*", "route")
+    pipe.on_error("*", "dead_letter")
     outputs = Runner.run(pipe, [{"x": x} for x in range(10)], log=log,
                          namespace=namespace, timeout=90)
     assert len(outputs["default"]) == 9
@@ -91,7 +91,7 @@ def test_retry_policy_retries_then_routes(log: Log, unique_name: Names) -> None:
     namespace = unique_name("retry")
     flaky = pipes.Flaky(failures=2)
     pipe = Pipe("retry", partitions=1).local("flaky", flaky)
-    pipe.on_error("flaky", "retry", max_attempts=3, then="route")
+    pipe.on_error("flaky", "retry", max_attempts=3, then="dead_letter")
     outputs = Runner.run(pipe, [{"x": x} for x in range(7)], log=log, namespace=namespace,
                          timeout=90)
     # multiples of 3 fail twice and succeed on the third attempt
@@ -101,7 +101,7 @@ def test_retry_policy_retries_then_routes(log: Log, unique_name: Names) -> None:
     namespace = unique_name("retry2")
     stubborn = pipes.Flaky(failures=5)
     pipe = Pipe("retry", partitions=1).local("flaky", stubborn)
-    pipe.on_error("flaky", "retry", max_attempts=2, then="route")
+    pipe.on_error("flaky", "retry", max_attempts=2, then="dead_letter")
     outputs = Runner.run(pipe, [{"x": x} for x in range(5)], log=log, namespace=namespace,
                          timeout=90)
     assert sorted(item.payload["x"] for item in outputs["default"]) == [1, 2, 4]
@@ -178,7 +178,7 @@ def test_failing_compute_batch_dead_letters_only_the_bad_items(
     pipe = Pipe("isolate", partitions=1)
     pipe.compute("check", "tests.pipe.helpers:explode_on_negative", batch_size=4,
                  executor="inline")
-    pipe.on_error("check", "route")
+    pipe.on_error("check", "dead_letter")
     values = [1, 2, -3, 4, 5, 6, 7, -8, 9]
     outputs = Runner.run(pipe, [{"x": x} for x in values], log=log, namespace=namespace,
                          timeout=90)

@@ -1,5 +1,6 @@
-"""Store writes from stages under exactly_once: in the stage's transaction, applied by
-the store only once committed; a failed item's writes never reach the store."""
+"""State writes from stages, in both delivery modes: buffered, committed with the
+stage's outputs (in its transaction under exactly_once), applied by the store once
+committed; a failed item's writes never reach the store."""
 
 from __future__ import annotations
 
@@ -56,11 +57,9 @@ def test_stage_store_writes(log: Log, unique_name: Names, tmp_path: Path,
     assert sorted(item.payload["n"] for item in outputs["default"]) == \
         [n for n in range(10) if n != 5]
     records = read_topic(log, changelog_topic(name, "tally", "last"))
-    written = sorted(int(r.value or b"-1") for r in records)
-    if delivery == "exactly_once":
-        assert written == [n for n in range(10) if n != 5]  # the failed item's write: gone
-    else:
-        assert written == list(range(10))  # at_least_once writes at once, even for n=5
+    written = {int(r.value or b"-1") for r in records}
+    # the last write of a key per commit is produced; the failed item's never
+    assert {7, 8, 9} <= written <= {n for n in range(10) if n != 5}
     # a fresh replica restored from the changelog holds the last committed value per key
     with StoreApp([Tally], log=log, app=name, data_dir=tmp_path / "replica") as app:
         table = app["tally"].table("last")

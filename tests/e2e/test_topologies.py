@@ -70,8 +70,8 @@ def test_scoring_unknown_user_is_dead_lettered(
                          store_dir=str(tmp_path / "stores"), timeout=120)
     assert sum(len(items) for items in outputs.values()) == 5
     letters = [DeadLetter.from_record(r) for r in read_topic(log, f"{namespace}.enrich.dlq")]
-    assert sorted(letter.error_type for letter in letters) == ["SerializationError", "StageError"]
-    unknown = next(letter for letter in letters if letter.error_type == "StageError")
+    assert sorted(letter.error_type for letter in letters) == ["LookupError", "SerializationError"]
+    unknown = next(letter for letter in letters if letter.error_type == "LookupError")
     assert unknown.message == "unknown user 'nobody'"
     # The dead letter is the original input record: Avro, in the input topic's serde.
     dlq = scoring.compile().with_namespace(namespace).envelope(f"{namespace}.enrich.dlq")

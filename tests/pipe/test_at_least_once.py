@@ -1,4 +1,4 @@
-"""at_least_once writing on both backends: commit cadence, failed writes re-read."""
+"""The at_least_once commit strategy on both backends: cadence, failed writes re-read."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from slither_stream.log.base import Consumer, DeliveryCallback, Producer
 from slither_stream.log.types import Headers, Record, TopicPartition
 from slither_stream.pipe import Pipe
 from slither_stream.pipe.deploy.runner import ensure_topics
-from slither_stream.pipe.engine.commit.at_least_once import AtLeastOnceWriter
-from slither_stream.pipe.engine.loop import StageRuntime
+from slither_stream.pipe.engine.commit.at_least_once import AtLeastOnce
+from slither_stream.pipe.engine.loop import StageLoop
 from slither_stream.pipe.engine.tally import Tally
+from slither_stream.pipe.engine.write_buffer import WriteBuffer
 from tests.e2e.helpers import read_topic
 from tests.pipe.fakes import Planned
 
@@ -55,16 +56,19 @@ def test_commits_once_commit_records_are_written(log: Log, unique_name: Names) -
     with log.consumer(group) as consumer, log.producer() as producer:
         consumer.subscribe([source])
         records = _poll_all(consumer, 10)
-        writer = AtLeastOnceWriter("s", tallies.append, commit_interval=3600,
-                                   commit_records=6)
+        writer = AtLeastOnce("s", count=tallies.append, buffer=WriteBuffer(), interval=3600,
+                             records=6)
         written = _tally(consumed=5, outputs={"default": 5})
         writer.write(producer, consumer, Planned(
             records[:5], [(sink, r.value, None, ()) for r in records[:5]], written))
-        assert log.committed_offsets(group, [tp]) == {tp: None}  # not due yet
+        assert not writer.due()  # 5 < 6 records, and the interval is an hour
+        assert log.committed_offsets(group, [tp]) == {tp: None}
         assert tallies == [] and writer.uncommitted
         writer.write(producer, consumer, Planned(records[5:], [],
                                                  _tally(consumed=5, skipped=5)))
-        assert log.committed_offsets(group, [tp]) == {tp: 10}  # 10 >= 6: flushed, committed
+        assert writer.due()  # 10 >= 6
+        writer.commit(producer, consumer)
+        assert log.committed_offsets(group, [tp]) == {tp: 10}  # flushed, committed
         assert not writer.uncommitted
         assert len(tallies) == 1
         assert (tallies[0].consumed, tallies[0].skipped, tallies[0].outputs) == (
@@ -147,11 +151,11 @@ def test_failed_writes_are_read_again_nothing_is_lost(
 
     monkeypatch.setattr(log, "producer", losing_producer)
 
-    def progress(runtime: StageRuntime) -> None:
+    def progress(runtime: StageLoop) -> None:
         if runtime.stats.idle and runtime.stats.consumed >= total:
             runtime.stop()
 
-    runtime = StageRuntime(log, definition, "s", on_progress=progress, commit_interval=3600,
+    runtime = StageLoop(log, definition, "s", on_progress=progress, commit_interval=3600,
                            commit_records=120)
     runtime.run()
     monkeypatch.undo()
@@ -165,8 +169,8 @@ def test_failed_writes_are_read_again_nothing_is_lost(
         log.end_offsets(partitions)
 
 
-def test_writer_rejects_bad_cadence() -> None:
-    with pytest.raises(ValueError, match="commit_records"):
-        AtLeastOnceWriter("s", lambda _t: None, commit_records=0)
-    with pytest.raises(ValueError, match="commit_interval"):
-        AtLeastOnceWriter("s", lambda _t: None, commit_interval=-1)
+def test_strategy_rejects_bad_cadence() -> None:
+    with pytest.raises(ValueError, match="commit records"):
+        AtLeastOnce("s", count=lambda _t: None, buffer=WriteBuffer(), interval=1, records=0)
+    with pytest.raises(ValueError, match="commit interval"):
+        AtLeastOnce("s", count=lambda _t: None, buffer=WriteBuffer(), interval=-1, records=1)

@@ -117,7 +117,7 @@ def test_retry_policy_and_namespace() -> None:
     pipe = Pipe("p").local("a", ident).on_error("a", "retry", max_attempts=5, then="skip")
     definition = pipe.compile()
     assert definition.stage("a").policy.attempts == 5
-    assert definition.stage("a").policy.final == "skip"
+    assert definition.stage("a").policy.final.name == "skip"
     moved = definition.with_namespace("p-run1")
     assert moved.stage("a").input_topic == "p-run1.a.in"
     assert moved.output_topics == {"default": "p-run1.out.default"}

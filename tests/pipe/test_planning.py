@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 
 from slither_stream.errors import SerializationError
 from slither_stream.item import Item
 from slither_stream.log.types import Record
-from slither_stream.pipe import Pipe, state
+from slither_stream.pipe import Pipe
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.engine.envelope import Envelope
 from slither_stream.pipe.engine.planning import BatchWrites, emit_targets
-from slither_stream.pipe.results import Emit, Failure, Outcome, Skip
+from slither_stream.pipe.engine.write_buffer import StateTarget, WriteBuffer
+from slither_stream.pipe.results import Emitted, Failure, Outcome, Skip
 
 
 def _identity(item: Item, _ctx: Any) -> Any:
@@ -47,15 +47,15 @@ def _plan(definition: PipeDefinition, outcomes: list[Outcome | None], *,
 
 
 def test_each_outcome_becomes_its_writes_in_order_and_is_counted() -> None:
-    definition = _pipe("route")
+    definition = _pipe("dead_letter")
     one, two = Item(1, {"x": 1}, b"k"), Item(2, [2])
     plan = _plan(definition, [
-        Emit((one,)),                       # the default output
-        Emit((two, one), output="odd"),     # two items to a named output
+        Emitted((one,)),                       # the default output
+        Emitted((two, one), output="odd"),     # two items to a named output
         Skip("not needed"),
         Failure("ValueError", "bad"),       # routed to the dead letters
         None,                               # could not be decoded
-        Emit(()),                           # emitted nothing: counts as skipped
+        Emitted(()),                           # emitted nothing: counts as skipped
     ], decode_errors={4: SerializationError("truncated JSON")})
     writes = list(plan)
     assert [(topic, value) for topic, value, _key, _headers in writes] == [
@@ -72,43 +72,75 @@ def test_each_outcome_becomes_its_writes_in_order_and_is_counted() -> None:
 
 
 def test_items_to_the_next_stage_count_as_forwarded() -> None:
-    plan = _plan(_pipe("route", two_stages=True), [Emit((Item(1, 1),)), Emit((Item(2, 2),))])
+    plan = _plan(_pipe("dead_letter", two_stages=True),
+                 [Emitted((Item(1, 1),)), Emitted((Item(2, 2),))])
     assert [topic for topic, *_ in plan] == ["plan.b.in", "plan.b.in"]
     assert (plan.tally.forwarded, plan.tally.outputs) == (2, {})
 
 
 def test_halt_stops_before_the_failed_record() -> None:
-    plan = _plan(_pipe("halt"), [Emit((Item(1, 1),)), Failure("KeyError", "gone"),
-                                 Emit((Item(3, 3),))])
+    plan = _plan(_pipe("halt"), [Emitted((Item(1, 1),)), Failure("KeyError", "gone"),
+                                 Emitted((Item(3, 3),))])
     assert [value for _topic, value, *_ in plan] == [b"1"]
     assert plan.halted is not None and plan.halted[0].offset == 1
     assert [r.offset for r in plan.done] == [0] and plan.tally.consumed == 1
 
 
 def test_an_item_that_cannot_be_encoded_fails_its_whole_outcome() -> None:
-    plan = _plan(_pipe("route"), [Emit((Item(1, 1), Item(2, {1, 2}))), Emit((Item(3, 3),))])
+    plan = _plan(_pipe("dead_letter"),
+                 [Emitted((Item(1, 1), Item(2, {1, 2}))), Emitted((Item(3, 3),))])
     writes = list(plan)
     assert [topic for topic, *_ in writes] == ["plan.a.dlq", "plan.out.default"]
     assert b"output topic plan.out.default" in dict(writes[0][3])["slither.dlq.message"]
 
 
 def test_an_undeclared_output_is_a_failure_naming_it() -> None:
-    plan = _plan(_pipe("skip"), [Emit((Item(1, 1),), output="nowhere")])
+    plan = _plan(_pipe("skip"), [Emitted((Item(1, 1),), output="nowhere")])
     assert list(plan) == [] and plan.tally.skipped == 1
 
 
-def test_store_writes_follow_an_emit_or_skip_and_are_dropped_on_failure() -> None:
-    items = [Item(n, n) for n in range(3)]
-    buffer = state.WriteBuffer()
-    for item in items:
-        buffer.add(item, state.ChangelogWrite("plan.store.t", b"s%d" % item.id,
-                                              orjson.dumps(item.id)))
-    plan = _plan(_pipe("route"), [Emit((items[0],)), Skip("x"), Failure("E", "m")],
-                 items=items, buffer=buffer)
-    assert [(topic, key) for topic, _value, key, _headers in plan] == [
-        ("plan.out.default", None), ("plan.store.t", b"s0"), ("plan.store.t", b"s1"),
-        ("plan.a.dlq", b"k2")]
-    assert (plan.tally.consumed, plan.tally.skipped, plan.tally.dead_lettered) == (3, 1, 1)
+class _Table(StateTarget):
+    topic = "plan.store.t"
+
+    def read(self, key: bytes) -> bytes | None:
+        return None
+
+    def committed(self, entries: dict[bytes, bytes | None]) -> None:
+        raise AssertionError("BatchWrites never commits")
+
+
+def test_state_writes_stand_with_an_emit_or_skip_and_fall_with_a_failure() -> None:
+    """Each attempt at a record stages its writes; BatchWrites keeps them when the
+    record is emitted or skipped, and drops them when it fails (dead-lettered here),
+    also the writes of failed attempts before a retry succeeded."""
+    definition = (Pipe("plan").local("a", _identity).outputs("default")
+                  .on_error("a", "retry", max_attempts=2, then="dead_letter").compile())
+    buffer, table = WriteBuffer(), _Table()
+    attempts: dict[int, int] = {}
+
+    def handler(item: Item) -> Any:
+        attempts[item.id] = attempts.get(item.id, 0) + 1
+        buffer.write(table, b"k%d" % item.id, b"%d" % attempts[item.id])
+        assert buffer.read(table, b"k%d" % item.id) == b"%d" % attempts[item.id]
+        if item.id == 0:
+            return item.payload
+        if item.id == 1:
+            return Skip("filtered, but remembered")
+        if item.id == 2 and attempts[2] == 1:
+            return Failure("TimeoutError", "first attempt")  # the retry succeeds
+        if item.id == 3:
+            return Failure("ValueError", "never")
+        return item.payload
+
+    stage = definition.stage("a")
+    plan = BatchWrites(stage, emit_targets(definition, stage, Envelope()), _records(4),
+                       [Item(n, n) for n in range(4)], process_one=handler, staging=buffer)
+    assert [topic for topic, *_ in plan] == ["plan.out.default", "plan.out.default",
+                                             "plan.a.dlq"]
+    assert sorted(buffer.changelog()) == [("plan.store.t", None, b"k0", b"1"),
+                                          ("plan.store.t", None, b"k1", b"1"),
+                                          ("plan.store.t", None, b"k2", b"2")]
+    assert (plan.tally.consumed, plan.tally.skipped, plan.tally.dead_lettered) == (4, 1, 1)
 
 
 def _one_at_a_time(definition: PipeDefinition, decoded: list[Item | SerializationError],
@@ -120,7 +152,7 @@ def _one_at_a_time(definition: PipeDefinition, decoded: list[Item | Serializatio
 
 def test_one_at_a_time_retries_each_item_as_the_policy_says() -> None:
     definition = (Pipe("plan").local("a", _identity).outputs("default")
-                  .on_error("a", "retry", max_attempts=3, then="route").compile())
+                  .on_error("a", "retry", max_attempts=3, then="dead_letter").compile())
     calls: list[int] = []
 
     def flaky(item: Item) -> Outcome:
@@ -129,7 +161,7 @@ def test_one_at_a_time_retries_each_item_as_the_policy_says() -> None:
             return Failure("TimeoutError", "slow")  # succeeds on its third attempt
         if item.id == 2:
             return Failure("ValueError", "never")
-        return Emit((item,))
+        return Emitted((item,))
 
     plan = _one_at_a_time(definition, [Item(0, 0), Item(1, 1), Item(2, 2),
                                        SerializationError("bad")], flaky)
@@ -147,7 +179,7 @@ def test_one_at_a_time_stops_processing_at_the_halting_record() -> None:
 
     def halting(item: Item) -> Outcome:
         calls.append(item.id)
-        return Failure("KeyError", "x") if item.id == 1 else Emit((item,))
+        return Failure("KeyError", "x") if item.id == 1 else Emitted((item,))
 
     plan = _one_at_a_time(_pipe("halt"), [Item(n, n) for n in range(4)], halting)
     assert len(list(plan)) == 1
@@ -156,7 +188,7 @@ def test_one_at_a_time_stops_processing_at_the_halting_record() -> None:
 
 
 def test_a_batch_gets_its_outcomes_or_a_function_not_both() -> None:
-    definition = _pipe("route")
+    definition = _pipe("dead_letter")
     stage = definition.stage("a")
     with pytest.raises(ValueError, match="not both or neither"):
         BatchWrites(stage, emit_targets(definition, stage, Envelope()), [], [])
@@ -167,14 +199,14 @@ def test_an_item_returned_as_its_own_outcome_goes_to_the_default_target() -> Non
     def same(item: Item) -> Outcome | Item:
         return item if item.id % 2 else Skip("even")
 
-    plan = _one_at_a_time(_pipe("route"), [Item(n, {"n": n}) for n in range(5)], same)
+    plan = _one_at_a_time(_pipe("dead_letter"), [Item(n, {"n": n}) for n in range(5)], same)
     writes = list(plan)
     assert [(topic, value) for topic, value, *_ in writes] == [
         ("plan.out.default", b'{"n":1}'), ("plan.out.default", b'{"n":3}')]
     assert (plan.tally.consumed, plan.tally.skipped, plan.tally.outputs) == (
         5, 3, {"default": 2})
 
-    forwarded = _one_at_a_time(_pipe("route", two_stages=True), [Item(1, 1)], same)
+    forwarded = _one_at_a_time(_pipe("dead_letter", two_stages=True), [Item(1, 1)], same)
     assert [topic for topic, *_ in forwarded] == ["plan.b.in"]
     assert (forwarded.tally.forwarded, forwarded.tally.outputs) == (1, {})
 
@@ -184,7 +216,7 @@ def test_new_payloads_written_at_once_are_counted_up_to_a_halt() -> None:
     at the end of the loop, with the other outcomes, and not past a halting record."""
     def mixed(item: Item) -> Any:
         kinds: dict[int, Any] = {0: {"n": 0}, 1: Skip("no"), 2: [2], 3: 3.5,
-                                 4: Emit((item,), output="odd"), 5: {"n": 5},
+                                 4: Emitted((item,), output="odd"), 5: {"n": 5},
                                  6: Failure("KeyError", "x"), 7: {"n": 7}}
         return kinds[item.id]
 

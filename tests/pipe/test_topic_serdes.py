@@ -37,7 +37,7 @@ def registry() -> SchemaRegistry:
     return found
 
 
-def scored_pipe(registry: SchemaRegistry, policy: str = "route") -> Pipe:
+def scored_pipe(registry: SchemaRegistry, policy: str = "dead_letter") -> Pipe:
     def score(item: Any, _ctx: Any) -> Any:
         risk = item.payload["amount"] / 100
         return {**item.payload, "risk": "high" if risk > 5 else risk}  # a str breaks Scored
@@ -164,7 +164,7 @@ def test_output_mismatch_is_dead_lettered_and_the_rest_flows(
         log: Log, unique_name: Names, registry: SchemaRegistry) -> None:
     namespace = unique_name("serdes-dlq")
     inputs = [{"txn_id": f"t{n}", "amount": float(n)} for n in range(5)]
-    outputs = Runner.run(misfit_pipe(registry, "route"), inputs, log=log,
+    outputs = Runner.run(misfit_pipe(registry, "dead_letter"), inputs, log=log,
                          namespace=namespace, timeout=60)
     assert sorted(i.payload["txn_id"] for i in outputs["low"]) == ["t0", "t1", "t2", "t4"]
     letters = [DeadLetter.from_record(r) for r in read_topic(log, f"{namespace}.route.dlq")]

@@ -1,4 +1,4 @@
-"""TransactionalWriter: how an exactly_once stage recovers from a failed transaction.
+"""The exactly_once commit strategy: one transaction per interval, and its recovery.
 
 Fakes stand in for the log's producer and consumer so each failure is exact: a
 commit whose outcome the coordinator decided either way, a broker that cannot say
@@ -16,7 +16,9 @@ import pytest
 from slither_stream.errors import LogError, TransactionError
 from slither_stream.log.types import Outgoing, Record, TopicPartition
 from slither_stream.pipe.engine.commit import exactly_once as transactions
-from slither_stream.pipe.engine.commit.exactly_once import TransactionalWriter
+from slither_stream.pipe.engine.commit.exactly_once import ExactlyOnce
+from slither_stream.pipe.engine.tally import Tally
+from slither_stream.pipe.engine.write_buffer import StateTarget, WriteBuffer
 from tests.pipe.fakes import Planned
 
 TP = TopicPartition("in", 0)
@@ -27,11 +29,12 @@ class FakeProducer:
     fail_commit: list[Exception] = field(default_factory=list)
     produced: list[bytes | None] = field(default_factory=list)
     offsets: list[dict[TopicPartition, int]] = field(default_factory=list)
+    begins: int = 0
     aborts: int = 0
     commits: int = 0
 
     def begin_transaction(self) -> None:
-        pass
+        self.begins += 1
 
     def produce(self, topic: str, value: bytes | None, key: bytes | None = None,
                 **_: object) -> None:
@@ -72,35 +75,96 @@ class FakeConsumer:
         self.seeks.append((tp, offset))
 
 
+class DictTarget(StateTarget):
+    """A table held in a dict: what the strategy applies after a commit."""
+
+    def __init__(self) -> None:
+        self.topic = "changelog"
+        self.rows: dict[bytes, bytes] = {}
+
+    def read(self, key: bytes) -> bytes | None:
+        return self.rows.get(key)
+
+    def committed(self, entries: dict[bytes, bytes | None]) -> None:
+        for key, value in entries.items():
+            if value is None:
+                self.rows.pop(key, None)
+            else:
+                self.rows[key] = value
+
+
 def batch(first: int, count: int) -> Planned:
     """A fresh planned batch (each write attempt plans its batch anew)."""
     records = [Record("in", 0, offset, None, b"x", ()) for offset in
                range(first, first + count)]
-    return Planned(records, [("out", f"{r.offset}".encode(), None, ()) for r in records])
+    tally = Tally()
+    tally.consumed = count
+    return Planned(records, [("out", f"{r.offset}".encode(), None, ()) for r in records],
+                   tally)
 
 
-def test_a_committed_transaction_sends_the_batch_offsets_and_counts_nothing_as_failed() -> None:
+def strategy(buffer: WriteBuffer | None = None, counted: list[Tally] | None = None
+             ) -> ExactlyOnce:
+    sink = counted if counted is not None else []
+    return ExactlyOnce("s", count=sink.append,
+                       buffer=WriteBuffer() if buffer is None else buffer,
+                       interval=3600, records=10**6, stop=threading.Event())
+
+
+def test_one_transaction_spans_every_batch_until_the_commit() -> None:
     producer, consumer = FakeProducer(), FakeConsumer({})
-    writer = TransactionalWriter("s", threading.Event())
-    assert writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
-    assert producer.offsets == [{TP: 13}] and producer.commits == 1
-    assert producer.produced == [b"10", b"11", b"12"] and consumer.seeks == []
+    counted: list[Tally] = []
+    commits = strategy(counted=counted)
+    commits.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
+    commits.write(producer, consumer, batch(13, 2))  # type: ignore[arg-type]
+    assert producer.begins == 1 and producer.commits == 0 and counted == []
+    commits.commit(producer, consumer)  # type: ignore[arg-type]
+    assert producer.offsets == [{TP: 15}] and producer.commits == 1
+    assert producer.produced == [b"10", b"11", b"12", b"13", b"14"]
+    assert [t.consumed for t in counted] == [5] and consumer.seeks == []
+    commits.commit(producer, consumer)  # type: ignore[arg-type]
+    assert producer.begins == 1 and producer.commits == 1  # nothing open, nothing sent
+
+
+def test_state_writes_join_the_transaction_and_apply_only_after_it_committed() -> None:
+    producer, consumer = FakeProducer(), FakeConsumer({})
+    buffer, table = WriteBuffer(), DictTarget()
+    commits = strategy(buffer)
+    commits.write(producer, consumer, batch(0, 1))  # type: ignore[arg-type]
+    buffer.stage()
+    buffer.write(table, b"k", b"1")
+    buffer.keep()
+    producer.fail_commit.append(TransactionError("fenced"))
+    commits.commit(producer, consumer)  # type: ignore[arg-type]
+    assert producer.produced[-1] == b"1"  # produced into the transaction
+    assert table.rows == {} and not buffer  # aborted: dropped, never applied
+    assert commits.needs_rewind
+    assert commits.rewind(consumer) == {("in", 0)}  # type: ignore[arg-type]
+    commits.write(producer, consumer, batch(0, 1))  # type: ignore[arg-type]
+    buffer.stage()
+    buffer.write(table, b"k", b"2")
+    buffer.keep()
+    commits.commit(producer, consumer)  # type: ignore[arg-type]
+    assert table.rows == {b"k": b"2"}
 
 
 @pytest.mark.parametrize(("committed", "expected_seek"), [
     (13, 13),    # the coordinator had accepted the commit: do not process it again
-    (10, 10),    # it aborted: re-read the batch
-    (None, 10),  # nothing ever committed: the batch's start
+    (10, 10),    # it aborted: re-read the records
+    (None, 10),  # nothing ever committed: where the records started
 ])
 def test_a_failed_commit_rereads_from_the_committed_offset(
         committed: int | None, expected_seek: int) -> None:
     producer = FakeProducer(fail_commit=[TransactionError("producer client replaced")])
     consumer = FakeConsumer({TP: committed})
-    writer = TransactionalWriter("s", threading.Event())
-    assert not writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
-    assert producer.aborts == 1
+    counted: list[Tally] = []
+    commits = strategy(counted=counted)
+    commits.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
+    commits.commit(producer, consumer)  # type: ignore[arg-type]
+    assert producer.aborts == 1 and commits.failures == 1 and counted == []
+    assert commits.needs_rewind
+    commits.rewind(consumer)  # type: ignore[arg-type]
     assert consumer.seeks == [(TP, expected_seek)]
-    assert writer.failures == 1
 
 
 def test_committed_offsets_are_asked_again_until_the_broker_answers(
@@ -108,9 +172,19 @@ def test_committed_offsets_are_asked_again_until_the_broker_answers(
     monkeypatch.setattr(transactions, "RESYNC_RETRY_S", 0.01)
     producer = FakeProducer(fail_commit=[TransactionError("cut")])
     consumer = FakeConsumer({TP: 13}, committed_failures=3)
-    writer = TransactionalWriter("s", threading.Event())
-    writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
+    commits = strategy()
+    commits.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
+    commits.commit(producer, consumer)  # type: ignore[arg-type]
+    commits.rewind(consumer)  # type: ignore[arg-type]
     assert consumer.committed_failures == 0 and consumer.seeks == [(TP, 13)]
+
+
+def _fail_once(commits: ExactlyOnce, producer: FakeProducer, consumer: FakeConsumer,
+               first: int = 10) -> None:
+    commits.write(producer, consumer, batch(first, 3))  # type: ignore[arg-type]
+    commits.commit(producer, consumer)  # type: ignore[arg-type]
+    if commits.needs_rewind:
+        commits.rewind(consumer)  # type: ignore[arg-type]
 
 
 def test_the_stage_gives_up_only_when_failures_last_long_enough(
@@ -119,12 +193,12 @@ def test_the_stage_gives_up_only_when_failures_last_long_enough(
     monkeypatch.setattr(transactions.time, "monotonic", lambda: now[0])
     producer = FakeProducer(fail_commit=[TransactionError(f"f{i}") for i in range(20)])
     consumer = FakeConsumer({TP: 10})
-    writer = TransactionalWriter("s", threading.Event())
+    commits = strategy()
     for _ in range(transactions.MAX_TRANSACTION_FAILURES + 3):  # many, but quick
-        assert not writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
+        _fail_once(commits, producer, consumer)
     now[0] += transactions.GIVE_UP_AFTER_S
     with pytest.raises(TransactionError, match="giving up"):
-        writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
+        _fail_once(commits, producer, consumer)
 
 
 def test_a_success_resets_the_failure_streak(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,11 +206,12 @@ def test_a_success_resets_the_failure_streak(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(transactions.time, "monotonic", lambda: now[0])
     producer = FakeProducer(fail_commit=[TransactionError("f")] * 6)
     consumer = FakeConsumer({TP: 10})
-    writer = TransactionalWriter("s", threading.Event())
+    commits = strategy()
     for _ in range(6):
-        writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
-    assert writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
-    assert writer.failures == 0
+        _fail_once(commits, producer, consumer)
+    _fail_once(commits, producer, consumer)
+    assert commits.failures == 0 and not commits.needs_rewind
     now[0] += 10 * transactions.GIVE_UP_AFTER_S
     producer.fail_commit.append(TransactionError("after a long good run"))
-    assert not writer.write(producer, consumer, batch(10, 3))  # type: ignore[arg-type]
+    _fail_once(commits, producer, consumer, first=13)
+    assert commits.failures == 1

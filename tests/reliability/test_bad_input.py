@@ -60,7 +60,7 @@ def bad_input_pipe() -> Pipe:
     pipe = Pipe("rel-bad", partitions=2)
     pipe.local("validate", validate, batch_size=20)
     pipe.local("double", double, batch_size=20)
-    pipe.on_error("*", "route")
+    pipe.on_error("*", "dead_letter")
     return pipe
 
 

@@ -51,7 +51,7 @@ def compute_pipe(name: str) -> Pipe:
     pipe.compute("crunch", "tests.reliability.compute_funcs:flaky_crunch", batch_size=10,
                  max_in_flight=2, executor="processes", processes=2, timeout=1.5)
     pipe.local("judge", judge, batch_size=50)
-    pipe.on_error("crunch", "retry", max_attempts=3, then="route")
+    pipe.on_error("crunch", "retry", max_attempts=3, then="dead_letter")
     pipe.on_error("judge", "skip")
     return pipe
 

@@ -24,7 +24,7 @@ from slither_stream.log import open_log
 from slither_stream.pipe import Pipe
 from slither_stream.pipe.deploy.runner import ensure_topics
 from slither_stream.pipe.engine.backpressure import BACKPRESSURE
-from slither_stream.pipe.engine.loop import StageRuntime
+from slither_stream.pipe.engine.loop import StageLoop
 from tests.reliability.helpers import (
     Figures,
     backend_of,
@@ -84,7 +84,7 @@ def test_lag_backpressure_bounds_memory_under_a_slow_stage(
 
     rss = {"start": 0.0, "max": 0.0}
 
-    def on_progress(_runtime: StageRuntime) -> None:
+    def on_progress(_runtime: StageLoop) -> None:
         rss["max"] = max(rss["max"], current_rss_mib())
 
     with open_log(log_url) as log:
@@ -94,7 +94,7 @@ def test_lag_backpressure_bounds_memory_under_a_slow_stage(
         rss["start"] = rss["max"] = current_rss_mib()
         telemetry.attach_many("reliability-slow", [(*BACKPRESSURE, "pause"),
                                                    (*BACKPRESSURE, "resume")], on_event)
-        runtimes = [StageRuntime(log, definition, plan.name, lag_interval=0.0,
+        runtimes = [StageLoop(log, definition, plan.name, lag_interval=0.0,
                                  on_progress=on_progress) for plan in definition.stages]
         threads = [threading.Thread(target=rt.run, name=f"reliability-slow-{rt.name}")
                    for rt in runtimes]

@@ -1,7 +1,7 @@
 """``Runner.run`` / ``Runner.stream``: drive a pipe in-process through its topics.
 
 A run uses the same topic topology a deployment uses: the inputs are produced to
-the pipe's input topic, one :class:`StageRuntime` per stage consumes and produces
+the pipe's input topic, one :class:`StageLoop` per stage consumes and produces
 (each in its own named thread, owned and stopped by the run), and a collector reads
 the output topics. On the embedded log in a temporary directory by default; pass
 ``log=`` (a :class:`Log` or URL) to run on another log, in which case the run's
@@ -37,7 +37,7 @@ from slither_stream.log.types import TopicPartition, TopicSpec
 from slither_stream.pipe.declaration import Pipe
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.deploy.sessions import StoreSession
-from slither_stream.pipe.engine.loop import StageRuntime
+from slither_stream.pipe.engine.loop import StageLoop
 
 _log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class RunHandle:
     definition: PipeDefinition
     log: Log
     session_id: str
-    runtimes: list[StageRuntime] = field(default_factory=list)
+    runtimes: list[StageLoop] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     errors: list[tuple[str, BaseException]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -208,11 +208,11 @@ def _output_starts(log: Log, definition: PipeDefinition) -> dict[TopicPartition,
 
 def _start_stages(handle: RunHandle, context: Context) -> None:
     for plan in handle.definition.stages:
-        runtime = StageRuntime(handle.log, handle.definition, plan.name, context=context,
+        runtime = StageLoop(handle.log, handle.definition, plan.name, context=context,
                                member=handle.session_id[:12])
         handle.runtimes.append(runtime)
 
-        def target(runtime: StageRuntime = runtime) -> None:
+        def target(runtime: StageLoop = runtime) -> None:
             try:
                 runtime.run()
             except BaseException as error:

@@ -21,7 +21,7 @@ from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.deploy import gc_policy
 from slither_stream.pipe.deploy.runner import ensure_topics
 from slither_stream.pipe.deploy.sessions import ReaderSession, StoreSession
-from slither_stream.pipe.engine.loop import StageHaltedError, StageRuntime
+from slither_stream.pipe.engine.loop import StageHaltedError, StageLoop
 
 _log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Worker:
         self.tune_gc = tune_gc
         """Whether :meth:`run` applies :mod:`slither_stream.pipe.deploy.gc_policy` to this
         process (the collector otherwise costs a stage a fifth of its time)."""
-        self.runtimes: list[StageRuntime] = []
+        self.runtimes: list[StageLoop] = []
         self._threads: list[threading.Thread] = []
         self._errors: list[tuple[str, BaseException]] = []
         self._finished = threading.Event()
@@ -84,7 +84,7 @@ class Worker:
             if self.tune_gc:
                 gc_policy.freeze_startup_objects()  # the restored stores' objects too
             for name in self.stage_names:
-                runtime = StageRuntime(self.log, self.definition, name, context=context,
+                runtime = StageLoop(self.log, self.definition, name, context=context,
                                        member=self.member, poll_timeout=self.poll_timeout)
                 self.runtimes.append(runtime)
                 thread = threading.Thread(
@@ -112,7 +112,7 @@ class Worker:
         self._stopping.set()
         self._finished.set()
 
-    def _run_stage(self, runtime: StageRuntime) -> None:
+    def _run_stage(self, runtime: StageLoop) -> None:
         try:
             runtime.run()
         except BaseException as error:

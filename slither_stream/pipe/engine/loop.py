@@ -1,27 +1,30 @@
-"""One stage on the log: a consumer-group member that reads, processes, writes, commits.
+"""One stage on the log: a consumer-group member that polls, processes, writes, commits.
 
 The loop, per polled batch (records of several partitions, each in offset order):
 
 1. decode records into items (undecodable records go to the dead-letter topic);
-2. run the stage's processor, retrying failed items as the error policy says;
-3. produce every outcome (next stage's topic, a pipe output, or the dead-letter
-   topic), in input order, keyed by the item key so per-key order is kept
-   (under at_least_once, a stage whose processor works one item at a time does 2
-   and 3 per record, see :mod:`slither_stream.pipe.engine.planning`);
-4. commit offsets — only once every write before them is acknowledged
-   (at_least_once), or inside one transaction with the writes (exactly_once).
+2. process the items, retrying failed ones as the error policy says: a local stage
+   with a per-item handler, and a router, process each record and hand its writes
+   to the producer before the next (see
+   :mod:`slither_stream.pipe.engine.planning`); compute stages and batch handlers
+   process the batch as a whole;
+3. hand the batch's writes to the stage's commit strategy, in input order, keyed by
+   the item key so per-key order is kept;
+4. commit when the strategy says it is due (every commit interval or after a number
+   of records), when a poll comes back empty, before partitions are revoked, when
+   the stage halts and when it stops.
 
-at_least_once commits on a cadence (every ``commit_interval`` seconds or
-``commit_records`` records): the stage flushes its producer, then commits one past
-the last processed record of each partition. It also settles (flush, then commit)
-on an empty poll, when it halts, before partitions are revoked, and when it stops;
-see :mod:`slither_stream.pipe.engine.commit.at_least_once`. After failed writes the stage re-reads
-everything since the last commit (the consumer seeks back), so nothing is
-lost. ``halt`` stops the stage after committing up to the last good record and
-raises :class:`PipeError`. Backpressure: before each poll the stage asks its
-:class:`LagGate` whether the next stage lags too much, and pauses its partitions
-until it does not. The loop is synchronous, so when a rebalance revokes partitions
-(inside ``poll_batch``) every finished record is already committed.
+The delivery mode is the commit strategy (:mod:`slither_stream.pipe.engine.commit`),
+chosen once when the stage starts; the loop never asks which mode it is in.
+Handler semantics are the same in both modes: state writes go into the stage's
+write buffer, readable at once, and are committed with the outputs.
+
+``halt`` stops the stage after committing up to the last good record and raises
+:class:`StageHaltedError`. Backpressure: before each poll the stage asks its
+:class:`~slither_stream.pipe.engine.backpressure.LagGate` whether the next stage
+lags too much, and pauses its partitions until it does not. The loop is
+synchronous, so when a rebalance revokes partitions (inside the poll) every
+finished record is committed before another member gets them.
 """
 
 from __future__ import annotations
@@ -35,10 +38,7 @@ from typing import Any
 
 from slither_stream import telemetry
 from slither_stream.context import Context
-from slither_stream.errors import (
-    PipeError,
-    SerializationError,
-)
+from slither_stream.errors import PipeError, SerializationError
 from slither_stream.item import Item
 from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.log.record_batch import RecordBatch
@@ -46,17 +46,16 @@ from slither_stream.log.types import TopicPartition
 from slither_stream.pipe import state
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
 from slither_stream.pipe.engine.backpressure import LagGate
-from slither_stream.pipe.engine.commit.at_least_once import (
-    DEFAULT_COMMIT_INTERVAL,
-    DEFAULT_COMMIT_RECORDS,
-    AtLeastOnceWriter,
-)
-from slither_stream.pipe.engine.commit.exactly_once import TransactionalWriter
+from slither_stream.pipe.engine.commit.at_least_once import AtLeastOnce
+from slither_stream.pipe.engine.commit.base import CommitStrategy
+from slither_stream.pipe.engine.commit.exactly_once import ExactlyOnce
 from slither_stream.pipe.engine.envelope import Envelope
 from slither_stream.pipe.engine.planning import BatchWrites, emit_targets
 from slither_stream.pipe.engine.processors import StageProcessor, processor_for
 from slither_stream.pipe.engine.tally import Tally
+from slither_stream.pipe.engine.write_buffer import WriteBuffer
 from slither_stream.pipe.results import Failure, Outcome
+from slither_stream.policies import Halt, Retry
 
 _log = logging.getLogger(__name__)
 
@@ -76,7 +75,8 @@ class StageHaltedError(PipeError):
 
 @dataclass
 class StageStats:
-    """Counters a runner or operator reads to follow a stage (guarded by ``lock``)."""
+    """Counters a runner or operator reads to follow a stage (guarded by ``lock``).
+    Records count once they are committed."""
 
     consumed: int = 0
     forwarded: int = 0
@@ -88,16 +88,30 @@ class StageStats:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-class StageRuntime:
+def commit_strategy(definition: PipeDefinition, stage: str, *, count: Callable[[Tally], None],
+                    buffer: WriteBuffer, stop: threading.Event, interval: float | None = None,
+                    records: int | None = None) -> CommitStrategy:
+    """The commit strategy of ``definition``'s delivery mode for ``stage`` (the one
+    place that looks at the mode); ``interval`` / ``records`` override the pipe's."""
+    chosen_interval = definition.commit_interval if interval is None else interval
+    chosen_records = definition.commit_records if records is None else records
+    if definition.delivery == "exactly_once":
+        return ExactlyOnce(stage, count=count, buffer=buffer, interval=chosen_interval,
+                           records=chosen_records, stop=stop)
+    return AtLeastOnce(stage, count=count, buffer=buffer, interval=chosen_interval,
+                       records=chosen_records)
+
+
+class StageLoop:
     """Runs one stage of ``definition`` as a member of the stage's consumer group.
 
     ``run()`` blocks until :meth:`stop` is called (then it drains: the batch in
     hand finishes, is committed, and the clients close) or the stage halts (then it
-    raises :class:`PipeError`). ``on_progress`` is called after every batch and every
-    empty poll, from the stage's thread. ``lag_interval`` is how often (seconds) the
-    downstream lag is measured for backpressure; a stage overshoots ``max_lag`` by at
-    most what it writes in that time. ``commit_interval`` / ``commit_records`` set
-    the at_least_once commit cadence (see :mod:`slither_stream.pipe.engine.commit.at_least_once`).
+    raises :class:`StageHaltedError`). ``on_progress`` is called after every batch
+    and every empty poll, from the stage's thread. ``lag_interval`` is how often
+    (seconds) the downstream lag is measured for backpressure; a stage overshoots
+    ``max_lag`` by at most what it writes in that time. ``commit_interval``
+    (seconds) and ``commit_records`` override the pipe's commit cadence.
     """
 
     def __init__(
@@ -109,11 +123,11 @@ class StageRuntime:
         context: Context | None = None,
         member: str = "0",
         poll_timeout: float = 0.1,
-        on_progress: Callable[[StageRuntime], None] | None = None,
+        on_progress: Callable[[StageLoop], None] | None = None,
         envelope: Envelope | None = None,
         lag_interval: float = 0.2,
-        commit_interval: float = DEFAULT_COMMIT_INTERVAL,
-        commit_records: int = DEFAULT_COMMIT_RECORDS,
+        commit_interval: float | None = None,
+        commit_records: int | None = None,
     ) -> None:
         self.log = log
         self.definition = definition
@@ -131,11 +145,15 @@ class StageRuntime:
                                if self.plan.index == 0 else self.envelope)
         self._targets = emit_targets(definition, self.plan, self.envelope)
         self.stats = StageStats()
-        self.exactly_once = definition.delivery == "exactly_once"
         self._stop = threading.Event()
-        self._writer = AtLeastOnceWriter(
-            stage, self._add_tally, commit_interval=commit_interval,
-            commit_records=commit_records)
+        self.buffer = WriteBuffer()
+        """The stage's state writes since its last commit."""
+        self._stateful = bool(definition.stores)
+        """Whether handlers may write state (the pipe has stores): each attempt at an
+        item then stages its writes."""
+        self.commits = commit_strategy(definition, stage, count=self._add_tally,
+                                       buffer=self.buffer, stop=self._stop,
+                                       interval=commit_interval, records=commit_records)
         self.gate: LagGate | None = None
         if self.plan.downstream_group is not None and self.plan.downstream_topic is not None:
             self.gate = LagGate(
@@ -149,10 +167,8 @@ class StageRuntime:
         self._producer: Producer | None = None
         self._processor: StageProcessor | None = None
         self._one_at_a_time: Callable[[Item], Any] | None = None
-        """The processor's per-item function, if it has one (not under exactly_once,
-        where each item's store writes are buffered while the batch is processed)."""
+        """The processor's per-item function, if it has one."""
         self._since_idle = 0
-        self._transactions = TransactionalWriter(stage, self._stop)
         self._revoked_in_poll: set[TopicPartition] = set()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -164,10 +180,7 @@ class StageRuntime:
     @property
     def poll_size(self) -> int:
         """Records per poll: one batch, or ``max_in_flight`` batches for compute."""
-        spec = self.plan.spec
-        if spec.kind == "compute":
-            return spec.batch_size * int(spec.option("max_in_flight", 4))
-        return spec.batch_size
+        return self.plan.spec.poll_size
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit, and return."""
@@ -179,49 +192,53 @@ class StageRuntime:
 
     def run(self) -> None:
         """The stage loop (blocks; see the class docstring)."""
-        transactional_id = (f"{self.plan.group}.{self.member}" if self.exactly_once else None)
+        commits = self.commits
         try:
             self._processor = processor_for(self.plan)
-            if not self.exactly_once:
-                self._one_at_a_time = self._processor.one_at_a_time(self.context)
-            # Writes are confirmed by flush (at_least_once) or by the transaction's
-            # commit: no delivery report per record.
-            self._producer = self.log.producer(transactional_id=transactional_id,
-                                               delivery_reports="errors")
-            self._consumer = self.log.consumer(self.plan.group, auto_offset_reset="earliest")
-            self._consumer.subscribe([self.plan.input_topic], on_revoke=self._on_revoke)
+            self._one_at_a_time = self._processor.one_at_a_time(self.context)
+            self._producer = producer = commits.producer(self.log, self.member, self.plan.group)
+            self._consumer = consumer = self.log.consumer(self.plan.group,
+                                                          auto_offset_reset="earliest")
+            consumer.subscribe([self.plan.input_topic], on_revoke=self._on_revoke)
+            state.install(self.buffer)
             while not self._stop.is_set():
                 self._apply_backpressure()
                 self._revoked_in_poll.clear()
-                records = self._consumer.poll_records(self.poll_size, self.poll_timeout)
+                records = consumer.poll_records(self.poll_size, self.poll_timeout)
                 if self._revoked_in_poll:
                     records = self._drop_revoked(records)
-                if self._writer.failed:
+                if commits.needs_rewind:
                     records = self._rewind(records)
                 if records:
                     with self.stats.lock:
                         self.stats.idle = False
                     self._since_idle += len(records)
                     self._handle(records)
+                    if commits.due():
+                        commits.commit(producer, consumer)
                 else:
-                    if not self.exactly_once:
-                        self._writer.settle(self._producer, self._consumer)
+                    commits.commit(producer, consumer)
                     with self.stats.lock:
-                        self.stats.idle = not self._writer.uncommitted
+                        self.stats.idle = not commits.uncommitted
                     if self._since_idle and self.stats.idle:
                         _log.info("stage %s (member %s, pid %d) caught up after %d records",
                                   self.name, self.member, os.getpid(), self._since_idle)
                         self._since_idle = 0
                 self._progress()
         finally:
+            state.install(None)
             self._close()
 
     def _close(self) -> None:
         consumer, producer, processor = self._consumer, self._producer, self._processor
         self._consumer = self._producer = self._processor = None
         try:
-            if consumer is not None and producer is not None and not self.exactly_once:
-                self._writer.settle(producer, consumer)
+            if consumer is not None and producer is not None:
+                try:
+                    if not self.commits.needs_rewind:
+                        self.commits.commit(producer, consumer)
+                finally:
+                    self.commits.close(producer)
         finally:
             if processor is not None:
                 processor.close()
@@ -239,12 +256,8 @@ class StageRuntime:
     def _apply_backpressure(self) -> None:
         if self.gate is None or self._consumer is None:
             return
-        if self.gate.due() and self._producer is not None and not self.exactly_once:
-            # Measure what this stage has really written: records still waiting for
-            # their acknowledgement are not in the downstream end offset yet, so the
-            # gate would let another batch through on top of them (a pipelined stage
-            # overshot max_lag by two batches instead of one).
-            self._writer.settle(self._producer, self._consumer)
+        if self.gate.due() and self._producer is not None:
+            self.commits.before_lag_check(self._producer, self._consumer)
         was_closed = self.gate.closed
         closed = self.gate.update()
         assignment = self._consumer.assignment()
@@ -254,12 +267,12 @@ class StageRuntime:
             self._consumer.resume(self._consumer.paused())
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
-        """Wait for the writes in flight, commit what is finished, then forget the
-        revoked partitions. (After failed writes nothing is committed; the
-        still-owned partitions are re-read after the poll.)"""
+        """Commit what is finished, then forget the revoked partitions. (After a
+        failed commit nothing is committed; the still-owned partitions are re-read
+        after the poll.)"""
         consumer, producer = self._consumer, self._producer
-        if consumer is not None and producer is not None and not self.exactly_once:
-            self._writer.revoke(producer, consumer, partitions)
+        if consumer is not None and producer is not None:
+            self.commits.revoke(producer, consumer, partitions)
         self._revoked_in_poll.update(partitions)
 
     def _drop_revoked(self, records: RecordBatch) -> RecordBatch:
@@ -276,29 +289,24 @@ class StageRuntime:
         return kept
 
     def _rewind(self, records: RecordBatch) -> RecordBatch:
-        """After failed writes: seek back to the last commit of every owned
+        """After a failed commit: seek back to the last commit of every owned
         partition; records in hand of those partitions are read again, so drop them."""
         assert self._consumer is not None
-        moved = self._writer.rewind(self._consumer)
+        moved = self.commits.rewind(self._consumer)
         return records.where(lambda topic, partition: (topic, partition) not in moved)
 
     # -- one batch ------------------------------------------------------------------
 
     def _handle(self, records: RecordBatch) -> None:
-        assert self._processor is not None and self._consumer is not None
-        assert self._producer is not None
+        assert self._consumer is not None and self._producer is not None
         with telemetry.span(telemetry.PIPE_STAGE, {
             "pipe": self.definition.name, "stage": self.name, "type": self.plan.kind,
             "batch_size": len(records),
         }) as span_meta:
             batch = self._process(records)
-            if self.exactly_once:
-                if self._transactions.write(self._producer, self._consumer, batch):
-                    self._add_tally(batch.tally)
-            else:
-                self._writer.write(self._producer, self._consumer, batch)
-                if batch.halted is not None:  # commit up to the last good record
-                    self._writer.settle(self._producer, self._consumer)
+            self.commits.write(self._producer, self._consumer, batch)
+            if batch.halted is not None:  # commit up to the last good record
+                self.commits.commit(self._producer, self._consumer)
             tally = batch.tally
             span_meta["dead_lettered"] = tally.dead_lettered
             span_meta["records_out"] = tally.forwarded + sum(tally.outputs.values())
@@ -316,35 +324,49 @@ class StageRuntime:
             )
 
     def _process(self, records: RecordBatch) -> BatchWrites:
-        """Decode ``records`` and process their items, or plan to process each as
-        the writer produces the batch (see :mod:`slither_stream.pipe.engine.planning`)."""
-        assert self._processor is not None
+        """Decode ``records`` and plan to process each as the writer produces the
+        batch, or process their items as a whole (see
+        :mod:`slither_stream.pipe.engine.planning`)."""
         decoded = self.input_envelope.decode_many(records)
+        staging = self.buffer if self._stateful else None
         if self._one_at_a_time is not None:
             return BatchWrites(self.plan, self._targets, records, decoded,
-                               process_one=self._one_at_a_time)
+                               process_one=self._one_at_a_time, staging=staging,
+                               pause=self._stop.wait)
         items = [None if isinstance(item, SerializationError) else item for item in decoded]
-        if not self.exactly_once:
+        if staging is None:
             outcomes, attempts = self._process_with_retries(items)
             return BatchWrites(self.plan, self._targets, records, decoded,
                                outcomes=outcomes, attempts=attempts)
-        # exactly_once: each item's store writes join the batch's transaction.
-        buffer = state.WriteBuffer()
-        with state.buffering(buffer):
-            outcomes, attempts = self._process_with_retries(items)
+        # A batch's state writes stand or fall with the batch: kept unless one of its
+        # items halts the stage, in which case nothing of the batch is written.
+        staging.stage()
+        outcomes, attempts = self._process_with_retries(items)
+        whole = staging.staged_writes > 0
+        if whole and self._halts(outcomes):
+            staging.drop()
+        else:
+            staging.keep()
         return BatchWrites(self.plan, self._targets, records, decoded, outcomes=outcomes,
-                           attempts=attempts, buffer=buffer)
+                           attempts=attempts, whole=whole)
+
+    def _halts(self, outcomes: Sequence[Outcome | None]) -> bool:
+        return isinstance(self.plan.policy.final, Halt) and any(
+            type(outcome) is Failure for outcome in outcomes)
 
     def _process_with_retries(
         self, items: Sequence[Item | None]
     ) -> tuple[list[Outcome | None], list[int]]:
         assert self._processor is not None
+        policy = self.plan.policy
         outcomes: list[Outcome | None] = [None] * len(items)
         attempts = [0] * len(items)
         todo = [position for position, item in enumerate(items) if item is not None]
-        for _attempt in range(self.plan.policy.attempts):
+        for attempt in range(policy.attempts):
             if not todo:
                 break
+            if attempt and isinstance(policy, Retry):
+                self._stop.wait(policy.delay(attempt))
             batch = [items[position] for position in todo]
             results = self._processor.process([i for i in batch if i is not None], self.context)
             if len(results) != len(todo):

@@ -1,16 +1,16 @@
 """What a stage writes for one polled batch, planned while the producer takes it.
 
 Per input record the stage writes its outcome's items (to the next stage's topic or
-to a pipe output), a dead letter, or nothing; under exactly_once the record's store
-changelog writes follow. :class:`BatchWrites` plans those writes lazily: iterating
-it yields each write as ``(topic, value, key, headers)`` right after it is encoded,
-so the producer copies it into its queue at once, and counts what it yields in a
-:class:`~slither_stream.pipe.engine.tally.Tally` on the way. Iterate it exactly once.
+to a pipe output), a dead letter, or nothing. :class:`BatchWrites` plans those
+writes lazily: iterating it yields each write as ``(topic, value, key, headers)``
+right after it is encoded, so the producer copies it into its queue at once, and
+counts what it yields in a :class:`~slither_stream.pipe.engine.tally.Tally` on the
+way. Iterate it exactly once. A write object per record, kept for the batch and
+walked again to count, costs more than the write itself.
 
-(Measured on the benchmark's passthrough stage: a write object per record, kept for
-the batch and walked again to count, plus each encoded value copied out of the 4 KB
-block orjson returns (which pays off only while values are kept) cost 6.0-6.3 µs
-per record against 5.0-5.2 µs for this design, medians of 20,000 records.)
+With a stage's write buffer (``staging``), each record's state writes are kept or
+dropped as its outcome is decided here: kept for an emitted or skipped item,
+dropped for a failed one (whatever its policy makes of it).
 """
 
 from __future__ import annotations
@@ -22,19 +22,21 @@ from typing import Any, NamedTuple, Protocol
 from slither_stream.errors import SerializationError
 from slither_stream.item import Item
 from slither_stream.log.types import Outgoing, Record
-from slither_stream.pipe import state
 from slither_stream.pipe.definition import PipeDefinition, StagePlan
 from slither_stream.pipe.engine.dlq import dead_letter_headers
 from slither_stream.pipe.engine.envelope import Envelope
 from slither_stream.pipe.engine.tally import Tally
+from slither_stream.pipe.engine.write_buffer import WriteBuffer
 from slither_stream.pipe.results import (
     NOT_PAYLOAD_TYPES,
-    Emit,
+    Emitted,
     Failure,
     Outcome,
     Skip,
     as_outcome,
 )
+from slither_stream.policies import Halt, Retry
+from slither_stream.policies import Skip as SkipPolicy
 
 _log = logging.getLogger(__name__)
 
@@ -88,23 +90,28 @@ class BatchWrites:
     (per record: its item, or why it could not be decoded) in one of two ways:
 
     * ``outcomes``: the stage processed the items as a whole; ``outcomes[i]`` is
-      the outcome of ``records[i]`` (None where it could not be decoded),
-      ``attempts[i]`` how often it was tried, and ``buffer`` holds the items'
-      store writes (exactly_once), or is None;
+      the outcome of ``records[i]`` (None where it could not be decoded) and
+      ``attempts[i]`` how often it was tried;
     * ``process_one``: called per decoded item while the batch is iterated (again,
-      up to the policy's attempts, while it fails), so a record is processed,
-      encoded and produced before the next is processed: no list of outcomes, and
-      a record that halts the stage ends the processing too. For stages whose
-      items are independent of their batch.
+      up to the policy's attempts, waiting ``pause(seconds)`` between them, while it
+      fails), so a record is processed, encoded and produced before the next is
+      processed: no list of outcomes, and a record that halts the stage ends the
+      processing too. ``staging`` (the stage's write buffer) stages each attempt's
+      state writes and keeps or drops them with the record's outcome.
 
-    Stops before the first record whose failure halts the stage (``halted``)."""
+    Stops before the first record whose failure halts the stage (``halted``); with
+    ``whole`` (a batch processed as a whole that wrote state), a halting failure
+    anywhere in the batch stops it before its first record: nothing of it is
+    written."""
 
     def __init__(self, plan: StagePlan, targets: Mapping[str | None, EmitTarget],
                  records: Sequence[Record], decoded: Sequence[Item | SerializationError], *,
                  outcomes: Sequence[Outcome | None] | None = None,
                  attempts: Sequence[int] | None = None,
                  process_one: Callable[[Item], Any] | None = None,
-                 buffer: state.WriteBuffer | None = None) -> None:
+                 staging: WriteBuffer | None = None,
+                 pause: Callable[[float], object] | None = None,
+                 whole: bool = False) -> None:
         if (outcomes is None) == (process_one is None):
             raise ValueError("give a batch's outcomes or process_one, not both or neither")
         self._plan = plan
@@ -114,7 +121,9 @@ class BatchWrites:
         self._outcomes = outcomes
         self._attempts = attempts
         self._process_one = process_one
-        self._buffer = buffer
+        self._staging = staging
+        self._pause = pause
+        self._whole = whole
         self._finished = 0
         self.tally = Tally()
         self.halted: tuple[Record, Failure] | None = None
@@ -128,19 +137,23 @@ class BatchWrites:
         records = self._records
         return records if self._finished == len(records) else records[:self._finished]
 
-    def __iter__(self) -> Iterator[Outgoing]:
+    def __iter__(self) -> Iterator[Outgoing]:  # noqa: PLR0915 (one flat loop: per record)
         targets = self._targets
         records = self._records
         outcomes = self._outcomes
         process_one = self._process_one
         default = targets.get(None)
+        if self._whole and self._halts_whole():
+            self._count(0, 0, default, 0)
+            return
         # The commonest result, a new payload for the item, is written by the
         # default target's envelope at once (the loop is kept short for it: it
         # runs once per record, so every step in it shows in a stage's CPU; the
         # records it writes are counted at the end, as the others less).
+        staging = self._staging
+        plain = staging is None  # no state writes to keep or drop per record
         write_default, default_topic = ((default.envelope.write, default.topic)
-                                        if default is not None else (None, ""))
-        plain = self._buffer is None  # no store writes to add
+                                        if default is not None and plain else (None, ""))
         outputs = self.tally.outputs
         others = finished = forwarded = 0
         position = -1
@@ -149,6 +162,8 @@ class BatchWrites:
             if outcomes is not None:
                 result = outcomes[position]
             elif type(item) is Item and process_one is not None:
+                if staging is not None:
+                    staging.stage()
                 result = process_one(item)
                 kind = type(result)  # dict first: JSON's payload, no set lookup
                 if write_default is not None and (kind is dict
@@ -166,7 +181,7 @@ class BatchWrites:
             # The other common case, kept short too: one item to a declared
             # target. (An item that cannot be encoded, and every other case, takes
             # the general path, which says why.)
-            if plain and type(result) is Emit and len(result.items) == 1:
+            if plain and type(result) is Emitted and len(result.items) == 1:
                 target = targets.get(result.output)
                 if target is not None:
                     emitted = result.items[0]
@@ -189,6 +204,18 @@ class BatchWrites:
             finished += 1
         self._count(finished, forwarded, default, position + 1 - others)
 
+    def _halts_whole(self) -> bool:
+        """With ``whole``: whether an item of the batch halts it (then nothing of it
+        is written, and ``halted`` names the first such record)."""
+        outcomes = self._outcomes
+        if outcomes is None or not isinstance(self._plan.policy.final, Halt):
+            return False
+        for position, outcome in enumerate(outcomes):
+            if type(outcome) is Failure:
+                self.halted = (self._records[position], outcome)
+                return True
+        return False
+
     def _attempts_of(self, position: int, item: Item | SerializationError,
                      result: Any) -> tuple[Any, int]:
         """The result for the record at ``position`` and the attempts it took:
@@ -202,11 +229,17 @@ class BatchWrites:
 
     def _retry(self, item: Item, failure: Failure) -> tuple[Any, int]:
         """Call ``process_one`` again while ``item`` fails, up to the policy's
-        attempts; the last result and the attempts made."""
+        attempts, after the policy's backoff; the last result and the attempts
+        made."""
         assert self._process_one is not None
+        policy = self._plan.policy
         outcome: Any = failure
         attempts = 1
-        while type(outcome) is Failure and attempts < self._plan.policy.attempts:
+        while type(outcome) is Failure and attempts < policy.attempts:
+            if isinstance(policy, Retry) and self._pause is not None:
+                self._pause(policy.delay(attempts))
+            if self._staging is not None:
+                self._staging.stage()  # a fresh attempt leaves no earlier writes
             outcome = self._process_one(item)
             attempts += 1
         return outcome, attempts
@@ -234,16 +267,14 @@ class BatchWrites:
             yield self._dead_letter(record, "SerializationError", str(decoded), 1)
             return True
         outcome = as_outcome(result, decoded)
-        stored: list[Outgoing] = []  # kept for an Emit or a Skip, dropped on a failure
-        if self._buffer is not None:
-            stored = [(w.topic, w.value, w.key, ())
-                      for w in self._buffer.writes_of(decoded)]
-        if isinstance(outcome, Emit):
+        staging = self._staging
+        if isinstance(outcome, Emitted):
             routed = self._emit(outcome)
             if not isinstance(routed, Failure):
                 target, writes = routed
+                if staging is not None:
+                    staging.keep()
                 yield from writes
-                yield from stored
                 if writes:
                     tally.wrote(target.output, len(writes))
                 else:
@@ -251,14 +282,17 @@ class BatchWrites:
                 return True
             outcome = routed
         if isinstance(outcome, Skip):
-            yield from stored
+            if staging is not None:
+                staging.keep()
             tally.skipped += 1
             return True
+        if staging is not None:
+            staging.drop()  # a failed item leaves no state behind
         final = self._plan.policy.final
-        if final == "halt":
+        if isinstance(final, Halt):
             self.halted = (record, outcome)
             return False
-        if final == "skip":
+        if isinstance(final, SkipPolicy):
             _log.info("stage %s skipped %s[%d]@%d after %s: %s", self._plan.name,
                       record.topic, record.partition, record.offset, outcome.error_type,
                       outcome.message)
@@ -267,7 +301,7 @@ class BatchWrites:
         yield self._dead_letter(record, outcome.error_type, outcome.message, attempts)
         return True
 
-    def _emit(self, outcome: Emit) -> tuple[EmitTarget, list[Outgoing]] | Failure:
+    def _emit(self, outcome: Emitted) -> tuple[EmitTarget, list[Outgoing]] | Failure:
         """The writes of an emitted outcome, all encoded before any is yielded (an
         item that cannot be encoded fails the whole outcome)."""
         target = self._targets.get(outcome.output)

@@ -1,12 +1,19 @@
-"""exactly_once writing for a stage: one transaction per batch, and its recovery.
+"""exactly_once: one transaction per commit interval, and its recovery.
 
-A batch's writes and its input offsets go into one transaction. When a transaction
-fails (a rebalance made the group generation stale, the broker went away, the
-producer replaced its client after a fatal error), nothing of it may be visible
-twice and nothing may be lost, so the stage re-reads the batch's partitions from
-the group's **committed** offsets rather than from where the batch started: after a
-commit whose outcome is unknown (the broker died while committing) only the
-coordinator knows whether the batch is done, and the committed offsets say it.
+The first write after a commit begins a transaction; every batch until the next
+commit is produced into it. A commit produces the buffered state writes to their
+changelogs inside the transaction, adds the input offsets of every finished record
+(``send_offsets_to_transaction``), commits, and only then applies the state writes
+to the stores (which therefore hold committed state only). Outputs, changelog
+records and offsets become visible together or not at all.
+
+When a transaction fails (a rebalance made the group generation stale, the broker
+went away, the producer replaced its client after a fatal error), nothing of it may
+be visible twice and nothing may be lost, so the stage drops its uncommitted state
+and re-reads its partitions from the group's **committed** offsets rather than from
+where the transaction started: after a commit whose outcome is unknown (the broker
+died while committing) only the coordinator knows whether it went through, and the
+committed offsets say it.
 
 Failing transactions are retried as long as the failures go on for less than
 :data:`GIVE_UP_AFTER_S` (a broker restart takes tens of seconds); past that, and
@@ -19,12 +26,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 
 from slither_stream.errors import LogError, TransactionError, TransactionInProgressError
-from slither_stream.log.base import Consumer, Producer
+from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.log.record_batch import RecordBatch
-from slither_stream.log.types import TopicPartition
+from slither_stream.log.types import Record, TopicPartition
+from slither_stream.pipe.engine.commit.base import CommitStrategy
 from slither_stream.pipe.engine.planning import PlannedBatch
+from slither_stream.pipe.engine.tally import Tally
+from slither_stream.pipe.engine.write_buffer import WriteBuffer
 
 _log = logging.getLogger(__name__)
 
@@ -40,51 +51,136 @@ RESYNC_RETRY_S = 1.0
 """Pause between two attempts to read the committed offsets after a failure."""
 
 
-class TransactionalWriter:
-    """Writes one stage's batches in transactions; used from the stage's thread.
+class ExactlyOnce(CommitStrategy):
+    """The exactly_once commit strategy (see the module docstring). ``stop`` is the
+    stage's stop event: it ends waits for an unreachable broker."""
 
-    ``stop`` is the stage's stop event: it ends waits for an unreachable broker.
-    """
-
-    def __init__(self, stage: str, stop: threading.Event) -> None:
-        self.stage = stage
+    def __init__(self, stage: str, *, count: Callable[[Tally], None], buffer: WriteBuffer,
+                 interval: float, records: int, stop: threading.Event) -> None:
+        super().__init__(stage, count=count, buffer=buffer, interval=interval,
+                         records=records)
         self._stop = stop
+        self._open = False  # a transaction is under way
         self.failures = 0
         """Failed transactions in a row."""
         self._failing_since: float | None = None
+        self._to_rewind: dict[TopicPartition, int] = {}
+        """Per partition of a failed transaction, where its records started."""
 
-    def write(self, producer: Producer, consumer: Consumer, batch: PlannedBatch) -> bool:
-        """Write ``batch`` and commit the offsets of its done records in one
-        transaction. True if it committed; False if nothing was done (the batch
-        halted on its first record) or it failed and the consumer was moved back to
-        re-read (raises once failures went on too long, see the module docstring)."""
-        # Read from the batch's columns (a TopicPartition per record showed in
-        # profiles); keyed by TopicPartition once per partition.
-        starts = _keyed(RecordBatch.of(batch.records).first_offsets())
+    def producer(self, log: Log, member: str, group: str) -> Producer:
+        # One transactional id per stage member: a restarted member fences its
+        # predecessor's open transaction.
+        return log.producer(transactional_id=f"{group}.{member}", delivery_reports="errors")
+
+    def write(self, producer: Producer, consumer: Consumer, batch: PlannedBatch) -> None:
+        if not self._open:
+            self._begin(producer, consumer)
+        if self.needs_rewind:
+            self._rewind_later(batch.records)
+            return
         try:
-            producer.begin_transaction()
             producer.produce_many(batch)  # the batch is planned while it is produced
-            offsets = _keyed({partition: offset + 1 for partition, offset
-                              in RecordBatch.of(batch.done).last_offsets().items()})
-            if not offsets:
-                self._abort_quietly(producer)
-                return False
-            producer.send_offsets_to_transaction(consumer, offsets)
+        except LogError as error:
+            self._rewind_later(batch.records)
+            self._failed(producer, error)
+            return
+        self._finished(batch)
+
+    def commit(self, producer: Producer, consumer: Consumer) -> None:
+        self._restart_cadence()
+        if self.needs_rewind:
+            return
+        offsets = self.tracker.committable()
+        if not self._open and not self.buffer:
+            return
+        try:
+            if not self._open:
+                self._begin(producer, consumer)
+                if self.needs_rewind:
+                    return
+            buffer = self.buffer
+            if buffer:
+                for topic, partition, key, value in buffer.changelog():
+                    producer.produce(topic, value, key, partition=partition)
+            if offsets:
+                producer.send_offsets_to_transaction(consumer, offsets)
             self._commit(producer)
         except LogError as error:
-            self._failed(error)
-            self._abort_quietly(producer)
-            self._rewind(consumer, starts)
-            return False
+            self._failed(producer, error)
+            return
         except BaseException:
+            self._open = False
             self._abort_quietly(producer)
             raise
+        self._open = False
         self.failures = 0
         self._failing_since = None
-        return True
+        if self.buffer:
+            self.buffer.committed()
+        self._counted()
+        if offsets:
+            self.tracker.confirm(offsets)
 
-    def _failed(self, error: LogError) -> None:
-        """Count a failed transaction; raise once the failures went on too long."""
+    def rewind(self, consumer: Consumer) -> set[tuple[str, int]]:
+        """Seek each partition of the failed transaction still assigned here to the
+        group's committed offset (where nothing was ever committed, to where its
+        records started: nothing before them is unfinished). Partitions revoked
+        meanwhile are the next owner's, who starts from the committed offset too.
+        Retries reading the offsets until it works or the stage stops: seeking on a
+        guess could process records whose commit did go through a second time.
+        Gives up (raises) after :data:`GIVE_UP_AFTER_S`."""
+        starts, self._to_rewind = self._to_rewind, {}
+        self.needs_rewind = False
+        self.tracker.reset()
+        deadline = time.monotonic() + GIVE_UP_AFTER_S
+        while True:
+            owned = consumer.assignment()
+            mine = [tp for tp in starts if tp in owned]
+            if not mine:
+                return set()
+            try:
+                committed = consumer.committed(mine)
+                break
+            except LogError as error:
+                if self._stop.is_set() or time.monotonic() >= deadline:
+                    raise
+                _log.warning("stage %s: cannot read committed offsets to re-read from, "
+                             "retrying: %s", self.stage, error)
+                self._stop.wait(RESYNC_RETRY_S)
+        moved: set[tuple[str, int]] = set()
+        for tp in mine:
+            offset = committed.get(tp)
+            target = starts[tp] if offset is None else offset
+            _log.info("stage %s: re-reading %s[%d] from %d", self.stage, tp.topic,
+                      tp.partition, target)
+            consumer.seek(tp, target)
+            moved.add((tp.topic, tp.partition))
+        return moved
+
+    # -- internals ------------------------------------------------------------------
+
+    def _rewind_later(self, records: Sequence[Record]) -> None:
+        """Re-read ``records`` (not produced: their transaction failed) too."""
+        for (topic, partition), first in RecordBatch.of(records).first_offsets().items():
+            self._to_rewind.setdefault(TopicPartition(topic, partition), first)
+
+    def _begin(self, producer: Producer, consumer: Consumer) -> None:
+        try:
+            producer.begin_transaction()
+        except LogError as error:
+            self._failed(producer, error)
+            return
+        self._open = True
+
+    def _failed(self, producer: Producer, error: LogError) -> None:
+        """Abort, drop what the transaction held, and mark the stage for a rewind;
+        raise once the failures went on too long."""
+        self._open = False
+        self._abort_quietly(producer)
+        for tp, start in self.tracker.rewind_points().items():
+            self._to_rewind.setdefault(tp, start)
+        self._forget_uncommitted()
+        self.needs_rewind = True
         now = time.monotonic()
         if self._failing_since is None:
             self._failing_since = now
@@ -100,10 +196,9 @@ class TransactionalWriter:
     def _commit(self, producer: Producer) -> None:
         """Commit; a commit still under way when its timeout passes (the broker is
         unreachable) is resumed, never aborted at once: whether it committed is
-        unknown until it returns. Found by the reliability suite's broker restart.
-        The resuming ends when the stage is asked to stop or after
-        :data:`GIVE_UP_AFTER_S`; the transaction then counts as failed, and the
-        committed offsets tell the re-read where to start."""
+        unknown until it returns. The resuming ends when the stage is asked to stop
+        or after :data:`GIVE_UP_AFTER_S`; the transaction then counts as failed, and
+        the committed offsets tell the re-read where to start."""
         deadline = time.monotonic() + GIVE_UP_AFTER_S
         while True:
             try:
@@ -121,36 +216,8 @@ class TransactionalWriter:
         except LogError as error:
             _log.warning("stage %s: abort failed: %s", self.stage, error)
 
-    def _rewind(self, consumer: Consumer, starts: dict[TopicPartition, int]) -> None:
-        """Seek each of the batch's partitions still assigned here to the group's
-        committed offset (where nothing was ever committed, to the batch's start:
-        nothing before it is unfinished). Partitions revoked meanwhile are the next
-        owner's, who starts from the committed offset too. Retries reading the
-        offsets until it works or the stage stops: seeking to the batch's start on a
-        guess could process a batch whose commit did go through a second time.
-        Gives up (raises) after :data:`GIVE_UP_AFTER_S`."""
-        deadline = time.monotonic() + GIVE_UP_AFTER_S
-        while True:
-            owned = consumer.assignment()
-            mine = [tp for tp in starts if tp in owned]
-            if not mine:
-                return
-            try:
-                committed = consumer.committed(mine)
-                break
-            except LogError as error:
-                if self._stop.is_set() or time.monotonic() >= deadline:
-                    raise
-                _log.warning("stage %s: cannot read committed offsets to re-read from, "
-                             "retrying: %s", self.stage, error)
-                self._stop.wait(RESYNC_RETRY_S)
-        for tp in mine:
-            offset = committed.get(tp)
-            target = starts[tp] if offset is None else offset
-            _log.info("stage %s: re-reading %s[%d] from %d", self.stage, tp.topic,
-                      tp.partition, target)
-            consumer.seek(tp, target)
-
-
-def _keyed(offsets: dict[tuple[str, int], int]) -> dict[TopicPartition, int]:
-    return {TopicPartition(*key): offset for key, offset in offsets.items()}
+    def close(self, producer: Producer) -> None:
+        """Abort a transaction left open (a stop that could not commit)."""
+        if self._open:
+            self._open = False
+            self._abort_quietly(producer)

@@ -11,6 +11,7 @@ from slither_stream.pipe.engine.processors.base import StageProcessor
 from slither_stream.pipe.engine.processors.compute import ComputeProcessor
 from slither_stream.pipe.engine.processors.local import LocalProcessor
 from slither_stream.pipe.engine.processors.router import RouterProcessor
+from slither_stream.pipe.specs import ComputeSpec, LocalSpec, RouterSpec
 
 __all__ = ["ComputeProcessor", "LocalProcessor", "RouterProcessor", "StageProcessor",
            "processor_for"]
@@ -18,8 +19,10 @@ __all__ = ["ComputeProcessor", "LocalProcessor", "RouterProcessor", "StageProces
 
 def processor_for(plan: StagePlan) -> StageProcessor:
     """The processor for ``plan``'s kind."""
-    if plan.kind == "local":
-        return LocalProcessor(plan.spec)
-    if plan.kind == "compute":
-        return ComputeProcessor(plan.spec)
-    return RouterProcessor(plan.spec)
+    spec = plan.spec
+    if isinstance(spec, LocalSpec):
+        return LocalProcessor(spec)
+    if isinstance(spec, ComputeSpec):
+        return ComputeProcessor(spec)
+    assert isinstance(spec, RouterSpec)
+    return RouterProcessor(spec)

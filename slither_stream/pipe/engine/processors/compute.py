@@ -6,7 +6,7 @@ honoured. The compute contract is dispatch's: ``function(payloads) -> results``,
 result per payload in the same order; each result becomes its item's new payload.
 
 Dispatch runs under a *skip* policy that hands failed batches back to this stage;
-the pipe's own per-stage policy (halt, skip, retry, route) then acts per item, and a
+the pipe's own per-stage policy (halt, skip, retry, dead_letter) then acts per item, and a
 retry re-dispatches only the failed items. ``executor`` is ``"threads"`` (default,
 ``max_in_flight`` threads), ``"inline"``, ``"processes"`` (``processes=N`` workers) or
 an executor instance (which the stage uses but does not close). ``batch_by="key"``
@@ -23,54 +23,27 @@ from typing import Any
 
 from slither_stream import dispatch
 from slither_stream.context import Context
-from slither_stream.errors import ConfigError
 from slither_stream.item import Item
 from slither_stream.pipe.engine.processors.base import StageProcessor
 from slither_stream.pipe.loading import resolve_function
-from slither_stream.pipe.results import Emit, Failure, Outcome
-from slither_stream.pipe.specs import StageSpec
-
-EXECUTOR_KINDS = ("threads", "inline", "processes")
-COMPUTE_OPTIONS = frozenset({"function", "batch_size", "max_in_flight", "executor", "strategy",
-                             "timeout", "ordering", "processes", "batch_by", "partitions",
-                             "max_lag", "isolate_failures"})
-
-
-def check_compute_options(stage: str, options: dict[str, Any]) -> None:
-    """Reject options a compute stage does not understand (at declaration)."""
-    if "on_error" in options:
-        raise ConfigError(f"compute stage {stage!r}: set its error policy with "
-                          f"pipe.on_error({stage!r}, ...), not a dispatch on_error option")
-    unknown = set(options) - COMPUTE_OPTIONS
-    if unknown:
-        raise ConfigError(f"compute stage {stage!r}: unknown option(s) "
-                          f"{', '.join(sorted(unknown))}; known: "
-                          f"{', '.join(sorted(COMPUTE_OPTIONS - {'function'}))}")
-    executor = options.get("executor", "threads")
-    if isinstance(executor, str) and executor not in EXECUTOR_KINDS:
-        raise ConfigError(f"compute stage {stage!r}: executor must be one of "
-                          f"{', '.join(EXECUTOR_KINDS)} or an executor instance, "
-                          f"not {executor!r}")
-    if options.get("batch_by", "arrival") not in ("arrival", "key"):
-        raise ConfigError(f"compute stage {stage!r}: batch_by must be 'arrival' or 'key', "
-                          f"not {options['batch_by']!r}")
+from slither_stream.pipe.results import Emitted, Failure, Outcome
+from slither_stream.pipe.specs import ComputeSpec
 
 
 class ComputeProcessor(StageProcessor):
     """Dispatches the stage's items in bounded, ordered batches."""
 
-    def __init__(self, spec: StageSpec) -> None:
+    def __init__(self, spec: ComputeSpec) -> None:
         self.spec = spec
-        check_compute_options(spec.name, dict(spec.options))
         self.function: Callable[..., Any] = resolve_function(
-            spec.option("function"), what=f"compute function of stage {spec.name!r}")
+            spec.function, what=f"compute function of stage {spec.name!r}")
         self.batch_size: int = spec.batch_size
-        self.max_in_flight: int = int(spec.option("max_in_flight", 4))
-        strategy = spec.option("strategy")
-        if strategy is None and spec.option("batch_by") == "key":
+        self.max_in_flight: int = spec.max_in_flight
+        strategy = spec.strategy
+        if strategy is None and spec.batch_by == "key":
             strategy = dispatch.KeyPartition()
         self.strategy = strategy
-        self.isolate_failures = bool(spec.option("isolate_failures", True))
+        self.isolate_failures = spec.isolate_failures
         self._executor: Any = None
         self._owns_executor = False
 
@@ -78,7 +51,7 @@ class ComputeProcessor(StageProcessor):
     def executor(self) -> Any:
         """The stage's executor, created on first use."""
         if self._executor is None:
-            chosen = self.spec.option("executor", "threads")
+            chosen = self.spec.executor
             if not isinstance(chosen, str):
                 self._executor = chosen
                 return chosen
@@ -86,7 +59,7 @@ class ComputeProcessor(StageProcessor):
                 self._executor = dispatch.Inline(self.function)
             elif chosen == "processes":
                 self._executor = dispatch.Processes(
-                    self.spec.option("function"), processes=self.spec.option("processes"))
+                    self.spec.function, processes=self.spec.processes)
             else:
                 self._executor = dispatch.Threads(self.function, max_workers=self.max_in_flight)
             self._owns_executor = True
@@ -113,7 +86,7 @@ class ComputeProcessor(StageProcessor):
         outcomes: list[Outcome] = []
         for position, item in enumerate(items):
             if position in results:
-                outcomes.append(Emit((item.update_payload(results[position]),)))
+                outcomes.append(Emitted((item.update_payload(results[position]),)))
             else:
                 outcomes.append(failures.get(position) or Failure(
                     "ComputeError", f"compute stage {self.spec.name!r} lost item {item.id}"))
@@ -143,8 +116,8 @@ class ComputeProcessor(StageProcessor):
         }
         if strategy is not None:
             options["strategy"] = strategy
-        if self.spec.option("timeout") is not None:
-            options["timeout"] = self.spec.option("timeout")
+        if self.spec.timeout is not None:
+            options["timeout"] = self.spec.timeout
         results = {result.id: result.payload for result in dispatch.run(tagged, **options)}
         return results, failures, shared
 

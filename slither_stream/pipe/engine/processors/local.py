@@ -7,38 +7,30 @@ from typing import Any
 
 from slither_stream.context import Context
 from slither_stream.item import Item
-from slither_stream.pipe import state
 from slither_stream.pipe.engine.processors.base import StageProcessor
 from slither_stream.pipe.results import (
-    RESULT_TYPES,
+    HANDLER_RESULT_TYPES,
     Failure,
     Outcome,
     as_outcome,
     interpret,
     interpret_batch,
 )
-from slither_stream.pipe.specs import StageSpec
-
-_TAGGED_OR_ITEM = (tuple, Item)
-"""Handler results that need :func:`interpret` (anything else is the new payload)."""
-
-_NOT_A_PAYLOAD = (*_TAGGED_OR_ITEM, *RESULT_TYPES)
-"""Results the per-item function cannot hand on as a new payload as they are."""
+from slither_stream.pipe.specs import LocalSpec
 
 _PLAIN_PAYLOADS = frozenset({dict, list, str, bytes, int, float, bool, type(None)})
-"""Payload types that are certainly none of those: one set lookup per record instead
-of an ``isinstance`` against five classes (measured 1,400 of 34,000 instructions per
-record of the benchmark's passthrough stage)."""
+"""Payload types that are certainly no typed result: one set lookup per record
+instead of an ``isinstance`` against the result classes (the per-record path)."""
 
 
 class LocalProcessor(StageProcessor):
     """Runs ``handler(item, context)`` per item, or ``batch_handler(items, context)``."""
 
-    def __init__(self, spec: StageSpec) -> None:
+    def __init__(self, spec: LocalSpec) -> None:
         self.spec = spec
-        self.handler = spec.option("handler")
-        self.batch_handler = spec.option("batch_handler")
-        self.cardinality: str = spec.option("cardinality", "one")
+        self.handler = spec.handler
+        self.batch_handler = spec.batch_handler
+        self.cardinality: str = spec.cardinality
 
     def process(self, items: Sequence[Item], context: Context) -> list[Outcome]:
         if not items:
@@ -56,8 +48,6 @@ class LocalProcessor(StageProcessor):
                 failure = Failure("StageError", f"batch handler of stage {self.spec.name!r} "
                                   "asked for per-item processing but no handler is declared")
                 return [failure for _ in items]
-        if state.buffering_active():
-            return [self._one_scoped(item, context) for item in items]
         one = self._one(context)
         return [as_outcome(one(item), item) for item in items]
 
@@ -73,6 +63,7 @@ class LocalProcessor(StageProcessor):
         :meth:`~slither_stream.pipe.engine.processors.base.StageProcessor.one_at_a_time`): this
         runs once per record, and the general path costs several calls more."""
         handler = self.handler
+        assert handler is not None
         cardinality = self.cardinality
         fast = cardinality == "one"
 
@@ -83,20 +74,8 @@ class LocalProcessor(StageProcessor):
                 return Failure.from_exception(error)
             kind = type(value)  # dict first: JSON's payload, no set lookup
             if fast and (kind is dict or kind in _PLAIN_PAYLOADS
-                         or not isinstance(value, _NOT_A_PAYLOAD)):
+                         or not isinstance(value, HANDLER_RESULT_TYPES)):
                 return value
             return interpret(item, value, cardinality=cardinality)
 
         return one
-
-    def _one_scoped(self, item: Item, context: Context) -> Outcome:
-        """``handler(item, context)`` with store writes attributed to ``item``
-        (exactly_once), interpreted."""
-        previous = state.attribute(item)
-        try:
-            value = self.handler(item, context)
-        except Exception as error:
-            return Failure.from_exception(error)
-        finally:
-            state.restore(previous)
-        return interpret(item, value, cardinality=self.cardinality)

@@ -7,14 +7,14 @@ from collections.abc import Callable, Sequence
 from slither_stream.context import Context
 from slither_stream.item import Item
 from slither_stream.pipe.engine.processors.base import StageProcessor
-from slither_stream.pipe.results import Emit, Failure, Outcome
-from slither_stream.pipe.specs import DEFAULT_OUTPUT, StageSpec
+from slither_stream.pipe.results import Emitted, Failure, Outcome
+from slither_stream.pipe.specs import DEFAULT_OUTPUT, RouterSpec
 
 
 class RouterProcessor(StageProcessor):
     """Tags each item with the output of the first predicate that accepts it."""
 
-    def __init__(self, spec: StageSpec) -> None:
+    def __init__(self, spec: RouterSpec) -> None:
         self.spec = spec
         self.routes = spec.routes
 
@@ -31,5 +31,5 @@ class RouterProcessor(StageProcessor):
             except Exception as error:
                 return Failure.from_exception(error)
             if matched:
-                return Emit((item.with_route(rule.output),), rule.output)
-        return Emit((item.with_route(DEFAULT_OUTPUT),), DEFAULT_OUTPUT)
+                return Emitted((item.with_route(rule.output),), rule.output)
+        return Emitted((item.with_route(DEFAULT_OUTPUT),), DEFAULT_OUTPUT)
