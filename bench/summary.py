@@ -110,14 +110,90 @@ def delivery_table(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _number(value: float | None, digits: int = 0) -> str:
+    return MISSING if value is None else f"{value:,.{digits}f}"
+
+
+def case_table(results: Mapping[str, Any], case: str) -> str:
+    """Every figure of one throughput case (or restore, backlog), per system."""
+    lines = [_row(["system", "rec/s median", "spread (min-max)", "wall rec/s", "startup s",
+                   "peak RSS MB", "CPU µs/rec", "note"]),
+             _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"])]
+    for system in SYSTEMS:
+        entry = _summary(results, case, system)
+        if not entry:
+            continue
+        spread = (MISSING if entry.get("low") is None
+                  else f"{entry['low']:,.0f}-{entry['high']:,.0f}")
+        lines.append(_row([HEADINGS[system], _number(entry.get("median")), spread,
+                           _number(entry.get("wall")), _number(entry.get("startup_s"), 1),
+                           _number(entry.get("peak_rss_mb")), _number(entry.get("cpu_us"), 1),
+                           entry.get("note") or ""]))
+    return "\n".join(lines)
+
+
+def latency_table(results: Mapping[str, Any]) -> str:
+    """The latency case: p50 and p99 (median and min-max of the repetitions), max."""
+    lines = [_row(["system", "p50 ms", "p99 ms", "max ms", "out rec/s", "peak RSS MB",
+                   "CPU µs/rec", "note"]),
+             _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"])]
+    for system in SYSTEMS:
+        runs = [run for run in results["runs"] if run["case"] == "latency"
+                and run["system"] == system and "p50_ms" in run.get("extra", {})]
+        if not runs:
+            continue
+        entry = _summary(results, "latency", system)
+
+        def spread(key: str, chosen: list[dict[str, Any]] = runs) -> str:
+            values = [run["extra"][key] for run in chosen]
+            return (f"{statistics.median(values):,.1f} "
+                    f"({min(values):,.1f}-{max(values):,.1f})")
+
+        short = sum(1 for run in runs if run["extra"].get("incomplete"))
+        lines.append(_row([HEADINGS[system], spread("p50_ms"), spread("p99_ms"),
+                           _number(max(run["extra"]["max_ms"] for run in runs), 1),
+                           _number(entry.get("median")), _number(entry.get("peak_rss_mb")),
+                           _number(entry.get("cpu_us"), 1),
+                           f"{short} of {len(runs)} runs could not sustain the input rate: "
+                           "percentiles of the records that arrived (understated)"
+                           if short else ""]))
+    return "\n".join(lines)
+
+
+def repetitions_table(paths: Iterable[Path], systems: tuple[str, ...]) -> str:
+    """Rate (and CPU µs per record) of each repetition, per run file, in run order."""
+    lines = [_row(["run", "system", "repetition 1", "repetition 2", "repetition 3"]),
+             _row(["---", "---", "---:", "---:", "---:"])]
+    for path in paths:
+        results = load(path)
+        for system in systems:
+            runs = sorted((run for run in results["runs"] if run["system"] == system
+                           and run["error"] is None), key=lambda run: run["rep"])
+            cells = [f"{run['rate']:,.0f} ({run['cpu_us_per_record']:.2f} µs)" for run in runs]
+            lines.append(_row([path.name, HEADINGS[system], *cells]))
+    return "\n".join(lines)
+
+
+COLD_BROKER_RUNS = tuple(RESULTS / f"{stamp}.json" for stamp in
+                         ("20261207T004847", "20261207T005023", "20261207T005141"))
+"""Three passthrough runs, slither first, each on a broker started for it."""
+
+
+def tables(results: Mapping[str, Any]) -> list[str]:
+    """Every table the docs quote from ``results`` (and the cold-broker runs)."""
+    found = [summary_table(results), delivery_table(results)]
+    found += [case_table(results, case) for case in (*RATE_CASES, "backlog")]
+    found += [latency_table(results),
+              repetitions_table(COLD_BROKER_RUNS, ("slither", "raw-kafka"))]
+    return found
+
+
 def main(argv: list[str]) -> None:
     results = load(Path(argv[0]) if argv else LATEST)
     commit = results.get("code", {}).get("commit", "?")[:7]
     print(f"<!-- from bench/results/{Path(argv[0] if argv else LATEST).name}, "
           f"commit {commit} -->\n")
-    print(summary_table(results))
-    print()
-    print(delivery_table(results))
+    print("\n\n".join(tables(results)))
 
 
 if __name__ == "__main__":
