@@ -21,6 +21,7 @@ from slither_stream.item import Item
 from slither_stream.log import open_log
 
 __version__ = "0.1.0"
+"""The version of this release of slither-stream."""
 
 __all__ = [
     "ComputeError",

@@ -5,7 +5,7 @@ Handlers receive ``(event, measurements, metadata)``. Emitting with no handler
 attached costs one dict lookup, so the hot path can emit freely. A handler that
 raises is detached and logged rather than breaking the pipeline that emitted.
 
-Reserved events (the seed's table; emitted by the later layers). ``start`` events
+The core events, emitted by the dispatch, store and pipe layers. ``start`` events
 carry ``system_time``; ``stop`` and ``exception`` carry ``duration`` in seconds, and
 ``exception`` adds ``kind`` and ``reason`` to the metadata.
 

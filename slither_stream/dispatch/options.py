@@ -7,7 +7,7 @@ This is the one place defaults live. A value comes from, in order of precedence:
 3. the environment: ``SLITHER_DISPATCH_BATCH_SIZE``, ``SLITHER_DISPATCH_MAX_IN_FLIGHT``,
    ``SLITHER_DISPATCH_TIMEOUT`` (seconds), ``SLITHER_DISPATCH_ORDERING``,
    ``SLITHER_DISPATCH_ON_ERROR`` (``halt`` | ``skip`` | ``retry``);
-4. the built-in defaults (the seed's): batch_size 64, max_in_flight 8,
+4. the built-in defaults: batch_size 64, max_in_flight 8,
    ordering ``preserve``, on_error ``halt``, timeout 30 s, strategy FixedBatch.
 
 Unknown options, wrong types and out-of-range values raise

@@ -26,6 +26,7 @@ from slither_stream.log.types import (
 )
 
 DEFAULT_LOG_URL = "embedded://.slither"
+"""The log used when no URL is given and ``$SLITHER_LOG`` is not set."""
 LOG_URL_ENV = "SLITHER_LOG"
 
 __all__ = [

@@ -36,6 +36,10 @@ _START = (*telemetry.DISPATCH_BATCH, "start")
 _STOP = (*telemetry.DISPATCH_BATCH, "stop")
 _EXCEPTION = (*telemetry.DISPATCH_BATCH, "exception")
 
+OTEL_AVAILABLE: bool
+"""True when ``opentelemetry-api`` is importable (the ``otel`` extra), so batches
+become spans; False makes tracing a no-op."""
+
 try:
     from opentelemetry import trace as _otel_trace
     from opentelemetry.trace import Status, StatusCode

@@ -12,6 +12,7 @@ import struct
 from slither_stream.errors import ConfigError, SerializationError
 
 MAGIC_BYTE = 0
+"""The first byte of a Confluent-framed value (then a 4-byte big-endian schema id)."""
 HEADER_SIZE = 5
 MAX_SCHEMA_ID = 2**31 - 1  # Confluent ids are positive signed 32-bit integers
 

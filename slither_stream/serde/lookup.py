@@ -22,6 +22,7 @@ from slither_stream.serde.schemas import SchemaRegistry
 from slither_stream.serde.simple import RawSerde, StringSerde
 
 SCHEMAS_ENV = "SLITHER_SCHEMAS"
+"""The environment variable naming the directory of ``.avsc`` files."""
 DEFAULT_SCHEMAS_DIR = "schemas"
 
 _SIMPLE: dict[str, Callable[[], Serde[Any]]] = {
@@ -31,6 +32,7 @@ _SIMPLE: dict[str, Callable[[], Serde[Any]]] = {
 }
 _AVRO_KINDS = {"avro": True, "avro-bare": False}  # spec prefix -> Confluent framing
 VALID_SPECS = (*_SIMPLE, "avro:<schema full name>", "avro-bare:<schema full name>")
+"""The serde spec strings :func:`serde_for` accepts, as shown in its error messages."""
 
 
 def default_schema_dir() -> Path:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from slither_stream.store.table import Table
 
 ReloadSource = Literal["changelog", "load"]
+"""Where a reload builds the new generation from: the changelog replayed from the
+beginning, or the store's ``load(tables)``."""
 
 
 class Store:

@@ -1,7 +1,7 @@
 """Store size telemetry: keys and bytes on disk per table, after writes and reloads.
 
 Each table is a RocksDB column family of the live generation; its size comes from
-two RocksDB properties, read in about a microsecond without touching the data:
+two RocksDB properties, read from RocksDB's own bookkeeping without touching the data:
 
 * keys: ``rocksdb.estimate-num-keys``, which counts every stored value entry
   and subtracts every tombstone until compaction drops them. Exact for keys

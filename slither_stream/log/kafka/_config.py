@@ -90,10 +90,8 @@ CONSUMER_DEFAULTS: dict[str, ConfigValue] = {
     "heartbeat.interval.ms": 1_000,
     # When the prefetch queue is full, librdkafka stops fetching for
     # fetch.queue.backoff.ms (default 1000 ms) even after the application has
-    # drained it: a consumer faster than one fetch per second sat idle. Reading a
-    # one-partition changelog of ~200-byte records (raw client, 1M records):
-    # defaults 175k rec/s; 16 MB fetches + 32 MB queue 155k; the same with a 10 ms
-    # backoff 674k-730k; 4 MB fetches + 32 MB queue + 10 ms backoff 754k-772k.
+    # drained it, so a consumer faster than one fetch per second (a store restore,
+    # a stage catching up) would sit idle; 10 ms resumes fetching almost at once.
     # The prefetch queue is capped at 32 MB (default 64 MB), so a slow stage holds
     # less, not more; 4 MB per partition keeps a fetch response small against it.
     "max.partition.fetch.bytes": 4 * 1024 * 1024,

@@ -2,9 +2,9 @@
 
 Delivery reports are served by ``poll(0)`` every ``_POLL_EVERY`` ``produce`` calls
 (``_POLL_EVERY_ERRORS_ONLY`` when only failures are reported) and by ``flush``, so
-callbacks always run on the producing thread. (A ``poll(0)`` per record cost about a
-microsecond each in a stage profile; a report is at most that many records late,
-and ``flush`` serves them all.) A full local queue
+callbacks always run on the producing thread. (A ``poll(0)`` per record would be a
+call into librdkafka per record; a report is at most that many records late, and
+``flush`` serves them all.) A full local queue
 (``BufferError``) is backpressure: ``produce`` serves delivery reports until there
 is room, bounded by the record timeout, and never drops the record.
 """
@@ -38,17 +38,17 @@ from slither_stream.log.kafka._topics import TopicCache
 from slither_stream.log.types import Headers, Outgoing, RecordMetadata, TopicPartition
 
 # confluent-kafka parses produce()'s keyword arguments slowly (it walks its list of
-# keywords per call): giving every argument positionally, in its order (topic,
-# value, key, partition, callback, on_delivery, timestamp, headers), measured 0.65
-# against 1.14 us per record. The contract tests' keys, headers and partitions would
-# fail if that order changed.
+# keywords per call), so every argument is given positionally, in its order (topic,
+# value, key, partition, callback, on_delivery, timestamp, headers): produce() runs
+# once per record. The contract tests' keys, headers and partitions would fail if
+# that order changed.
 _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner decides
 _NOW = 0  # timestamp 0: the time of producing
 _QUEUE_FULL_POLL = 0.05  # seconds each poll waits for delivery reports to free room
 _POLL_EVERY = 32  # produce() calls between two polls for delivery reports
 # With delivery.report.only.error there is nothing to serve but failures (which
-# flush raises anyway): a poll every 32 records still cost 4.5% of a passthrough
-# stage's time in a py-spy profile.
+# flush raises anyway), so polls can be much rarer: each one is a call into
+# librdkafka on the stage's thread.
 _POLL_EVERY_ERRORS_ONLY = 1024
 # A fresh broker loads its transaction coordinator lazily; librdkafka retries
 # init_transactions meanwhile, so allow it longer than an ordinary request.
