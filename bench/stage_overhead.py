@@ -105,7 +105,7 @@ def slither_round(log: Log, definition: PipeDefinition) -> Callable[[], None]:
 
     def one_round() -> None:
         if source.served % PREBUILT == 0:  # the offsets start over with the batches
-            runtime._writer.tracker = OffsetTracker()
+            runtime.commits.tracker = OffsetTracker()
         runtime._handle(consumer.poll_records(LOCAL_BATCH, 0.1))
 
     return one_round

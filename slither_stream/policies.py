@@ -114,7 +114,7 @@ class Fallback(_Policy):
 
 
 FinalPolicy = Halt | Skip | DeadLetter | Fallback
-"""What a :class:`Retry` does once its attempts are used up."""
+"""What a :class:`Retry` does once its attempts are used up: any policy but a retry."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,9 @@ class Retry(_Policy):
 
 
 ErrorPolicy = Halt | Skip | Retry | DeadLetter | Fallback
+"""Any error policy: :class:`Halt`, :class:`Skip`, :class:`Retry`, :class:`DeadLetter`
+or :class:`Fallback` (see the module docstring for where each applies)."""
+
 POLICY_TYPES = (Halt, Skip, Retry, DeadLetter, Fallback)
 
 

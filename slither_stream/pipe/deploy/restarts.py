@@ -1,6 +1,6 @@
 """Restart intensity: how many restarts a supervisor allows within a time window.
 
-Erlang/OTP's rule (``intensity``/``period``, the seed design's supervisors): a
+Erlang/OTP's rule (a supervisor's ``intensity`` and ``period``): a
 supervisor that had to restart children more than ``max_restarts`` times within
 ``max_seconds`` gives up, because something is wrong that restarting does not fix.
 A lifetime count would instead make a long-lived supervisor give up after its tenth

@@ -1,16 +1,12 @@
-"""Offset bookkeeping of an at_least_once stage, per batch rather than per record.
+"""Offset bookkeeping of a stage, per batch rather than per record.
 
-The stage produces a batch's writes without per-record delivery callbacks and
-finishes whole batches: once a flush of the producer returned without error,
-every record processed before it is done (its writes are acknowledged), and
-since a partition's records are processed in offset order, the offset to commit
-is one past the last record processed. A failed flush cannot tell which record's
-write failed, so the stage re-reads everything since the last confirmed commit:
-the tracker keeps, per partition, the first offset processed since then.
-
-(Profiled: a per-record callback, closure and completion set cost several
-microseconds per record in a passthrough stage; this costs two dictionary writes
-per record.)
+A stage produces a batch's writes without per-record delivery callbacks and
+finishes whole batches: once a commit made them durable (a flush that returned
+without error, or a committed transaction), every record processed before it is
+done, and since a partition's records are processed in offset order, the offset to
+commit is one past the last record processed. A failed commit cannot tell which
+record's write failed, so the stage re-reads everything since the last confirmed
+commit: the tracker keeps, per partition, the first offset processed since then.
 """
 
 from __future__ import annotations
