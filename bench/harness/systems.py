@@ -77,13 +77,17 @@ KSTREAMS_CANNOT = {
 }
 
 
-def kstreams(name: str, guarantee: str, settings: str) -> System:
+def kstreams(name: str, guarantee: str, settings: str, *, config: tuple[str, ...] = (),
+             in_default: bool = True) -> System:
     """Kafka Streams under ``guarantee``: the launcher ``kstreams_app.py`` (project
-    interpreter) builds the jar if needed and execs the JVM."""
+    interpreter) builds the jar if needed and execs the JVM; ``config`` holds
+    ``key=value`` properties over the benchmark's (tuning variants)."""
     launcher = PEERS / "kstreams_app.py"
-    return System(name, "kstreams_app.py", None, f"{guarantee}; {settings}",
-                  extra_args=("--guarantee", guarantee),
-                  unsupported=dict(KSTREAMS_CANNOT),
+    extra = tuple(arg for entry in config for arg in ("--config", entry))
+    shown = f"{guarantee}, {', '.join(config)}" if config else guarantee
+    return System(name, "kstreams_app.py", None, f"{shown}; {settings}",
+                  extra_args=("--guarantee", guarantee, *extra),
+                  unsupported=dict(KSTREAMS_CANNOT), in_default=in_default,
                   prepare=(sys.executable, str(launcher), "--build"))
 
 
@@ -108,5 +112,12 @@ def all_systems() -> dict[str, System]:
                table_topic="{group}-lookup-changelog", json_table_keys=True),
         kstreams("kstreams", "at_least_once", kstreams_settings),
         kstreams("kstreams-eos", "exactly_once_v2", kstreams_settings),
+        # Kafka Streams' own producer settings (no compression, its batch.size and
+        # linger.ms): does matching slither's producer help or hurt it?
+        *(kstreams(f"{name}-pdef", guarantee, kstreams_settings, in_default=False,
+                   config=("producer.compression.type=", "producer.linger.ms=",
+                           "producer.batch.size="))
+          for name, guarantee in (("kstreams", "at_least_once"),
+                                  ("kstreams-eos", "exactly_once_v2"))),
     ]
     return {system.name: system for system in systems}

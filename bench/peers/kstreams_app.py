@@ -104,8 +104,10 @@ def ensure_jar() -> Path:
 
 
 def java_command(jar: Path, options: cli.SystemArgs, guarantee: str,
-                 commit_interval_ms: int | None = None) -> list[str]:
-    """The JVM's command line for one run."""
+                 commit_interval_ms: int | None = None,
+                 config: tuple[str, ...] = ()) -> list[str]:
+    """The JVM's command line for one run (``config``: ``key=value`` Kafka Streams
+    properties set after the benchmark's own; ``key=`` restores the default)."""
     java = shutil.which("java") or "java"
     interval = (COMMIT_INTERVAL_MS[guarantee] if commit_interval_ms is None
                 else commit_interval_ms)
@@ -113,7 +115,8 @@ def java_command(jar: Path, options: cli.SystemArgs, guarantee: str,
             "--bootstrap", options.bootstrap, "--input", options.input,
             "--outputs", ",".join(options.outputs), "--group", options.group,
             "--state-dir", options.state_dir, "--partitions", str(options.partitions),
-            "--guarantee", guarantee, "--commit-interval-ms", str(interval)]
+            "--guarantee", guarantee, "--commit-interval-ms", str(interval),
+            *(arg for entry in config for arg in ("--config", entry))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -123,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
                        help="build the jar if needed, print its path and exit")
     extra.add_argument("--guarantee", default="at_least_once", choices=GUARANTEES)
     extra.add_argument("--commit-interval-ms", type=int, default=None)
+    extra.add_argument("--config", action="append", default=[],
+                       help="key=value: a Kafka Streams property (tuning studies)")
     known, rest = extra.parse_known_args(argv)
     if known.build:
         print(ensure_jar())
@@ -133,7 +138,11 @@ def main(argv: list[str] | None = None) -> None:
                          f"not {options.case!r}")
     if known.commit_interval_ms is not None and known.commit_interval_ms < 1:
         raise SystemExit("kstreams_app: --commit-interval-ms must be >= 1")
-    command = java_command(ensure_jar(), options, known.guarantee, known.commit_interval_ms)
+    for entry in known.config:
+        if "=" not in entry or entry.startswith("="):
+            raise SystemExit(f"kstreams_app: --config takes key=value, not {entry!r}")
+    command = java_command(ensure_jar(), options, known.guarantee, known.commit_interval_ms,
+                           tuple(known.config))
     sys.stdout.flush()
     os.execv(command[0], command)
 

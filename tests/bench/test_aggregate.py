@@ -241,3 +241,18 @@ def test_maven_runs_offline_first_then_online() -> None:
     assert "-o" in offline and "-o" not in online
     assert f"-Dkstreams.build.dir={kstreams_app.CACHE / 'target'}" in online
     assert online[-1] == "package"
+
+
+def test_tuning_variants_pass_kafka_streams_properties_through() -> None:
+    variant = all_systems()["kstreams-pdef"]
+    assert not variant.in_default
+    assert variant.argv()[2:] == ["--guarantee", "at_least_once",
+                                  "--config", "producer.compression.type=",
+                                  "--config", "producer.linger.ms=",
+                                  "--config", "producer.batch.size="]
+    options = cli.parse(["--case", "router", "--bootstrap", "h:1", "--input", "in",
+                         "--outputs", "a,b,c", "--group", "g"])
+    command = kstreams_app.java_command(Path("j.jar"), options, "at_least_once",
+                                        config=("num.stream.threads=2",))
+    assert command[-2:] == ["--config", "num.stream.threads=2"]
+    assert command[command.index("--outputs") + 1] == "a,b,c"

@@ -46,6 +46,16 @@ public final class BenchApp {
         props.put(StreamsConfig.producerPrefix(ProducerConfig.COMPRESSION_TYPE_CONFIG), "lz4");
         props.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
         props.put(StreamsConfig.producerPrefix(ProducerConfig.BATCH_SIZE_CONFIG), 1_000_000);
+        for (String entry : options.config()) {
+            int eq = entry.indexOf('=');
+            String key = entry.substring(0, eq);
+            String value = entry.substring(eq + 1);
+            if (value.isEmpty()) {
+                props.remove(key);  // key= : back to Kafka Streams' default
+            } else {
+                props.put(key, value);
+            }
+        }
         return props;
     }
 
@@ -61,7 +71,8 @@ public final class BenchApp {
         Topology topology = Topologies.build(options);
         Properties props = config(options);
         System.out.println("kstreams: case " + options.caseName() + ", "
-                + options.guarantee() + ", commit.interval.ms=" + options.commitIntervalMs());
+                + options.guarantee() + ", commit.interval.ms=" + options.commitIntervalMs()
+                + (options.config().isEmpty() ? "" : ", config " + options.config()));
         System.out.println(topology.describe());
         KafkaStreams streams = new KafkaStreams(topology, props);
         CountDownLatch done = new CountDownLatch(1);

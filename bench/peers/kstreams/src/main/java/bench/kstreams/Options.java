@@ -1,5 +1,6 @@
 package bench.kstreams;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -9,11 +10,12 @@ import java.util.Map;
  * The command line every benchmark system accepts (bench/cases/args.py), plus this
  * peer's own {@code --guarantee} and {@code --commit-interval-ms}. The Python
  * launcher has checked the shared arguments already; a bad value here still exits
- * with a message naming it.
+ * with a message naming it. {@code --config key=value} (repeatable) sets or overrides
+ * one Kafka Streams property, for tuning studies.
  */
 record Options(String caseName, String bootstrap, String input, List<String> outputs,
                String group, String stateDir, int partitions, String guarantee,
-               long commitIntervalMs) {
+               long commitIntervalMs, List<String> config) {
 
     static final List<String> CASES = List.of("passthrough", "router", "aggregate");
     static final List<String> GUARANTEES = List.of("at_least_once", "exactly_once_v2");
@@ -25,13 +27,22 @@ record Options(String caseName, String bootstrap, String input, List<String> out
 
     static Options parse(String[] argv) {
         Map<String, String> values = new HashMap<>();
+        List<String> config = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
             String flag = argv[i];
             if (!flag.startsWith("--") || i + 1 >= argv.length) {
                 throw new IllegalArgumentException("expected --flag value, got "
                         + Arrays.toString(Arrays.copyOfRange(argv, i, argv.length)));
             }
-            values.put(flag.substring(2), argv[++i]);
+            String value = argv[++i];
+            if (flag.equals("--config")) {
+                if (value.indexOf('=') < 1) {
+                    throw new IllegalArgumentException("--config: key=value, not " + value);
+                }
+                config.add(value);
+            } else {
+                values.put(flag.substring(2), value);
+            }
         }
         String caseName = required(values, "case");
         if (!CASES.contains(caseName)) {
@@ -56,7 +67,7 @@ record Options(String caseName, String bootstrap, String input, List<String> out
         return new Options(caseName, required(values, "bootstrap"), required(values, "input"),
                 outputs, required(values, "group"), values.getOrDefault("state-dir", ""),
                 Integer.parseInt(values.getOrDefault("partitions", "4")), guarantee,
-                commitIntervalMs);
+                commitIntervalMs, List.copyOf(config));
     }
 
     private static String required(Map<String, String> values, String name) {
