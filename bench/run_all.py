@@ -243,9 +243,12 @@ def main(argv: list[str] | None = None) -> int:
                     if case == "latency" and result.error is None:
                         status = (f"p50 {result.extra['p50_ms']:.1f} ms, p99 "
                                   f"{result.extra['p99_ms']:.1f} ms")
+                    if "second_half_rate" in result.extra:
+                        status += (f" (second half of the outputs "
+                                   f"{result.extra['second_half_rate']:,.0f} rec/s)")
                     if case == "aggregate" and result.error is None \
                             and "aggregate" in result.extra:
-                        status = result.extra["aggregate"]["message"]
+                        status = (f"{status}; {result.extra['aggregate']['message']}")
                     print(f"  {case:<12} rep {rep} {system.name:<12} {rate:>12} rec/s  "
                           f"{status}", flush=True)
     summaries = [report.summarize(case, system.name,

@@ -82,6 +82,10 @@ class Arrivals:
     process_died: bool = False
     budget_spent: bool = False
     """Output kept coming for ``budget`` seconds: measuring stopped there."""
+    half: float | None = None
+    """When the count first reached half of what was wanted."""
+    half_count: int = 0
+    """The count at ``half`` (the poll that crossed it included)."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -146,6 +150,8 @@ class OutputCounter:
                     arrivals.first_batch = good
                 arrivals.last = now
                 arrivals.count += good
+                if arrivals.half is None and arrivals.count * 2 >= wanted:
+                    arrivals.half, arrivals.half_count = now, arrivals.count
         return arrivals
 
     def close(self) -> None:

@@ -181,6 +181,12 @@ class Bench:
             else:  # everything came in one poll: no steady interval to measure
                 result.rate = result.wall_rate
                 result.extra["rate_is_wall"] = True
+        if arrivals.half is not None and arrivals.last is not None \
+                and arrivals.last > arrivals.half:
+            # the rate over the second half of the outputs: a JIT-compiled peer
+            # (Kafka Streams) is still warming up over the first seconds
+            result.extra["second_half_rate"] = ((arrivals.count - arrivals.half_count)
+                                                / (arrivals.last - arrivals.half))
         if arrivals.count < records and not arrivals.budget_spent:
             why = ("timed out" if arrivals.timed_out else
                    f"stalled (no output for {kafka_io.STALL_S:g} s)" if arrivals.stalled
