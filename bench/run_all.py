@@ -1,11 +1,12 @@
 """Benchmarks against peers: every case, every system, one broker, one run.
 
 Run: ``.venv/bin/python bench/run_all.py [--records N] [--repeat R]
-[--cases passthrough,lookup,compute,router,latency,restore,backlog]
+[--cases passthrough,lookup,compute,router,aggregate,latency,restore,backlog]
 [--systems raw-kafka,slither,...] [--bootstrap HOST:PORT]``
 
 Starts the local Apache Kafka broker (``docker/kafka-local``) unless ``--bootstrap``
-is given, creates the peers' virtualenvs if missing (``bench/peers/setup.py``), and
+is given, creates the peers' virtualenvs if missing (``bench/peers/setup.py``) and
+builds what a system needs built (Kafka Streams' jar, ``peers/kstreams_app.py``), and
 for each case and repetition runs every system in turn (interleaved, so background
 load hits all alike) on fresh topics holding the same records. Prints one table per
 case (median and min-max spread over the repetitions, each system's settings, what a
@@ -38,9 +39,10 @@ from harness.broker import broker  # noqa: E402
 from harness.runs import Bench, RunResult  # noqa: E402
 from harness.systems import System, all_systems  # noqa: E402
 
-CASES = ("passthrough", "lookup", "compute", "router", "latency", "restore", "backlog")
+CASES = ("passthrough", "lookup", "compute", "router", "aggregate", "latency", "restore",
+         "backlog")
 """In the issue's order (its case 6, memory, is the backlog case plus the peak RSS
-column of every table)."""
+column of every table; aggregate came with issue 22)."""
 
 
 def _names(text: str, known: tuple[str, ...] | list[str], what: str) -> list[str]:
@@ -70,6 +72,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="stream records of lookup (default: --records)")
     parser.add_argument("--lookup-keys", type=int, default=1_000_000,
                         help="rows of the lookup table (default 1,000,000)")
+    parser.add_argument("--aggregate-records", type=int, default=None,
+                        help="input records of aggregate (default: --records)")
+    parser.add_argument("--aggregate-keys", type=int, default=10_000,
+                        help="distinct keys (users) of aggregate (default 10,000)")
     parser.add_argument("--latency-rate", type=float, default=5000.0,
                         help="input records/s of latency (default 5,000)")
     parser.add_argument("--latency-seconds", type=float, default=20.0,
@@ -92,7 +98,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=BENCH / "results",
                         help="directory of the JSON results and the systems' logs")
     args = parser.parse_args(argv)
-    for flag in ("records", "compute_records", "repeat", "lookup_keys"):
+    for flag in ("records", "compute_records", "repeat", "lookup_keys", "aggregate_keys"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1")
     for flag in ("latency_rate", "latency_seconds"):
@@ -104,6 +110,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--latency-warmup must be >= 0")
     if args.lookup_records is None:
         args.lookup_records = args.records
+    if args.aggregate_records is None:
+        args.aggregate_records = args.records
+    if args.aggregate_records < 1:
+        parser.error("--aggregate-records must be >= 1")
     if args.restore_records is None:
         args.restore_records = args.records
     args.cases = _names(args.cases, CASES, "cases")
@@ -116,6 +126,15 @@ def ensure_peer_venvs(systems: list[str]) -> None:
     if venvs:
         subprocess.run([sys.executable, str(BENCH / "peers" / "setup.py"),
                         "--peers", ",".join(venvs)], check=True)
+
+
+def prepare_systems(systems: list[str]) -> None:
+    """Run each chosen system's build step once (e.g. Kafka Streams' Maven build), so
+    no build lands in a run's start-up time."""
+    steps = dict.fromkeys(s.prepare for n, s in all_systems().items()
+                          if n in systems and s.prepare)
+    for step in steps:
+        subprocess.run(list(step), check=True)
 
 
 def code_version() -> dict[str, object]:
@@ -142,6 +161,9 @@ def run_one(bench: Bench, system: System, case: str, rep: int, *, args: argparse
                              seconds=args.latency_seconds, warmup_s=args.latency_warmup)
     if case == "lookup":
         return bench.throughput(system, case, records, rep, lookup_keys=args.lookup_keys)[0]
+    if case == "aggregate":
+        return bench.throughput(system, case, records, rep,
+                                aggregate_keys=args.aggregate_keys)[0]
     return bench.throughput(system, case, records, rep)[0]
 
 
@@ -182,12 +204,14 @@ def main(argv: list[str] | None = None) -> int:
         return render(Path(argv[1]))
     args = parse(argv)
     ensure_peer_venvs(args.systems)
+    prepare_systems(args.systems)
     systems = [all_systems()[name] for name in args.systems]
     stamp = time.strftime("%Y%m%dT%H%M%S")
     work_dir = args.out / stamp
     work_dir.mkdir(parents=True, exist_ok=True)
     latency_total = int(args.latency_rate * (args.latency_warmup + args.latency_seconds))
     records = {"passthrough": args.records, "router": args.records,
+               "aggregate": args.aggregate_records,
                "compute": args.compute_records, "restore": args.restore_records,
                "backlog": args.backlog_records, "lookup": args.lookup_records,
                "latency": latency_total}
@@ -219,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
                     if case == "latency" and result.error is None:
                         status = (f"p50 {result.extra['p50_ms']:.1f} ms, p99 "
                                   f"{result.extra['p99_ms']:.1f} ms")
+                    if "second_half_rate" in result.extra:
+                        status += (f" (second half of the outputs "
+                                   f"{result.extra['second_half_rate']:,.0f} rec/s)")
+                    if case == "aggregate" and result.error is None \
+                            and "aggregate" in result.extra:
+                        status = (f"{status}; {result.extra['aggregate']['message']}")
                     print(f"  {case:<12} rep {rep} {system.name:<12} {rate:>12} rec/s  "
                           f"{status}", flush=True)
     summaries = [report.summarize(case, system.name,

@@ -7,6 +7,9 @@ with SIGTERM once the output topics hold every record.
 * ``lookup``: ``--table`` names the topic holding the lookup table (one record per
   key, produced before the stream, co-partitioned with it); the system loads it into
   its state before the stream's records are looked up.
+* ``aggregate``: the input is keyed by user (``work.aggregate_key``); a system keeps
+  a running count and sum of ``amount`` per key and writes one output per input
+  record, keyed by the key, value ``work.aggregate_step``'s ``{"count", "sum"}``.
 * ``latency``: three stages chained through the topics ``mid_topics(group)`` (which
   the harness creates for the peers), the third routing to the three outputs.
 """
@@ -18,7 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-CASES = ("passthrough", "router", "compute", "restore", "backlog", "lookup", "latency")
+CASES = ("passthrough", "router", "aggregate", "compute", "restore", "backlog", "lookup",
+         "latency")
 MULTI_OUTPUT = ("router", "latency")
 """Cases whose last step routes to three outputs (``work.ROUTES``)."""
 

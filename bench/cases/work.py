@@ -76,6 +76,41 @@ def join(payload: dict[str, Any], row: Any) -> dict[str, Any]:
     return payload
 
 
+def _aggregate_mix(n: int) -> int:
+    return (n * 2654435761) % 2**32
+
+
+def aggregate_key(n: int, keys: int) -> bytes:
+    """The key of record ``n`` in the aggregate case: one of ``keys`` users, drawn by
+    a hash of ``n`` (not ``n % keys``), so records of one key meet within a batch as
+    they would in real traffic."""
+    return f"user-{(_aggregate_mix(n) >> 8) % keys:07d}".encode()
+
+
+def aggregate_amount(n: int) -> int:
+    """Record ``n``'s ``amount`` in the aggregate case: integer cents (0-99,999), so
+    every system's sums are exact."""
+    return _aggregate_mix(n) % 100_000
+
+
+def aggregate_record(n: int, now_ms: int, keys: int) -> dict[str, Any]:
+    """Record ``n`` of the aggregate case: the usual record, ``user`` its key, integer
+    ``amount`` (the same ~190 bytes)."""
+    payload = record(n, now_ms)
+    payload["user"] = aggregate_key(n, keys).decode()
+    payload["amount"] = aggregate_amount(n)
+    return payload
+
+
+def aggregate_step(total: dict[str, int] | None, payload: dict[str, Any]) -> dict[str, int]:
+    """The aggregate case's update: the key's running ``{"count", "sum"}`` of
+    ``amount`` after ``payload`` (``total`` None: the key's first record). A new dict:
+    the previous total may still be referenced (an output, a state buffer)."""
+    if total is None:
+        return {"count": 1, "sum": payload["amount"]}
+    return {"count": total["count"] + 1, "sum": total["sum"] + payload["amount"]}
+
+
 def enrich(payload: dict[str, Any]) -> dict[str, Any]:
     """The passthrough case's trivial function: add one field."""
     payload["seen"] = 1

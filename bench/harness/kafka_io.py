@@ -7,7 +7,7 @@ costs every system the same and does not depend on the code under test.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,10 @@ class Arrivals:
     process_died: bool = False
     budget_spent: bool = False
     """Output kept coming for ``budget`` seconds: measuring stopped there."""
+    half: float | None = None
+    """When the count first reached half of what was wanted."""
+    half_count: int = 0
+    """The count at ``half`` (the poll that crossed it included)."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -146,6 +150,8 @@ class OutputCounter:
                     arrivals.first_batch = good
                 arrivals.last = now
                 arrivals.count += good
+                if arrivals.half is None and arrivals.count * 2 >= wanted:
+                    arrivals.half, arrivals.half_count = now, arrivals.count
         return arrivals
 
     def close(self) -> None:
@@ -188,5 +194,45 @@ def current_ends(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int],
                     TopicPartition(topic, partition), timeout=30)
                 ends[(topic, partition)] = high
         return ends
+    finally:
+        consumer.close()
+
+
+READ_IDLE_S = 10.0
+"""``read_all`` stops after this long without a record even if a partition's
+position is short of its end (an open transaction holds a read_committed reader at
+its first offset)."""
+
+
+def read_all(bootstrap: str, topics: Sequence[str]) -> Iterator[tuple[bytes | None,
+                                                                     bytes | None]]:
+    """Every committed record of ``topics`` as ``(key, value)``, in offset order per
+    partition, up to the end offsets as they are when reading starts (run it once
+    the system has stopped)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-read-all",
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "fetch.wait.max.ms": 50})
+    try:
+        ends = {}
+        for (topic, partition), high in current_ends(bootstrap, topics).items():
+            if high > 0:
+                ends[(topic, partition)] = high
+        consumer.assign([TopicPartition(topic, partition, 0) for topic, partition in ends])
+        idle_since = time.monotonic()
+        while ends:
+            batch = consumer.consume(10_000, 0.5)
+            for message in batch:
+                if message.error() is None:
+                    yield message.key(), message.value()
+            if batch:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > READ_IDLE_S:
+                return
+            # position() skips transaction markers: the last data record's offset + 1
+            # may be short of the high watermark
+            positions = consumer.position([TopicPartition(t, p) for t, p in ends])
+            for tp in positions:
+                if tp.offset >= ends[(tp.topic, tp.partition)]:
+                    ends.pop((tp.topic, tp.partition))
     finally:
         consumer.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.runs import RunResult
@@ -23,6 +23,10 @@ class Summary:
     peak_rss_mb: float | None
     cpu_us: float | None
     note: str
+    rates: dict[int, float] = field(default_factory=dict)
+    """The rate of each repetition that counts (for ratios per repetition)."""
+    exact: bool | None = None
+    """Aggregate: whether every run's outputs were exact (None: not checked)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -40,9 +44,20 @@ def summarize(case: str, system: str, runs: Sequence[RunResult],
         return Summary(case, system, 0, None, None, None, None, None, None, None,
                        f"cannot: {unsupported}")
     short = [r for r in runs if _nearly_all(r)]
-    good = [r for r in runs if (r.error is None or r in short) and r.rate is not None]
+    inexact = [r for r in runs if _inexact(r)]
+    good = [r for r in runs if (r.error is None or r in short or r in inexact)
+            and r.rate is not None]
     failed = [r for r in runs if r not in good]
     notes = []
+    checked = [r for r in runs if "aggregate" in r.extra]
+    exact = None
+    if checked:
+        exact = not inexact and len(checked) == len(runs)
+        if inexact:
+            notes.append(f"outputs NOT exact in {len(inexact)} of {len(runs)} runs: "
+                         f"{inexact[0].extra['aggregate']['message']}")
+        else:
+            notes.append(f"outputs exact in {len(checked)} of {len(runs)} runs")
     if short:
         lost = ", ".join(f"{r.records - r.received:,}" for r in short)
         notes.append(f"{len(short)} of {len(runs)} runs stalled short of the end "
@@ -64,7 +79,16 @@ def summarize(case: str, system: str, runs: Sequence[RunResult],
         min(rates) if rates else None, max(rates) if rates else None,
         _median([r.wall_rate for r in good]), _median([r.startup_s for r in good]),
         max((r.peak_rss_mb for r in good if r.peak_rss_mb is not None), default=None),
-        _median([r.cpu_us_per_record for r in good]), note)
+        _median([r.cpu_us_per_record for r in good]), note,
+        {r.rep: r.rate for r in good if r.rate is not None}, exact)
+
+
+def _inexact(run: RunResult) -> bool:
+    """An aggregate run that went to its end whose outputs were checked and are not
+    exact: its rate is a measurement, the verdict goes in the note."""
+    check = run.extra.get("aggregate")
+    return (check is not None and not check["ok"] and run.error is not None
+            and run.error.startswith("aggregate outputs NOT exact"))
 
 
 def _nearly_all(run: RunResult) -> bool:
@@ -201,4 +225,45 @@ def goals(summaries: Sequence[Summary]) -> list[str]:
     else:
         verdict = "met" if backlog < 400 else "MISSED"
         out.append(f"backlog peak RSS slither: {backlog:,.0f} MB (goal < 400 MB) {verdict}")
+    out.extend(issue22_goals(summaries))
+    return out
+
+
+def _summary(summaries: Sequence[Summary], case: str, system: str) -> Summary | None:
+    return next((s for s in summaries if s.case == case and s.system == system), None)
+
+
+def issue22_goals(summaries: Sequence[Summary]) -> list[str]:
+    """Issue 22's figures to reach: ratios of the medians, with the ratio of each
+    repetition beside them (both systems' runs of the same repetition), and whether
+    slither's aggregate outputs were exact."""
+    out: list[str] = []
+
+    def check(case: str, a: str, b: str, target: float) -> None:
+        label = f"issue 22: {case} {a} / {b}"
+        x, y = _summary(summaries, case, a), _summary(summaries, case, b)
+        if x is None or y is None or x.median is None or not y.median:
+            out.append(f"{label}: not measured")
+            return
+        value = x.median / y.median
+        verdict = "met" if value >= target else "MISSED"
+        reps = [x.rates[rep] / y.rates[rep] for rep in sorted(x.rates)
+                if y.rates.get(rep)]
+        per_rep = ", ".join(f"{r:.2f}x" for r in reps)
+        out.append(f"{label}: {value:,.2f}x (goal >= {target:g}x) {verdict}; "
+                   f"per repetition {per_rep or '-'}")
+
+    check("passthrough", "slither-eos", "slither", 0.8)
+    check("passthrough", "slither-eos", "kstreams-eos", 1.2)
+    check("passthrough", "slither", "raw-kafka", 0.78)
+    for mine, theirs in (("slither", "kstreams"), ("slither-eos", "kstreams-eos"),
+                         ("slither", "quix"), ("slither-eos", "quix")):
+        check("aggregate", mine, theirs, 2.0 if theirs == "quix" else 1.0)
+    for system in ("slither", "slither-eos"):
+        summary = _summary(summaries, "aggregate", system)
+        label = f"issue 22: aggregate {system} outputs exact"
+        if summary is None or summary.exact is None:
+            out.append(f"{label}: not measured")
+        else:
+            out.append(f"{label}: {'met' if summary.exact else 'MISSED'} ({summary.note})")
     return out

@@ -10,6 +10,10 @@ Lookup: as a throughput case, but first a table of ``lookup_keys`` rows is produ
 to the system's table topic and the stream is keyed by table key (co-partitioned);
 the system loads the table during start-up, so the steady rate is the lookup stream.
 
+Aggregate: as a throughput case over records keyed by one of ``aggregate_keys``
+users; afterwards every output is read back and checked against the oracle
+(``harness/aggregate.py``): a run whose outputs are not exact is an error.
+
 Latency: see ``harness/latency.py``.
 
 Restore: the system builds its state from the input (one entry per record, through
@@ -31,7 +35,7 @@ from cases import args as cli
 from cases import work
 from confluent_kafka.admin import AdminClient
 
-from harness import kafka_io, latency
+from harness import aggregate, kafka_io, latency
 from harness.procs import SystemProcess
 from harness.systems import System
 
@@ -111,16 +115,29 @@ class Bench:
                              cwd=state_dir)
 
     def throughput(self, system: System, case: str, records: int, rep: int,
-                   *, keep_state: bool = False,
-                   lookup_keys: int = 0) -> tuple[RunResult, Topics, Path]:
+                   *, keep_state: bool = False, lookup_keys: int = 0,
+                   aggregate_keys: int = 0) -> tuple[RunResult, Topics, Path]:
         """Run ``system`` over ``records`` fresh input records of ``case`` (lookup:
-        keyed by one of ``lookup_keys`` table keys, after the table's rows)."""
+        keyed by one of ``lookup_keys`` table keys, after the table's rows;
+        aggregate: keyed by one of ``aggregate_keys`` users, outputs verified)."""
         topics = topics_for(system, case, rep)
         state_dir = self.work_dir / "state" / topics.group
         result = RunResult(system.name, case, rep, records)
         kafka_io.create_topics(self.bootstrap, [topics.input, *topics.outputs])
         key = work.key_of
+        value = work.record
         partition = None
+        if case == "aggregate":
+            if aggregate_keys < 1:
+                raise ValueError("the aggregate case needs aggregate_keys >= 1")
+
+            def key(n: int) -> bytes:
+                return work.aggregate_key(n, aggregate_keys)
+
+            def value(n: int, now_ms: int) -> Any:
+                return work.aggregate_record(n, now_ms, aggregate_keys)
+
+            result.extra["aggregate_keys"] = aggregate_keys
         if case == "lookup":
             kafka_io.create_topics(self.bootstrap, [topics.table])
 
@@ -138,7 +155,8 @@ class Bench:
                 value=lambda i, _now: work.table_row(i), partition=partition)
             result.extra["lookup_keys"] = lookup_keys
         result.extra["input_produce_s"] = kafka_io.produce_records(
-            self.bootstrap, topics.input, 0, records, key=key, partition=partition)
+            self.bootstrap, topics.input, 0, records, key=key, value=value,
+            partition=partition)
         counter = kafka_io.OutputCounter(self.bootstrap, topics.outputs)
         process = self._launch(system, case, topics, state_dir)
         try:
@@ -163,6 +181,12 @@ class Bench:
             else:  # everything came in one poll: no steady interval to measure
                 result.rate = result.wall_rate
                 result.extra["rate_is_wall"] = True
+        if arrivals.half is not None and arrivals.last is not None \
+                and arrivals.last > arrivals.half:
+            # the rate over the second half of the outputs: a JIT-compiled peer
+            # (Kafka Streams) is still warming up over the first seconds
+            result.extra["second_half_rate"] = ((arrivals.count - arrivals.half_count)
+                                                / (arrivals.last - arrivals.half))
         if arrivals.count < records and not arrivals.budget_spent:
             why = ("timed out" if arrivals.timed_out else
                    f"stalled (no output for {kafka_io.STALL_S:g} s)" if arrivals.stalled
@@ -181,9 +205,23 @@ class Bench:
             if misses and result.error is None:
                 result.error = (f"{misses} of {len(sample)} sampled outputs were not "
                                 "enriched (no table row found)")
+        if case == "aggregate" and arrivals.count:
+            self._verify_aggregate(result, topics, records, aggregate_keys,
+                                   complete=not arrivals.budget_spent)
         if not keep_state:
             self.cleanup(topics, state_dir)
         return result, topics, state_dir
+
+    def _verify_aggregate(self, result: RunResult, topics: Topics, records: int,
+                          keys: int, *, complete: bool) -> None:
+        """Read every output back and check it against the oracle (an error if not
+        exact; the check's counts go to ``extra["aggregate"]``)."""
+        oracle = aggregate.Oracle.build(records, keys)
+        check = aggregate.verify(kafka_io.read_all(self.bootstrap, topics.outputs), oracle,
+                                 complete=complete)
+        result.extra["aggregate"] = check.as_dict()
+        if not check.ok and result.error is None:
+            result.error = check.message()
 
     def restore(self, system: System, records: int, rep: int) -> RunResult:
         """Build state over ``records`` records, wipe it locally, time the recovery."""

@@ -31,6 +31,9 @@ class System:
     system loads, or for Faust its table's changelog, which it recovers on start."""
     json_table_keys: bool = False
     """The table's keys are JSON strings (Faust's table key serializer), not raw."""
+    prepare: tuple[str, ...] = ()
+    """A command run once before any run of the system (a build), so that building
+    never counts as start-up; empty: nothing to prepare."""
 
     @property
     def python(self) -> Path:
@@ -64,9 +67,34 @@ SLITHER_ONLY = ("the issue bounds slither's memory under a backlog; peers' peak 
                 "in the passthrough table")
 
 
+KSTREAMS_CANNOT = {
+    "compute": "the compute model is Python (NumPy): a JVM peer would run another "
+               "workload, not the same one",
+    "lookup": "not written yet for Kafka Streams (a GlobalKTable or a KTable join)",
+    "restore": "not written yet for Kafka Streams (a KTable of one entry per record)",
+    "latency": "not written yet for Kafka Streams (three chained topologies)",
+    "backlog": SLITHER_ONLY,
+}
+
+
+def kstreams(name: str, guarantee: str, settings: str, *, config: tuple[str, ...] = (),
+             in_default: bool = True) -> System:
+    """Kafka Streams under ``guarantee``: the launcher ``kstreams_app.py`` (project
+    interpreter) builds the jar if needed and execs the JVM; ``config`` holds
+    ``key=value`` properties over the benchmark's (tuning variants)."""
+    launcher = PEERS / "kstreams_app.py"
+    extra = tuple(arg for entry in config for arg in ("--config", entry))
+    shown = f"{guarantee}, {', '.join(config)}" if config else guarantee
+    return System(name, "kstreams_app.py", None, f"{shown}; {settings}",
+                  extra_args=("--guarantee", guarantee, *extra),
+                  unsupported=dict(KSTREAMS_CANNOT), in_default=in_default,
+                  prepare=(sys.executable, str(launcher), "--build"))
+
+
 def all_systems() -> dict[str, System]:
     """Every system by name, in table order."""
     slither_settings = _settings("slither_app.py")
+    kstreams_settings = _settings("kstreams_app.py")
     systems = [
         System("raw-kafka", "raw_kafka.py", None, _settings("raw_kafka.py"),
                unsupported={"restore": NO_STATE, "backlog": SLITHER_ONLY}),
@@ -82,5 +110,14 @@ def all_systems() -> dict[str, System]:
         System("faust", "faust_app.py", "faust", _settings("faust_app.py"),
                unsupported={"backlog": SLITHER_ONLY},
                table_topic="{group}-lookup-changelog", json_table_keys=True),
+        kstreams("kstreams", "at_least_once", kstreams_settings),
+        kstreams("kstreams-eos", "exactly_once_v2", kstreams_settings),
+        # Kafka Streams' own producer settings (no compression, its batch.size and
+        # linger.ms): does matching slither's producer help or hurt it?
+        *(kstreams(f"{name}-pdef", guarantee, kstreams_settings, in_default=False,
+                   config=("producer.compression.type=", "producer.linger.ms=",
+                           "producer.batch.size="))
+          for name, guarantee in (("kstreams", "at_least_once"),
+                                  ("kstreams-eos", "exactly_once_v2"))),
     ]
     return {system.name: system for system in systems}

@@ -5,6 +5,8 @@ JSON values, raw keys. Throughput knobs as stated in ``SETTINGS``; the table sto
 ``memory://`` (Faust's default: RocksDB needs a native build not available here), so
 a restart recovers the whole table from its changelog, which is what restore measures.
 Compute calls the model once per record (Faust agents process events one by one).
+Aggregate: a table ``totals`` (key: the record's key as text; changelog topic
+``<app>-totals-changelog``), read and written per record, the new total sent on.
 
 Lookup: a table ``lookup`` whose changelog topic the harness filled with the table's
 rows (JSON keys, as Faust's table writes them; co-partitioned with the stream by
@@ -27,7 +29,8 @@ from cases import work
 
 SETTINGS = ("agent with await send per record, json values, raw keys, "
             "producer_linger=5 ms, stream_buffer_maxsize=4096, broker_commit_every=10000, "
-            "table store memory:// + changelog, 1 process; compute per record; lookup: "
+            "table store memory:// + changelog, 1 process; compute per record; "
+            "aggregate: Table read and set per record; lookup: "
             "Table recovered from its changelog, table.get per record; latency: 3 chained "
             "agents, producer_linger=5 ms")
 
@@ -47,6 +50,8 @@ def build(options: cli.SystemArgs) -> faust.App:
              if options.case == "restore" else None)
     lookup = (app.Table("lookup", partitions=options.partitions, default=None)
               if options.case == "lookup" else None)
+    totals = (app.Table("totals", partitions=options.partitions, default=None)
+              if options.case == "aggregate" else None)
     if options.case == "latency":
         chain(app, options, outputs)
         return app
@@ -65,6 +70,9 @@ def build(options: cli.SystemArgs) -> faust.App:
                 result = compute(value)
             elif lookup is not None:
                 result = work.join(value, lookup.get(key.decode()))
+            elif totals is not None:
+                user = key.decode()
+                result = totals[user] = work.aggregate_step(totals.get(user), value)
             elif table is not None:
                 table[str(value["n"])] = value
                 result = value

@@ -4,7 +4,10 @@ Settings are Quix's documented throughput knobs left at their defaults except wh
 stated in ``SETTINGS``: at-least-once, commit every 5 s, JSON (de)serializers,
 RocksDB state with changelog topics. Router uses ``to_topic`` with a topic-choosing
 callable (Quix's dynamic routing); compute calls the model once per record (Quix has
-no batching operator); restore keeps one state entry per record (``state.set``).
+no batching operator); restore keeps one state entry per record (``state.set``);
+aggregate keeps the key's running total in its State (``apply(stateful=True)`` with
+``state.get`` / ``state.set``: Quix's state is scoped to the message key) and emits it
+per record.
 
 Lookup: ``join_asof`` of the stream with a dataframe of the table topic (Quix's
 documented enrichment join: right-side records go to RocksDB state, left records look
@@ -30,7 +33,8 @@ from cases import work
 from quixstreams import Application, State
 
 SETTINGS = ("at-least-once, commit_interval=5 s (default), json serde, RocksDB state + "
-            "changelog, 1 process; compute per record; lookup: join_asof(how=left) with "
+            "changelog, 1 process; compute per record; aggregate: apply(stateful=True), "
+            "state.get/state.set per record; lookup: join_asof(how=left) with "
             "the table topic's dataframe; latency: 3 chained dataframes, default linger.ms=5")
 
 
@@ -80,6 +84,13 @@ def main() -> None:
         elif options.case == "lookup":
             table = app.dataframe(app.topic(options.table, value_deserializer="json"))
             sdf = sdf.join_asof(table, how="left", on_merge=merge)
+        elif options.case == "aggregate":
+            def total(value: dict[str, Any], state: State) -> dict[str, int]:
+                new = work.aggregate_step(state.get("total"), value)
+                state.set("total", new)
+                return new
+
+            sdf = sdf.apply(total, stateful=True)
         elif options.case == "restore":
             def remember(value: dict[str, Any], state: State) -> None:
                 state.set(str(value["n"]), value)

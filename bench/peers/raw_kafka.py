@@ -8,6 +8,9 @@ Producer and fetch settings match slither's Kafka backend where they affect spee
 prefetch queue, fetch.queue.backoff.ms=10), so the gap to slither is the
 framework's own work. Compute is per record (``predict_one``), like the peers.
 
+Aggregate: a dict of running totals in memory (``work.aggregate_step`` per record):
+no durable state, no changelog; the ceiling of any aggregate, not a peer's equal.
+
 Lookup: the table topic is read into a dict first (the ceiling of any lookup); each
 record is joined with ``dict.get(key)``. Latency: three consume -> produce loops in
 three threads chained through the intermediate topics, ``linger.ms=5`` (0 and 1 ms
@@ -39,6 +42,7 @@ librdkafka's 1 s backoff after a full prefetch queue idles any fast consumer."""
 SETTINGS = ("consume(1000, 0.2) batches; auto-commit 1 s; producer lz4, linger.ms=5, "
             "batch.size=1000000, idempotent; fetch 4 MB/partition, 32 MB queue, "
             "fetch.queue.backoff.ms=10 (as slither's backend); 1 process; "
+            "aggregate: an in-memory dict, no durable state; "
             "lookup: table read into a dict "
             "first; latency: 3 loops in 3 threads, linger.ms=5")
 
@@ -130,6 +134,8 @@ def main() -> None:
     if options.case == "compute":
         from cases import model
         transform = model.predict_one
+    totals: dict[bytes, dict[str, int]] = {}
+    """aggregate: key -> running total, in memory only."""
     try:
         while running[0]:
             for message in consumer.consume(1000, 0.2):
@@ -138,6 +144,10 @@ def main() -> None:
                 if options.case == "lookup":
                     payload = work.join(orjson.loads(message.value()),
                                         table.get(message.key()))
+                elif options.case == "aggregate":
+                    key = message.key()
+                    payload = totals[key] = work.aggregate_step(
+                        totals.get(key), orjson.loads(message.value()))
                 else:
                     payload = transform(orjson.loads(message.value()))
                 topic = (route_topic[work.route_of(payload)] if options.case == "router"

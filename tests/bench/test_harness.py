@@ -44,10 +44,11 @@ def test_run_all_measures_slither_and_raw_client(
         kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     printed, results = _run_all(kafka_bootstrap, tmp_path, capsys, [
         "--records", str(RECORDS), "--compute-records", "300", "--backlog-seconds", "6",
-        "--backlog-records", str(RECORDS),
-        "--cases", "passthrough,router,compute,restore,backlog"])
+        "--backlog-records", str(RECORDS), "--aggregate-keys", "100",
+        "--cases", "passthrough,router,aggregate,compute,restore,backlog"])
     runs = {(r["case"], r["system"]): r for r in results["runs"]}
-    expected = {"passthrough": RECORDS, "router": RECORDS, "compute": 300}
+    expected = {"passthrough": RECORDS, "router": RECORDS, "aggregate": RECORDS,
+                "compute": 300}
     for case, records in expected.items():
         for system in ("raw-kafka", "slither"):
             run = runs[(case, system)]
@@ -55,6 +56,10 @@ def test_run_all_measures_slither_and_raw_client(
             assert run["received"] >= records
             assert run["extra"]["output_end_offsets"] >= records
             assert run["rate"] > 0 and run["peak_rss_mb"] > 10
+    for system in ("raw-kafka", "slither"):
+        check = runs[("aggregate", system)]["extra"]["aggregate"]
+        assert check["ok"] and check["outputs"] == RECORDS, check["message"]
+        assert check["keys_seen"] == 100
     restore = runs[("restore", "slither")]
     assert restore["error"] is None, restore["error"]
     assert restore["rate"] > 0 and restore["extra"]["restore_s"] > 0
