@@ -13,11 +13,10 @@ the topics that way). ``--delivery exactly_once`` switches to transactions.
   stage whose batch handler ``bulk_insert``s the batch into it, then passes it on; on
   start the worker restores the store from its changelog before any stage runs.
 * aggregate: a store ``aggregate`` (table ``totals``, keyed by the record key) and a
-  local stage whose batch handler reads the batch's keys with one ``get_many``,
-  computes the running totals in order within the batch and writes the new totals
-  with one ``bulk_insert`` (``aggregate`` below: one function, to be replaced by
-  keyed state). The store is a global table, written outside the stage's
-  transaction under exactly_once.
+  local stage whose per-item handler reads the key's running total with
+  ``state.get`` and writes the new one with ``state.put``: the stage's write buffer
+  answers the read (read-your-writes, also within a batch) and commits the last
+  total per key with the stage's outputs (in its transaction under exactly_once).
 * lookup: a store ``lookup`` whose ``load`` reads the table topic (``--table``) and
   ``bulk_insert``s it (the store is populated before any stage runs); a local stage's
   batch handler looks each record's key up with one ``get_many`` per batch through
@@ -60,7 +59,7 @@ from cases import work  # noqa: E402
 from slither_stream.item import Item  # noqa: E402
 from slither_stream.log import open_log  # noqa: E402
 from slither_stream.observability import configure_logging  # noqa: E402
-from slither_stream.pipe import Pipe  # noqa: E402
+from slither_stream.pipe import Pipe, state  # noqa: E402
 from slither_stream.pipe.deploy.worker import Worker  # noqa: E402
 from slither_stream.store import Store, TableSpec  # noqa: E402
 
@@ -70,8 +69,8 @@ LOCAL_BATCH = 1000
 SETTINGS = ("1 worker process, local/router batch_size=1000 (LOCAL_BATCH), "
             "outputs declared headers=False (key and value only, as the peers write), "
             "Kafka backend defaults (lz4, linger.ms=5, idempotent); compute: batch 64, "
-            "processes executor x2, max_in_flight 4; aggregate: store table, get_many + "
-            "bulk_insert per batch; lookup: store loaded by load() "
+            "processes executor x2, max_in_flight 4; aggregate: store table, "
+            "state.get/put per record (write buffer); lookup: store loaded by load() "
             "(bulk_insert), get_many per batch; latency: local->local->router, "
             "batch_size=1000, linger.ms=5")
 
@@ -137,19 +136,11 @@ def lookup(items: list[Item], ctx: Any) -> list[Any]:
     return [work.join(item.payload, row) for item, row in zip(items, rows, strict=True)]
 
 
-def aggregate(items: list[Item], ctx: Any) -> list[Any]:
-    """Running count and sum per key: one ``get_many`` for the batch's keys, totals
-    computed in order (a key met twice in the batch sees its first update), one
-    ``bulk_insert`` of the new totals; one output per record."""
-    table = ctx.stores["aggregate"].table("totals")
-    keys = list(dict.fromkeys(item.key for item in items))
-    totals = dict(zip(keys, table.get_many(keys), strict=True))
-    outputs = []
-    for item in items:
-        totals[item.key] = total = work.aggregate_step(totals[item.key], item.payload)
-        outputs.append(total)
-    table.bulk_insert(totals)
-    return outputs
+def aggregate(item: Item, ctx: Any) -> Any:
+    """Running count and sum per key, one output per record."""
+    total = work.aggregate_step(state.get(ctx, "aggregate", "totals", item.key), item.payload)
+    state.put(ctx, "aggregate", "totals", item.key, total)
+    return total
 
 
 def enrich(item: Item, _ctx: Any) -> Any:
@@ -183,7 +174,7 @@ def build(case: str, group: str, delivery: str, batch: int = LOCAL_BATCH) -> Pip
         pipe.local("s", batch_handler=remember, batch_size=batch)
     elif case == "aggregate":
         pipe.store("aggregate", AggregateStore)
-        pipe.local("s", batch_handler=aggregate, batch_size=batch)
+        pipe.local("s", aggregate, batch_size=batch)
     elif case == "lookup":
         pipe.store("lookup", LookupStore)
         pipe.local("s", batch_handler=lookup, batch_size=batch)

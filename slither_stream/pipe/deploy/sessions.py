@@ -85,11 +85,10 @@ class StoreSession(_Session):
     def _open(self, stack: ExitStack, instances: list[Any]) -> ViewResolver:
         from slither_stream.store.app import StoreApp
 
-        # exactly_once: stages write changelog records inside their transactions
-        # (pipe.state); the stores apply them from the changelog once committed
+        # stages write their state to the changelogs themselves and apply it to
+        # the live generation once committed (pipe/engine/global_tables.py)
         app = StoreApp(instances, log=self.log, app=self.definition.name,
-                       data_dir=self._data_dir(),
-                       follow=self.definition.delivery == "exactly_once")
+                       data_dir=self._data_dir())
         stack.enter_context(app)
         stack.enter_context(app.session(self.session_id))
         return app.views.resolve

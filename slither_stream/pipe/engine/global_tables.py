@@ -1,16 +1,25 @@
 """Global tables as targets of a stage's buffered state writes.
 
 A pipe's stores (``pipe.store(...)``) are global tables: every process of a
-deployment reads all of each, and their owner follows the changelog, applying
-every record in log order (follow mode). A stage writing to one produces the
-changelog records itself at commit; :meth:`GlobalTableTarget.committed` then waits
-until the owner has applied everything now in the changelog, so the stage reads
-its own writes from the table afterwards.
+deployment reads all of each, and one owner per host applies writes. A stage
+writing to one produces the changelog records itself at commit (in its
+transaction under exactly_once); once they are durable,
+:meth:`GlobalTableTarget.committed` writes them into the owner's live generation,
+so the stage reads its own writes from the table at once. (Waiting for a changelog
+follower instead is not enough: a transaction's commit returns before its markers
+reach the partitions, so the changelog's stable end may not include it yet.)
+
+The owner's changelog checkpoint is left as it is: a restart replays the changelog
+from there, these records included, and so ends in the changelog's state; an owner
+following the changelog (follow mode) applies them again in log order, so the
+table converges to the log's last value per key.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from rocksdict import WriteBatch
 
 from slither_stream.pipe.engine.write_buffer import StateTarget
 
@@ -33,7 +42,18 @@ class GlobalTableTarget(StateTarget):
         return value
 
     def committed(self, entries: dict[bytes, bytes | None]) -> None:
-        self.owner.sync()
+        owner = self.owner
+        with owner.applied:  # as a follower applies: not during a generation swap
+            generation = owner.current
+            handle = generation.handles[self._name]
+            batch = WriteBatch(raw_mode=True)
+            for key, value in entries.items():
+                if value is None:
+                    batch.delete(key, handle)
+                else:
+                    batch.put(key, value, handle)
+            generation.write(batch)
+        owner.sizes.changed()
 
     def __repr__(self) -> str:
         return f"<GlobalTableTarget {self.topic}>"
