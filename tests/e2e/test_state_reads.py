@@ -55,7 +55,7 @@ def inputs(records: int, users: int) -> list[dict[str, Any]]:
 ])
 def test_running_totals_read_their_own_writes(log: Log, unique_name: Names, tmp_path: Path,
                                               delivery: str, records: int, batch: int,
-                                              commit_every: int) -> None:
+                                              commit_every: int) -> None:  # noqa: PLR0917
     name = unique_name("totals")
     pipe = Pipe(name, partitions=2, delivery=delivery,  # type: ignore[arg-type]
                 commit_records=commit_every)
