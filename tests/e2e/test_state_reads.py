@@ -39,7 +39,7 @@ def inputs(records: int, users: int) -> list[dict[str, Any]]:
     return [{"user": f"u{n % users}", "amount": n} for n in range(records)]
 
 
-@pytest.mark.parametrize(("delivery", "records", "batch", "commit_every"), [
+@pytest.mark.parametrize("case", [
     # 3,000 records over 7 users, batches of 50, a commit every 200 records: a user
     # appears several times per batch, per commit and across commits
     ("at_least_once", 3000, 50, 200),
@@ -54,8 +54,8 @@ def inputs(records: int, users: int) -> list[dict[str, Any]]:
     ("exactly_once", 20_000, 500, 500),
 ])
 def test_running_totals_read_their_own_writes(log: Log, unique_name: Names, tmp_path: Path,
-                                              delivery: str, records: int, batch: int,
-                                              commit_every: int) -> None:  # noqa: PLR0917
+                                              case: tuple[str, int, int, int]) -> None:
+    delivery, records, batch, commit_every = case
     name = unique_name("totals")
     pipe = Pipe(name, partitions=2, delivery=delivery,  # type: ignore[arg-type]
                 commit_records=commit_every)
