@@ -11,7 +11,8 @@ A local stage's handler returns, for its item:
 * an :class:`~slither_stream.Item` — sent on as it is;
 * or it raises: the stage's error policy decides (dead-letter, retry, skip, halt).
 
-A batch handler returns one such result per item of its batch (a list), or
+A batch handler returns one such result per item of its batch (a list), where an
+exception instance fails its item alone (raising fails the whole batch), or
 :data:`PER_ITEM` to have the stage's per-item ``handler`` process the batch.
 
 With ``cardinality="many"`` a returned list is the same as ``Emit.many(list)``.
@@ -109,7 +110,7 @@ NOT_PAYLOAD_TYPES = frozenset({Item, *RESULT_TYPES})
 """The per-item results that are not a new payload, for a per-record ``type(result)
 in`` test (a set lookup; :func:`as_outcome` is the rule)."""
 
-HANDLER_RESULT_TYPES = (tuple, Item, Emit, *RESULT_TYPES)
+HANDLER_RESULT_TYPES = (tuple, Item, Emit, Exception, *RESULT_TYPES)
 """Handler results that need :func:`interpret` (anything else is the new payload)."""
 
 
@@ -145,6 +146,8 @@ def interpret(item: Item, value: Any, *, cardinality: str = "one") -> Outcome:
         return Emitted((emitted,), value.output)
     if isinstance(value, RESULT_TYPES):
         return value
+    if isinstance(value, Exception):
+        return Failure.from_exception(value)
     tag = _tagged(value)
     if tag is not None:
         return _interpret_tagged(item, value, tag, cardinality)
