@@ -83,8 +83,8 @@ class Pipe:
     * ``ordering`` — ``preserve`` keeps per-key order end to end: records of a
       partition are processed in offset order and every stage writes its outputs in
       input order, keyed by the item key, so one key stays in one partition.
-      ``as_completed`` lets compute stages write each batch's outputs as soon as it
-      finishes (see :class:`~slither_stream.pipe.specs.ComputeSpec`).
+      ``as_completed`` is refused with the reason
+      (:data:`~slither_stream.pipe.specs.AS_COMPLETED_REFUSED`).
     * ``max_lag`` / ``resume_lag`` — a stage pauses its input while the stage after it
       lags by more than ``max_lag`` records and resumes once that lag is at most
       ``resume_lag`` (default: half of ``max_lag``).

@@ -32,6 +32,15 @@ DELIVERIES: tuple[str, ...] = get_args(Delivery)
 Ordering = Literal["preserve", "as_completed"]
 ORDERINGS: tuple[str, ...] = get_args(Ordering)
 
+AS_COMPLETED_REFUSED = (
+    "ordering='as_completed' is not available on a pipe: a stage writes its outputs "
+    "in input order and commits a partition's offsets in order, which keeps each key's "
+    "records in order end to end and lets a halt or a failed commit name exactly what "
+    "is done. Writing each compute batch's outputs as it completes would give up both. "
+    "For throughput raise max_in_flight (batches a poll keeps in flight) or "
+    "batch_size; dispatch.run/stream take ordering='as_completed'.")
+"""Why pipes refuse ``as_completed``."""
+
 Cardinality = Literal["one", "many"]
 CARDINALITIES: tuple[str, ...] = get_args(Cardinality)
 
@@ -117,6 +126,8 @@ class PipeSettings:
         positive_int("partitions", self.partitions)
         _one_of("delivery", self.delivery, DELIVERIES)
         _one_of("ordering", self.ordering, ORDERINGS)
+        if self.ordering == "as_completed":
+            raise ConfigError(AS_COMPLETED_REFUSED)
         positive_int("max_lag", self.max_lag)
         low = self.resume_lag
         if low is not None and (isinstance(low, bool) or not isinstance(low, int)
@@ -244,6 +255,7 @@ class ComputeSpec(StageSpec):
     timeout: float | None = None
     """Seconds per batch (None: dispatch's default)."""
     ordering: Ordering = "preserve"
+    """Only ``preserve``: see :data:`AS_COMPLETED_REFUSED`."""
     processes: int | None = None
     """Worker processes of the ``processes`` executor (None: one per core)."""
     batch_by: BatchBy = "arrival"
@@ -262,6 +274,8 @@ class ComputeSpec(StageSpec):
             raise ConfigError(f"compute stage {self.name!r}: batch_by must be 'arrival' or "
                               f"'key', not {self.batch_by!r}")
         _one_of(f"compute stage {self.name!r}: ordering", self.ordering, ORDERINGS)
+        if self.ordering == "as_completed":
+            raise ConfigError(f"compute stage {self.name!r}: {AS_COMPLETED_REFUSED}")
         _optional_positive(f"stage {self.name!r} processes", self.processes)
         if self.timeout is not None and (isinstance(self.timeout, bool)
                                          or not isinstance(self.timeout, int | float)

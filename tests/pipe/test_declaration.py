@@ -133,3 +133,12 @@ def test_describe_is_json_serializable_with_objects_in_options() -> None:
                              strategy=dispatch.KeyPartition(), executor="inline")
     text = json.dumps(pipe.describe())
     assert "KeyPartition" in text and "tests.pipe.helpers:double_batch" in text
+
+
+def test_as_completed_is_refused_with_the_reason() -> None:
+    with pytest.raises(ConfigError, match=r"ordering='as_completed' is not available.*in order"):
+        Pipe("p", ordering="as_completed")
+    with pytest.raises(ConfigError, match=r"compute stage 'c': ordering='as_completed'.*"
+                                          r"max_in_flight"):
+        Pipe("p").compute("c", "tests.pipe.helpers:double_batch", ordering="as_completed")
+    Pipe("p").compute("c", "tests.pipe.helpers:double_batch", ordering="preserve")
