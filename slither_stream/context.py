@@ -10,7 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slither_stream.pipe.engine.keyed_state import KeyedState
 
 ViewResolver = Callable[[str, str], Callable[..., Any]]
 """``resolver(session_id, view_name) -> handler``; installed by the store layer."""
@@ -31,6 +34,9 @@ class Context:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     stage: str | None = None
     view_resolver: ViewResolver | None = field(default=None, repr=False, compare=False)
+    state: KeyedState | None = field(default=None, repr=False, compare=False)
+    """The keyed state of the record being processed (stages declared with
+    ``state=[...]``; None elsewhere)."""
 
     def view(self, name: str, /, **arguments: Any) -> Any:
         """Call the view ``name`` registered for this session (or globally)."""
@@ -43,8 +49,8 @@ class Context:
         handler = self.view_resolver(self.session_id, name)
         return handler(**arguments)
 
-    def for_stage(self, stage: str) -> Context:
-        """The same context, naming the stage that is running."""
+    def for_stage(self, stage: str, *, state: KeyedState | None = None) -> Context:
+        """The same context, naming the stage that is running (and its keyed state)."""
         return Context(
             pipe=self.pipe,
             session_id=self.session_id,
@@ -52,4 +58,5 @@ class Context:
             metadata=self.metadata,
             stage=stage,
             view_resolver=self.view_resolver,
+            state=state,
         )

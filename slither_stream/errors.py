@@ -124,6 +124,12 @@ class KeyNotFoundError(StoreError, KeyError):
         return f"key {self.key!r} not found in table {self.store}.{self.table}"
 
 
+class StateDataError(StoreError):
+    """A record cannot use its stage's keyed state: it has no key, or the stored
+    value does not decode. The record goes to the stage's dead-letter topic,
+    whatever the stage's error policy (like a record that does not decode)."""
+
+
 class DispatchError(SlitherError):
     """A dispatch run halted; ``partial`` holds the results finished before it."""
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from slither_stream.errors import ConfigError
+from slither_stream.item import Item
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.engine.envelope import DEFAULT_SERDE
 from slither_stream.pipe.loading import resolve_function
@@ -64,6 +65,7 @@ from slither_stream.pipe.specs import (
     RouterSpec,
     RouteSpec,
     StageSpec,
+    StateSpec,
     StoreSpec,
     check_name,
 )
@@ -221,6 +223,7 @@ class Pipe:
         batch_size: int = 100,
         partitions: int | None = None,
         max_lag: int | None = None,
+        state: Sequence[str | StateSpec] = (),
     ) -> Pipe:
         """A per-item Python function ``handler(item, context)`` run by the stage.
 
@@ -228,12 +231,43 @@ class Pipe:
         :mod:`slither_stream.pipe.results` (``Emit``, ``Skip``), or raises (the error
         policy decides). With ``cardinality="many"`` a returned list becomes one item
         per element. A ``batch_handler(items, context)`` replaces per-item calls.
+
+        ``state`` names keyed state stores (or gives :class:`StateSpec` values): the
+        handler reads and writes the current record's key's value through
+        ``context.state`` (``get(default)``, ``set(value)``, ``delete()``), partitioned
+        with the stage's input and owned by whichever member owns the partition.
         """
         self._check_new_stage(name)
+        if isinstance(state, str | bytes) or not isinstance(state, Sequence):
+            raise ConfigError(f"local stage {name!r}: state must be a list of store names, "
+                              f"not {state!r}")
+        stores = tuple(entry if isinstance(entry, StateSpec) else StateSpec(entry)
+                       for entry in state)
         self._add(LocalSpec(name=name, handler=handler, batch_handler=batch_handler,
                             cardinality=cardinality, batch_size=batch_size,
-                            partitions=partitions, max_lag=max_lag))
+                            partitions=partitions, max_lag=max_lag, state=stores))
         return self
+
+    def rekey(
+        self,
+        name: str,
+        key: Callable[[Item], str | bytes | None],
+        *,
+        batch_size: int = 100,
+        partitions: int | None = None,
+        max_lag: int | None = None,
+    ) -> Pipe:
+        """Re-key the items for the next stage: ``key(item)`` becomes each item's key.
+
+        Records move to the partition of their new key on the way to the next stage
+        (whose input topic works as the repartition topic, with its partition count),
+        so a stage keeping state by another key than the input's, say per user
+        instead of per transaction, gets all of one key's records.
+        """
+        if not callable(key):
+            raise ConfigError(f"rekey stage {name!r}: key must be a function item -> key")
+        return self.local(name, _Rekey(key), batch_size=batch_size, partitions=partitions,
+                          max_lag=max_lag)
 
     def compute(
         self,
@@ -419,3 +453,15 @@ class Pipe:
         except ConfigError as error:
             raise ConfigError(f"{topic}: serde {text!r}: {error}") from error
         return text
+
+
+class _Rekey:
+    """The handler of a :meth:`Pipe.rekey` stage."""
+
+    def __init__(self, key: Callable[[Item], str | bytes | None]) -> None:
+        self.key = key
+        self.__qualname__ = f"rekey({getattr(key, '__qualname__', repr(key))})"
+        self.__module__ = getattr(key, "__module__", __name__)
+
+    def __call__(self, item: Item, _context: object) -> Item:
+        return Item(item.id, item.payload, self.key(item), item.meta, item.route)

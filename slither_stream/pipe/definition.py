@@ -7,6 +7,8 @@ Topic and group names (``ns`` is the namespace, the pipe name by default):
   ``<ns>.out.default``
 * dead letters of stage ``s``: ``<ns>.<s>.dlq``
 * consumer group of stage ``s``: ``<ns>.<s>``
+* changelog of keyed state store ``k`` of stage ``s``: ``<ns>.<s>.<k>.changelog``
+  (compacted, created by the stage with its input's partition count)
 
 A namespace other than the pipe name lets separate runs share one log without
 seeing each other's records (``Runner.run`` on a shared log uses one per session).
@@ -30,6 +32,7 @@ from slither_stream.pipe.specs import (
     DEFAULT_OUTPUT,
     WILDCARD,
     Delivery,
+    LocalSpec,
     Ordering,
     StageKind,
     StageSpec,
@@ -58,6 +61,8 @@ class StagePlan:
     max_lag: int
     downstream_group: str | None = None
     downstream_topic: str | None = None
+    changelogs: tuple[tuple[str, str], ...] = ()
+    """``(state store, changelog topic)`` of each keyed state store of the stage."""
 
     @property
     def name(self) -> str:
@@ -136,6 +141,7 @@ class PipeDefinition:
                 max_lag=pipe.max_lag if spec.max_lag is None else spec.max_lag,
                 downstream_group=None if last else f"{ns}.{stages[index + 1].name}",
                 downstream_topic=None if last else stage_input_topic(ns, stages[index + 1].name),
+                changelogs=_changelogs(ns, spec),
             ))
         return cls(
             name=pipe.name,
@@ -248,6 +254,7 @@ class PipeDefinition:
                 dlq_topic=f"{namespace}.{plan.name}.dlq",
                 downstream_group=move(plan.downstream_group),
                 downstream_topic=move(plan.downstream_topic),
+                changelogs=_changelogs(namespace, plan.spec),
             ))
         return replace(self, namespace=namespace, stages=tuple(renamed))
 
@@ -276,6 +283,8 @@ class PipeDefinition:
                     "partitions": plan.partitions,
                     "max_lag": plan.max_lag,
                     "on_error": plan.policy.describe(),
+                    "state": [{"store": store, "changelog": topic}
+                              for store, topic in plan.changelogs],
                     "options": plan.spec.describe(),
                 }
                 for plan in self.stages
@@ -286,6 +295,18 @@ class PipeDefinition:
             "plain_outputs": sorted(self.plain_outputs),
             "stores": [{"name": s.name, "store": s.store_name} for s in self.stores],
         }
+
+
+def state_changelog_topic(namespace: str, stage: str, store: str) -> str:
+    """The changelog of a stage's keyed state store (compacted, partitioned like the
+    stage's input)."""
+    return f"{namespace}.{stage}.{store}.changelog"
+
+
+def _changelogs(namespace: str, spec: StageSpec) -> tuple[tuple[str, str], ...]:
+    stores = spec.state if isinstance(spec, LocalSpec) else ()
+    return tuple((store.name, state_changelog_topic(namespace, spec.name, store.name))
+                 for store in stores)
 
 
 def stage_input_topic(namespace: str, stage: str) -> str:

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from slither_stream.errors import StateDataError
 from slither_stream.item import Item
 
 
@@ -87,11 +88,15 @@ class Failure:
     error_type: str
     message: str
     detail: str = ""
+    bad_data: bool = False
+    """The record itself cannot be processed (:class:`~slither_stream.errors.StateDataError`):
+    it is dead-lettered whatever the stage's policy."""
 
     @classmethod
     def from_exception(cls, error: BaseException) -> Failure:
         detail = "".join(traceback.format_exception(error))
-        return cls(type(error).__name__, str(error), detail)
+        return cls(type(error).__name__, str(error), detail,
+                   isinstance(error, StateDataError))
 
     @classmethod
     def from_reason(cls, reason: Any) -> Failure:

@@ -165,6 +165,27 @@ class RouteSpec:
         return callable_name(self.predicate)
 
 
+@dataclass(frozen=True)
+class StateSpec:
+    """A keyed state store of a stage, partitioned with the stage's input.
+
+    Each record's handler reads and writes the value of the record's key
+    (``ctx.state``). One RocksDB instance per input partition holds it, backed by a
+    compacted changelog topic ``<namespace>.<stage>.<name>.changelog`` with the
+    input's partition count (partition p holds input partition p's keys). ``serde``
+    encodes the values (``"json"``, ``"string"``, ``"raw"``, ``"avro:<schema>"``).
+    """
+
+    name: str
+    serde: str = "json"
+
+    def __post_init__(self) -> None:
+        check_name("state store", self.name)
+        if not isinstance(self.serde, str) or not self.serde.strip():
+            raise ConfigError(f"state store {self.name!r}: serde must be a spec string "
+                              f"such as 'json', not {self.serde!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class StageSpec(ABC):
     """What every stage declares: a name and the topic settings it may override."""
@@ -208,6 +229,8 @@ class StageSpec(ABC):
                 shown[entry.name] = value
             elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
                 shown[entry.name] = list(value)
+            elif isinstance(value, tuple) and all(isinstance(v, StateSpec) for v in value):
+                shown[entry.name] = [{"name": v.name, "serde": v.serde} for v in value]
             elif callable(value) and hasattr(value, "__qualname__"):
                 shown[entry.name] = callable_name(value)
             else:
@@ -225,6 +248,8 @@ class LocalSpec(StageSpec):
     batch_handler: BatchHandler | None = None
     cardinality: Cardinality = "one"
     """``many``: a handler's returned list becomes one item per element."""
+    state: tuple[StateSpec, ...] = ()
+    """Keyed state stores the handler reads and writes through ``ctx.state``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -237,6 +262,15 @@ class LocalSpec(StageSpec):
         if self.cardinality not in CARDINALITIES:
             raise ConfigError(f"local stage {self.name!r}: cardinality must be 'one' or "
                               f"'many', not {self.cardinality!r}")
+        if self.state:
+            if self.batch_handler is not None:
+                raise ConfigError(f"local stage {self.name!r}: keyed state is read and "
+                                  "written per record; use a per-item handler, not a "
+                                  "batch_handler")
+            names = [spec.name for spec in self.state]
+            if len(set(names)) != len(names):
+                raise ConfigError(f"local stage {self.name!r} declares a state store twice: "
+                                  f"{names}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -165,7 +165,7 @@ def _stream(definition: PipeDefinition, items: list[Item | bytes], *, log: Log |
             ensure_topics(opened, definition)
             handle = RunHandle(definition, opened, session)
             cleanup.callback(_stop_all, handle)
-            _start_stages(handle, context)
+            _start_stages(handle, context, store_dir or default_dir)
             _produce_inputs(opened, definition, items)
             yield from _collect(handle, starts, len(items), timeout)
 
@@ -206,10 +206,10 @@ def _output_starts(log: Log, definition: PipeDefinition) -> dict[TopicPartition,
     return starts
 
 
-def _start_stages(handle: RunHandle, context: Context) -> None:
+def _start_stages(handle: RunHandle, context: Context, state_dir: str | None) -> None:
     for plan in handle.definition.stages:
         runtime = StageLoop(handle.log, handle.definition, plan.name, context=context,
-                               member=handle.session_id[:12])
+                            member=handle.session_id[:12], state_dir=state_dir)
         handle.runtimes.append(runtime)
 
         def target(runtime: StageLoop = runtime) -> None:

@@ -86,7 +86,8 @@ class Worker:
                 gc_policy.freeze_startup_objects()  # the restored stores' objects too
             for name in self.stage_names:
                 runtime = StageLoop(self.log, self.definition, name, context=context,
-                                       member=self.member, poll_timeout=self.poll_timeout)
+                                    member=self.member, poll_timeout=self.poll_timeout,
+                                    state_dir=self.store_dir)
                 self.runtimes.append(runtime)
                 thread = threading.Thread(
                     target=self._run_stage, args=(runtime,),

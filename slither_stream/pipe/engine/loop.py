@@ -34,6 +34,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from slither_stream import telemetry
@@ -50,14 +51,19 @@ from slither_stream.pipe.engine.commit.at_least_once import AtLeastOnce
 from slither_stream.pipe.engine.commit.base import CommitStrategy
 from slither_stream.pipe.engine.commit.exactly_once import ExactlyOnce
 from slither_stream.pipe.engine.envelope import Envelope
+from slither_stream.pipe.engine.keyed_state import KeyedState
 from slither_stream.pipe.engine.planning import BatchWrites, emit_targets
 from slither_stream.pipe.engine.processors import StageProcessor, processor_for
 from slither_stream.pipe.engine.tally import Tally
+from slither_stream.pipe.engine.tasks import StageTasks
 from slither_stream.pipe.engine.write_buffer import WriteBuffer
 from slither_stream.pipe.results import Failure, Outcome
+from slither_stream.pipe.specs import LocalSpec
 from slither_stream.policies import Halt, Retry
+from slither_stream.store.app import DEFAULT_DATA_DIR
 
 _log = logging.getLogger(__name__)
+
 
 
 class StageHaltedError(PipeError):
@@ -112,6 +118,8 @@ class StageLoop:
     (seconds) the downstream lag is measured for backpressure; a stage overshoots
     ``max_lag`` by at most what it writes in that time. ``commit_interval``
     (seconds) and ``commit_records`` override the pipe's commit cadence.
+    ``state_dir`` holds the stage's keyed state (the stores' data directory by
+    default).
     """
 
     def __init__(
@@ -128,12 +136,24 @@ class StageLoop:
         lag_interval: float = 0.2,
         commit_interval: float | None = None,
         commit_records: int | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.log = log
         self.definition = definition
         self.plan: StagePlan = definition.stage(stage)
+        self.buffer = WriteBuffer()
+        """The stage's state writes since its last commit."""
+        self.tasks: StageTasks | None = None
+        """The stage's tasks, when it keeps keyed state."""
+        self.keyed: KeyedState | None = None
+        if self.plan.changelogs:
+            self.tasks = StageTasks(log, self.plan, namespace=definition.namespace,
+                                    state_dir=Path(state_dir or DEFAULT_DATA_DIR))
+            spec = self.plan.spec
+            assert isinstance(spec, LocalSpec)
+            self.keyed = KeyedState(self.tasks, self.buffer, spec.state)
         base = context or Context(pipe=definition.name)
-        self.context = base.for_stage(stage)
+        self.context = base.for_stage(stage, state=self.keyed)
         self.member = member
         self.poll_timeout = poll_timeout
         self.on_progress = on_progress
@@ -146,9 +166,7 @@ class StageLoop:
         self._targets = emit_targets(definition, self.plan, self.envelope)
         self.stats = StageStats()
         self._stop = threading.Event()
-        self.buffer = WriteBuffer()
-        """The stage's state writes since its last commit."""
-        self._stateful = bool(definition.stores)
+        self._stateful = bool(definition.stores) or self.tasks is not None
         """Whether handlers may write state (the pipe has stores): each attempt at an
         item then stages its writes."""
         self.commits = commit_strategy(definition, stage, count=self._add_tally,
@@ -197,9 +215,13 @@ class StageLoop:
             self._processor = processor_for(self.plan)
             self._one_at_a_time = self._processor.one_at_a_time(self.context)
             self._producer = producer = commits.producer(self.log, self.member, self.plan.group)
+            tasks = self.tasks
+            if tasks is not None:
+                tasks.ensure_changelogs()
             self._consumer = consumer = self.log.consumer(self.plan.group,
                                                           auto_offset_reset="earliest")
-            consumer.subscribe([self.plan.input_topic], on_revoke=self._on_revoke)
+            consumer.subscribe([self.plan.input_topic], on_assign=self._on_assign,
+                               on_revoke=self._on_revoke)
             state.install(self.buffer)
             while not self._stop.is_set():
                 self._apply_backpressure()
@@ -209,6 +231,9 @@ class StageLoop:
                     records = self._drop_revoked(records)
                 if commits.needs_rewind:
                     records = self._rewind(records)
+                if tasks is not None:
+                    tasks.collect(consumer, hold=self.gate is not None and self.gate.closed)
+                    records = tasks.drop_restoring(records, consumer)
                 if records:
                     with self.stats.lock:
                         self.stats.idle = False
@@ -219,7 +244,8 @@ class StageLoop:
                 else:
                     commits.commit(producer, consumer)
                     with self.stats.lock:
-                        self.stats.idle = not commits.uncommitted
+                        self.stats.idle = not commits.uncommitted and not (
+                            tasks is not None and tasks.restoring)
                     if self._since_idle and self.stats.idle:
                         _log.info("stage %s (member %s, pid %d) caught up after %d records",
                                   self.name, self.member, os.getpid(), self._since_idle)
@@ -264,7 +290,8 @@ class StageLoop:
         if closed and (not was_closed or self._consumer.paused() != assignment):
             self._consumer.pause(assignment)
         elif was_closed and not closed:
-            self._consumer.resume(self._consumer.paused())
+            held = self.tasks.restoring if self.tasks is not None else set()
+            self._consumer.resume(self._consumer.paused() - held)
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         """Commit what is finished, then forget the revoked partitions. (After a
@@ -273,7 +300,14 @@ class StageLoop:
         consumer, producer = self._consumer, self._producer
         if consumer is not None and producer is not None:
             self.commits.revoke(producer, consumer, partitions)
+        if self.tasks is not None:
+            self.tasks.revoked(partitions)
         self._revoked_in_poll.update(partitions)
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        """New partitions of a stage with keyed state wait (paused) for their state."""
+        if self.tasks is not None and self._consumer is not None:
+            self.tasks.assigned(partitions, self._consumer)
 
     def _drop_revoked(self, records: RecordBatch) -> RecordBatch:
         """Records of partitions revoked during the poll that fetched them belong to
@@ -332,7 +366,7 @@ class StageLoop:
         if self._one_at_a_time is not None:
             return BatchWrites(self.plan, self._targets, records, decoded,
                                process_one=self._one_at_a_time, staging=staging,
-                               pause=self._stop.wait)
+                               pause=self._stop.wait, keyed=self.keyed)
         items = [None if isinstance(item, SerializationError) else item for item in decoded]
         if staging is None:
             outcomes, attempts = self._process_with_retries(items)

@@ -60,6 +60,12 @@ class PlannedBatch(Protocol):
         """What the yielded writes did, counted."""
 
 
+class KeyFocus(Protocol):
+    """What keyed state needs to know of the record being processed."""
+
+    def focus(self, key: bytes | str | None, partition: int) -> None: ...
+
+
 class EmitTarget(NamedTuple):
     """Where items emitted under one output name go."""
 
@@ -111,7 +117,7 @@ class BatchWrites:
                  process_one: Callable[[Item], Any] | None = None,
                  staging: WriteBuffer | None = None,
                  pause: Callable[[float], object] | None = None,
-                 whole: bool = False) -> None:
+                 whole: bool = False, keyed: KeyFocus | None = None) -> None:
         if (outcomes is None) == (process_one is None):
             raise ValueError("give a batch's outcomes or process_one, not both or neither")
         self._plan = plan
@@ -124,6 +130,7 @@ class BatchWrites:
         self._staging = staging
         self._pause = pause
         self._whole = whole
+        self._keyed = keyed
         self._finished = 0
         self.tally = Tally()
         self.halted: tuple[Record, Failure] | None = None
@@ -151,6 +158,9 @@ class BatchWrites:
         # runs once per record, so every step in it shows in a stage's CPU; the
         # records it writes are counted at the end, as the others less).
         staging = self._staging
+        keyed = self._keyed
+        partitions = (getattr(records, "partitions", None)
+                      or [record.partition for record in records]) if keyed else ()
         plain = staging is None  # no state writes to keep or drop per record
         write_default, default_topic = ((default.envelope.write, default.topic)
                                         if default is not None and plain else (None, ""))
@@ -164,6 +174,8 @@ class BatchWrites:
             elif type(item) is Item and process_one is not None:
                 if staging is not None:
                     staging.stage()
+                    if keyed is not None:
+                        keyed.focus(item.key, partitions[position])
                 result = process_one(item)
                 kind = type(result)  # dict first: JSON's payload, no set lookup
                 if write_default is not None and (kind is dict
@@ -235,7 +247,8 @@ class BatchWrites:
         policy = self._plan.policy
         outcome: Any = failure
         attempts = 1
-        while type(outcome) is Failure and attempts < policy.attempts:
+        while type(outcome) is Failure and not outcome.bad_data \
+                and attempts < policy.attempts:
             if isinstance(policy, Retry) and self._pause is not None:
                 self._pause(policy.delay(attempts))
             if self._staging is not None:
@@ -289,6 +302,9 @@ class BatchWrites:
         if staging is not None:
             staging.drop()  # a failed item leaves no state behind
         final = self._plan.policy.final
+        if isinstance(outcome, Failure) and outcome.bad_data:
+            yield self._dead_letter(record, outcome.error_type, outcome.message, attempts)
+            return True
         if isinstance(final, Halt):
             self.halted = (record, outcome)
             return False

@@ -49,6 +49,13 @@ class StateTarget(ABC):
         """``entries`` (None: deleted) are durable in the changelog: make the table
         show them before the stage commits its input offsets."""
 
+    @classmethod
+    def prepare_commit(cls, targets: list[StateTarget]) -> None:
+        """Called once per commit with every target of this class that has writes,
+        before their :meth:`committed` calls (to ask the log something once for all
+        of them)."""
+        return None
+
 
 class WriteBuffer:
     """Pending writes per target and key (None: a delete) since the last commit."""
@@ -138,6 +145,8 @@ class WriteBuffer:
         """The pending writes are durable: apply them to their targets, then forget
         them."""
         pending, self._pending = self._pending, {}
+        for kind in {type(target) for target in pending}:
+            kind.prepare_commit([target for target in pending if type(target) is kind])
         for target, entries in pending.items():
             target.committed(entries)
 
