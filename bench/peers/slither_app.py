@@ -12,11 +12,12 @@ the topics that way). ``--delivery exactly_once`` switches to transactions.
 * restore: a store ``bench`` (table ``features``) declared on the pipe and a local
   stage whose batch handler ``bulk_insert``s the batch into it, then passes it on; on
   start the worker restores the store from its changelog before any stage runs.
-* aggregate: a store ``aggregate`` (table ``totals``, keyed by the record key) and a
-  local stage whose per-item handler reads the key's running total with
-  ``state.get`` and writes the new one with ``state.put``: the stage's write buffer
-  answers the read (read-your-writes, also within a batch) and commits the last
-  total per key with the stage's outputs (in its transaction under exactly_once).
+* aggregate: a local stage with keyed state (``state=["totals"]``): its per-item
+  handler reads the record key's running total with ``ctx.state.get`` and writes
+  the new one with ``ctx.state.set``; the state is partitioned with the input (one
+  RocksDB instance per partition, a compacted changelog per store), the stage's
+  write buffer answers reads (read-your-writes) and commits the last total per key
+  with the stage's outputs (in its transaction under exactly_once).
 * lookup: a store ``lookup`` whose ``load`` reads the table topic (``--table``) and
   ``bulk_insert``s it (the store is populated before any stage runs); a local stage's
   batch handler looks each record's key up with one ``get_many`` per batch through
@@ -59,7 +60,7 @@ from cases import work  # noqa: E402
 from slither_stream.item import Item  # noqa: E402
 from slither_stream.log import open_log  # noqa: E402
 from slither_stream.observability import configure_logging  # noqa: E402
-from slither_stream.pipe import Pipe, state  # noqa: E402
+from slither_stream.pipe import Pipe  # noqa: E402
 from slither_stream.pipe.deploy.worker import Worker  # noqa: E402
 from slither_stream.store import Store, TableSpec  # noqa: E402
 
@@ -69,8 +70,9 @@ LOCAL_BATCH = 1000
 SETTINGS = ("1 worker process, local/router batch_size=1000 (LOCAL_BATCH), "
             "outputs declared headers=False (key and value only, as the peers write), "
             "Kafka backend defaults (lz4, linger.ms=5, idempotent); compute: batch 64, "
-            "processes executor x2, max_in_flight 4; aggregate: store table, "
-            "state.get/put per record (write buffer); lookup: store loaded by load() "
+            "processes executor x2, max_in_flight 4; aggregate: keyed state "
+            "(ctx.state, RocksDB per partition + changelog); "
+            "lookup: store loaded by load() "
             "(bulk_insert), get_many per batch; latency: local->local->router, "
             "batch_size=1000, linger.ms=5")
 
@@ -86,15 +88,6 @@ class BenchStore(Store):
 
     def tables(self) -> Sequence[TableSpec]:
         return [TableSpec("features", key="string")]
-
-
-class AggregateStore(Store):
-    """The aggregate case's running totals, keyed by the record key (bytes)."""
-
-    name = "aggregate"
-
-    def tables(self) -> Sequence[TableSpec]:
-        return [TableSpec("totals", key="bytes")]
 
 
 class LookupStore(Store):
@@ -138,8 +131,8 @@ def lookup(items: list[Item], ctx: Any) -> list[Any]:
 
 def aggregate(item: Item, ctx: Any) -> Any:
     """Running count and sum per key, one output per record."""
-    total = work.aggregate_step(state.get(ctx, "aggregate", "totals", item.key), item.payload)
-    state.put(ctx, "aggregate", "totals", item.key, total)
+    total = work.aggregate_step(ctx.state.get(), item.payload)
+    ctx.state.set(total)
     return total
 
 
@@ -173,8 +166,7 @@ def build(case: str, group: str, delivery: str, batch: int = LOCAL_BATCH) -> Pip
         pipe.store("bench", BenchStore)
         pipe.local("s", batch_handler=remember, batch_size=batch)
     elif case == "aggregate":
-        pipe.store("aggregate", AggregateStore)
-        pipe.local("s", aggregate, batch_size=batch)
+        pipe.local("s", aggregate, batch_size=batch, state=["totals"])
     elif case == "lookup":
         pipe.store("lookup", LookupStore)
         pipe.local("s", batch_handler=lookup, batch_size=batch)
