@@ -68,6 +68,8 @@ class Supervisor:
             raise ConfigError(
                 "the embedded log is opened by one process at a time; run more than one "
                 "worker process on Kafka (--log kafka://host:port)")
+        if definition is not None and spec.namespace:
+            definition = definition.with_namespace(spec.namespace)
         self.definition = definition
         self.owns_stores = bool(definition is not None and definition.stores
                                 and not spec.log_url.startswith("embedded://"))
@@ -132,12 +134,14 @@ class Supervisor:
         assert self.definition is not None
         log = stack.enter_context(open_log(self.spec.log_url))
         data_dir = Path(self.spec.cwd or ".") / (self.spec.store_dir or DEFAULT_DATA_DIR)
+        # the stores belong to the deployment's namespace, as its topics do
         stores = stack.enter_context(StoreApp(store_instances(self.definition), log=log,
-                                              app=self.definition.name, data_dir=data_dir))
+                                              app=self.definition.namespace,
+                                              data_dir=data_dir))
         # `slither reload` asks this owner over the app's control topic
         from slither_stream.store.control import ControlListener
 
-        stack.enter_context(ControlListener(log, self.definition.name, stores.stores))
+        stack.enter_context(ControlListener(log, self.definition.namespace, stores.stores))
         _log.info("supervisor owns stores %s in %s",
                   ", ".join(s.name for s in self.definition.stores), data_dir)
 
