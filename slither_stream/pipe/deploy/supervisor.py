@@ -8,6 +8,14 @@ up to ``max_restarts`` within ``max_seconds`` (then it gives up; see
 Each process slot keeps its member id across restarts, so under exactly_once the
 restarted process reuses its transactional id and fences the dead one's zombie
 transactions. The embedded log is single-process: with it, ``processes`` must be 1.
+
+Starting the first spawned process also starts multiprocessing's resource tracker
+(``popen_spawn_posix`` asks ``resource_tracker.getfd()`` for every spawn), a process
+of its own that multiprocessing never waits for: it exits once every holder of its
+pipe (this process and the workers) has closed it, after the supervisor, as an
+orphan that nobody reaps where PID 1 is not an init (a container, a test harness),
+so a stopped worker left a process behind. Once its worker processes are gone the
+supervisor stops the tracker itself and reaps it.
 """
 
 from __future__ import annotations
@@ -126,6 +134,22 @@ class Supervisor:
                 return self._supervise()
         finally:
             obs.stop()
+            self._reap_resource_tracker()
+
+    def _reap_resource_tracker(self) -> None:
+        """Stop multiprocessing's resource tracker and wait for it (see the module
+        doc), unless a worker process is somehow still alive: it holds the tracker's
+        pipe, so the tracker could not end yet."""
+        from multiprocessing import resource_tracker
+
+        if any(process.is_alive() for process in self._children.values()):
+            _log.warning("worker processes still alive at exit; leaving the "
+                         "multiprocessing resource tracker to them")
+            return
+        tracker = resource_tracker._resource_tracker  # the process-wide instance
+        stop = getattr(tracker, "_stop", None)  # private, present since Python 3.8
+        if stop is not None:
+            stop()
 
     def _own_stores(self, stack: ExitStack) -> None:
         """Start the pipe's stores here (restore/load) before any worker reads them."""
