@@ -94,7 +94,15 @@ class LogLockedError(LogError):
 
 
 class ProduceError(LogError):
-    """A record was not acknowledged by the log."""
+    """A record was not acknowledged by the log.
+
+    ``undelivered`` is how many records the error stands for: 1 for one record, the
+    count of every failed record when ``flush`` reports several at once.
+    """
+
+    def __init__(self, message: str, *, undelivered: int = 1) -> None:
+        super().__init__(message)
+        self.undelivered = undelivered
 
 
 class TransactionError(LogError):

@@ -18,7 +18,8 @@ REDRAW_EVERY_S = 0.2
 
 
 class Progress:
-    """Counts records and input bytes; draws at most every ``REDRAW_EVERY_S``."""
+    """Counts records and input bytes; draws at most every ``REDRAW_EVERY_S`` (the bar
+    as well: click redraws it on every update, which cost more than producing)."""
 
     def __init__(self, label: str, total_bytes: int | None, *, enabled: bool | None = None,
                  stream: TextIO | None = None) -> None:
@@ -29,6 +30,7 @@ class Progress:
         self._bar: Any = None
         self._counter_drawn = False
         self._last_draw = 0.0
+        self._undrawn_bytes = 0  # advanced, not yet given to the bar
         if self.enabled and total_bytes:
             self._bar = click.progressbar(length=total_bytes, label=label, file=self.stream,
                                           show_pos=False, show_percent=True, show_eta=True)
@@ -38,18 +40,24 @@ class Progress:
         self.records += records
         if not self.enabled:
             return
-        if self._bar is not None:
-            self._bar.update(nbytes)
-            return
+        self._undrawn_bytes += nbytes
         now = time.monotonic()
-        if now - self._last_draw >= REDRAW_EVERY_S:
-            self._last_draw = now
-            self.stream.write(f"\r{self.label}: {self.records} records")
-            self.stream.flush()
-            self._counter_drawn = True
+        if now - self._last_draw < REDRAW_EVERY_S:
+            return
+        self._last_draw = now
+        if self._bar is not None:
+            self._bar.update(self._undrawn_bytes)
+            self._undrawn_bytes = 0
+            return
+        self.stream.write(f"\r{self.label}: {self.records} records")
+        self.stream.flush()
+        self._counter_drawn = True
 
     def close(self) -> None:
         if self._bar is not None:
+            if self._undrawn_bytes:
+                self._bar.update(self._undrawn_bytes)
+                self._undrawn_bytes = 0
             self._bar.__exit__(None, None, None)
             self._bar = None
         elif self._counter_drawn:

@@ -4,12 +4,14 @@
 or a module (``topologies.scoring``); NAME is, in this order,
 
 1. the name a pipe of that module gives a store (``pipe.store("features", ...)``):
-   the store's app is then the pipe's name, as for ``slither worker``;
+   the store's app is then the pipe's namespace, as for ``slither worker``: the pipe
+   name, or ``--namespace`` (the same value the workers were given);
 2. a :class:`Store` subclass or instance defined there (``FeatureStore``): its app is
-   the name of a pipe of the module that declares it, else ``slither`` (the
+   the namespace of a pipe of the module that declares it, else ``slither`` (the
    :class:`StoreApp` default).
 
-``--app`` overrides the app either way. The store's directory is
+``--app`` names the app directly (a store run by a :class:`StoreApp` of one's own);
+with ``--namespace`` too it must agree. The store's directory is
 ``<data-dir>/<app>/<store name>``, with ``--data-dir`` defaulting to the directory a
 worker started in the current directory uses.
 """
@@ -50,9 +52,16 @@ class StoreTarget:
         return self.data_dir / self.app / self.name
 
 
-def resolve_store(reference: str, *, app: str | None, data_dir: Path) -> StoreTarget:
-    """The store named by ``reference``; a one-line usage error when it cannot be found."""
+def resolve_store(reference: str, *, app: str | None, data_dir: Path,
+                  namespace: str | None = None) -> StoreTarget:
+    """The store named by ``reference`` in ``namespace`` (default: the declaring
+    pipe's name); a one-line usage error when it cannot be found."""
     from slither_stream.pipe.declaration import Pipe
+
+    if app is not None and namespace is not None and app != namespace:
+        raise failure(f"--app {app!r} and --namespace {namespace!r} disagree: a pipe's "
+                      "stores belong to its namespace; give one of them", EXIT_USAGE)
+    app = app or namespace
 
     location, colon, name = reference.rpartition(":")
     if not colon or not location or not name:

@@ -30,7 +30,7 @@ def store_changelogs(definition: PipeDefinition) -> dict[str, list[str]]:
     """The changelog topics of each store of the pipe (by its name in the pipe).
 
     Store classes are instantiated to ask for their tables, as a worker would; the
-    changelogs are named after the pipe (the stores' app), not the namespace.
+    changelogs belong to the pipe's namespace (the stores' app), as its topics do.
     """
     from slither_stream.pipe.deploy.sessions import store_instances
     from slither_stream.store.owner import changelog_topic
@@ -38,7 +38,7 @@ def store_changelogs(definition: PipeDefinition) -> dict[str, list[str]]:
     try:
         instances = store_instances(definition)
         return {
-            spec.name: [changelog_topic(definition.name, store.store_name(), table.name)
+            spec.name: [changelog_topic(definition.namespace, store.store_name(), table.name)
                         for table in store.tables()]
             for spec, store in zip(definition.stores, instances, strict=True)
         }

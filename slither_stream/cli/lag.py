@@ -2,9 +2,12 @@
 
 For every stage of the pipe: its consumer group, its input topic and, per partition,
 the end offset, the group's committed offset and the lag, all read from the log
-itself (:meth:`Log.lag`), so the figures are the ones Kafka's own tools would show.
-A partition the group never committed on counts from the partition's first stored
-record (what the group would read on start, since stages reset to ``earliest``).
+itself (:meth:`Log.lag`). The lag counts records the group would still receive, not
+offsets: on Kafka, transaction markers and aborted records between the committed
+offset and the end are not lag, so a drained exactly-once pipe shows 0 although
+END - COMMITTED is 1 (its last commit marker) per partition. A partition the group
+never committed on counts from the partition's first stored record (what the group
+would read on start, since stages reset to ``earliest``).
 """
 
 from __future__ import annotations
@@ -97,8 +100,10 @@ def lag_command(topology: str, stages: tuple[str, ...], namespace: str | None,
                 output_format: str, log_url: str) -> None:
     """Per stage and partition of the pipe in TOPOLOGY: end offset, committed, lag.
 
-    Committed is '-' where the stage's group has not committed yet; its lag then
-    counts every stored record of the partition.
+    Lag is the records the stage's group would still receive (transaction markers
+    and aborted records are not counted, so a drained pipe shows 0). Committed is
+    '-' where the group has not committed yet; its lag then counts every stored
+    record of the partition.
     """
     definition = load_definition(topology, namespace)
     for name in stages:

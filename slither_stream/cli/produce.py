@@ -7,13 +7,18 @@ as written. A line that does not fit the schema is reported with the field.
 Every valid line is produced, whatever the bad ones around it; each bad line is
 reported on stderr with its number and reason, and any bad line makes the exit code
 1, so a script notices. The final count goes to stdout.
+
+Lines are read and judged :data:`BLOCK_LINES` at a time and each block is queued with
+one ``produce_many`` call on a producer that reports failed records only
+(``delivery_reports="errors"``): no Python callback or object per delivered record.
+``flush`` at the end says how many records failed, if any.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
-import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,32 +34,16 @@ from slither_stream.cli._common import (
     reports_errors,
 )
 from slither_stream.cli._progress import Progress
-from slither_stream.cli._records import BadLine, KeySource, parse_line
+from slither_stream.cli._records import KeySource, LineParser
 from slither_stream.cli._topology import NAMESPACE_HELP, TOPOLOGY_HELP, topic_serde
-from slither_stream.log.types import RecordMetadata
+from slither_stream.errors import ProduceError
 from slither_stream.serde import Serde
 
 EPILOG = ("Exit codes: 0 all lines produced, 1 some lines bad or not delivered (the valid "
           "ones were still produced), 2 bad arguments or unknown topic, 3 log failure.")
 
-
-class DeliveryTally:
-    """Counts acknowledgements; delivery callbacks may run on a client thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.acknowledged = 0
-        self.failed = 0
-        self.first_error: str | None = None
-
-    def __call__(self, error: Exception | None, metadata: RecordMetadata | None) -> None:
-        with self._lock:
-            if error is None:
-                self.acknowledged += 1
-                return
-            self.failed += 1
-            if self.first_error is None:
-                self.first_error = str(error)
+BLOCK_LINES = 2_000
+"""Lines read, judged and queued together (one ``produce_many`` call)."""
 
 
 def input_size(source: IO[bytes]) -> int | None:
@@ -116,37 +105,39 @@ def produce_command(topic: str, source: IO[bytes], *, key_field: str | None,
     key = choose_key(key_field, key_pointer)
     serde = choose_serde(topic, topology=topology, namespace=namespace, schema=schema,
                          schemas_dir=schemas_dir)
-    tally = DeliveryTally()
+    parser = LineParser(topic, key=key, serde=serde)
     bad = 0
     produced = 0
+    failed = 0
+    first_error: str | None = None
     with opened_log(log_url) as log:
         log.describe_topic(topic)  # an unknown topic fails before any input is read
-        producer = log.producer()
+        producer = log.producer(delivery_reports="errors")
         try:
             with Progress(f"producing to {topic}", input_size(source),
                           enabled=progress) as shown:
-                for number, raw in enumerate(source, start=1):
-                    shown.advance(len(raw), 0)
-                    text = raw.strip()
-                    if not text:
-                        continue
-                    line = parse_line(number, text, key=key, serde=serde)
-                    if isinstance(line, BadLine):
-                        bad += 1
+                number = 1
+                while block := list(itertools.islice(source, BLOCK_LINES)):
+                    records, bad_lines = parser.parse(block, number)
+                    number += len(block)
+                    for line in bad_lines:
                         click.echo(f"line {line.number}: {line.reason}", err=True)
-                        continue
-                    producer.produce(topic, line.value, line.key, on_delivery=tally)
-                    produced += 1
-                    shown.advance(0, 1)
-            producer.flush(timeout)
+                    bad += len(bad_lines)
+                    producer.produce_many(records)
+                    produced += len(records)
+                    shown.advance(sum(map(len, block)), len(records))
+            try:
+                producer.flush(timeout)
+            except ProduceError as error:  # what failed, once everything was sent
+                failed, first_error = min(error.undelivered, produced), str(error)
         finally:
             producer.close(timeout)
-    click.echo(f"produced {tally.acknowledged} records to {topic}")
+    click.echo(f"produced {produced - failed} records to {topic}")
     problems = []
     if bad:
         problems.append(f"{bad} bad line{'s' if bad != 1 else ''} skipped")
-    if tally.failed:
-        problems.append(f"{tally.failed} of {produced} records not delivered "
-                        f"(first error: {tally.first_error})")
+    if failed:
+        problems.append(f"{failed} of {produced} records not delivered "
+                        f"(first error: {first_error})")
     if problems:
         raise failure("; ".join(problems), EXIT_DATA)

@@ -5,6 +5,10 @@ on a log (the embedded log in ``.slither`` by default), then prints how many ite
 reached each output, how many records each stage dead-lettered, and the topics
 where they are, so they can be read back with any consumer.
 
+The run streams (:meth:`Runner.count`): lines are read as the first stage keeps up
+and outputs are counted as they arrive, so memory stays bounded whatever the size
+of FILE.
+
 Inputs go to the pipe's input topic in the serde the topology declares for it (Avro
 for ``avro:<schema>``). A line that is not JSON, or does not fit that schema, is
 still sent (as the raw line) so the first stage dead-letters it; a schema misfit is
@@ -14,6 +18,7 @@ also reported on stderr with its line number and field.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,36 +32,46 @@ from slither_stream.log import default_log_url, open_log
 from slither_stream.serde import Serde
 
 
-def read_inputs(path: Path, key_field: str | None,
-                serde: Serde[Any] | None = None) -> list[Any]:
-    """One input per non-blank line: a parsed JSON payload (keyed by ``key_field``
-    when given), or the raw line when it is not valid JSON or does not encode with
-    ``serde`` (the input topic's; the first stage sends the line to its dead-letter
-    topic with the reason)."""
-    inputs: list[Any] = []
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            raw = line.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
-            try:
-                payload = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                inputs.append(raw)
-                continue
-            if serde is not None:
-                try:
-                    serde.encode(payload)
-                except SerializationError as error:
-                    click.echo(f"line {number}: {error} (sent to the dead-letter topic)",
-                               err=True)
-                    inputs.append(raw)
+class InputLines:
+    """The inputs of FILE, read as they are iterated (once): one per non-blank line,
+    a parsed JSON payload (keyed by ``key_field`` when given), or the raw line when
+    it is not valid JSON or does not encode with ``serde`` (the input topic's; the
+    first stage sends the line to its dead-letter topic with the reason). ``count``
+    is how many were read so far."""
+
+    def __init__(self, path: Path, key_field: str | None,
+                 serde: Serde[Any] | None = None) -> None:
+        self.path = path
+        self.key_field = key_field
+        self.serde = serde
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        key_field, serde = self.key_field, self.serde
+        with self.path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                raw = line.rstrip(b"\r\n")
+                if not raw.strip():
                     continue
-            key = None
-            if key_field is not None and isinstance(payload, dict) and key_field in payload:
-                key = str(payload[key_field])
-            inputs.append(Item.wrap(payload, key=key))
-    return inputs
+                self.count += 1
+                try:
+                    payload = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    yield raw
+                    continue
+                if serde is not None:
+                    try:
+                        serde.encode(payload)
+                    except SerializationError as error:
+                        click.echo(f"line {number}: {error} (sent to the dead-letter "
+                                   "topic)", err=True)
+                        yield raw
+                        continue
+                key = None
+                if key_field is not None and isinstance(payload, dict) \
+                        and key_field in payload:
+                    key = str(payload[key_field])
+                yield Item.wrap(payload, key=key)
 
 
 @click.command("run")
@@ -80,35 +95,37 @@ def run_command(topology: str, *, input_path: Path, log_url: str | None,
         pipe = load_topology(topology)
         definition = pipe.compile()
         declared = definition.envelope(definition.input_topic).serde
-        inputs = read_inputs(input_path, key_field,
-                             None if definition.input_serde == "json" else declared)
+        inputs = InputLines(input_path, key_field,
+                            None if definition.input_serde == "json" else declared)
         url = log_url or default_log_url()
         with open_log(url) as log:
             session = new_session_id()
             ns = namespace or f"{definition.name}.{session[:12]}"
             try:
-                outputs = Runner.run(definition, inputs, log=log, namespace=ns,
-                                     session_id=session, timeout=timeout)
+                # a generated namespace is the run's own: its store directory goes
+                counts = Runner.count(definition, inputs, log=log,
+                                      namespace=namespace, session_id=session,
+                                      timeout=timeout)
             except PipeRunError as error:
                 click.echo(f"error: {error}", err=True)
-                _report(log, definition.with_namespace(ns), error.partial, url, len(inputs),
-                        topology=topology)
+                _report(log, definition.with_namespace(ns), error.counts, url,
+                        inputs.count, topology=topology)
                 sys.exit(1)
-            _report(log, definition.with_namespace(ns), outputs, url, len(inputs),
+            _report(log, definition.with_namespace(ns), counts, url, inputs.count,
                     topology=topology)
     except SlitherError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
 
 
-def _report(log: Any, definition: Any, outputs: dict[str, list[Item]], url: str,
+def _report(log: Any, definition: Any, counts: dict[str, int], url: str,
             input_count: int, *, topology: str | None = None) -> None:
     click.echo(f"pipe {definition.name}: {input_count} inputs, log {url}, "
                f"namespace {definition.namespace}")
     click.echo(f"input topic: {definition.input_topic}")
     click.echo("outputs:")
     for name, topic in definition.output_topics.items():
-        click.echo(f"  {name:<10} {len(outputs.get(name, [])):>8}  {topic}")
+        click.echo(f"  {name:<10} {counts.get(name, 0):>8}  {topic}")
     click.echo("dead letters:")
     for plan in definition.stages:
         partitions = log.partitions_of(plan.dlq_topic)

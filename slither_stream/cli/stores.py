@@ -92,7 +92,8 @@ class RestoreBar:
 
 
 def store_options(func: Any) -> Any:
-    """STORE plus ``--app``, ``--data-dir`` and ``--log``, shared by both commands."""
+    """STORE plus ``--namespace``, ``--app``, ``--data-dir`` and ``--log``, shared by
+    both commands."""
     func = log_option(func)
     func = click.option("--progress/--no-progress", default=None,
                         help="Progress on stderr (default: when stderr is a terminal).")(func)
@@ -102,7 +103,11 @@ def store_options(func: Any) -> Any:
         help="Directory holding the stores (a worker's is .slither-stores in the "
              "directory it was started in).")(func)
     func = click.option("--app", default=None,
-                        help="App the store belongs to (default: the pipe declaring it).")(func)
+                        help="App the store belongs to, for a store run by a StoreApp of "
+                             "your own (a pipe's stores: use --namespace).")(func)
+    func = click.option("--namespace", default=None,
+                        help="Namespace of the deployment whose store this is, as given "
+                             "to 'slither worker --namespace' (default: the pipe name).")(func)
     return click.argument("store")(func)
 
 
@@ -148,7 +153,7 @@ def _changelog_records(log: Log, target: StoreTarget) -> int:
         except UnknownTopicError:
             raise failure(f"store {target.name!r} (app {target.app!r}) has no changelog "
                           f"{topic!r} on {log.url}: nothing to replay (wrong --log or "
-                          f"--app?)", EXIT_USAGE) from None
+                          f"--namespace?)", EXIT_USAGE) from None
     ends = log.end_offsets(partitions)
     begins = log.beginning_offsets(partitions)
     return sum(ends[tp] - begins[tp] for tp in partitions)
@@ -182,14 +187,14 @@ def _summary(owner: StoreOwner) -> str:
 @click.command("replay", cls=Command)
 @store_options
 @reports_errors
-def replay_command(store: str, app: str | None, data_dir: Path, progress: bool | None,
-                   log_url: str) -> None:
+def replay_command(store: str, *, namespace: str | None, app: str | None, data_dir: Path,
+                   progress: bool | None, log_url: str) -> None:
     """Rebuild the local RocksDB of STORE from its changelog.
 
     STORE is FILE.py:NAME or module:NAME, NAME being a store a pipe declares or a
     Store class. Progress goes to stderr; the final count to stdout.
     """
-    target = resolve_store(store, app=app, data_dir=data_dir)
+    target = resolve_store(store, app=app, namespace=namespace, data_dir=data_dir)
     holder = owner_pid(target.store_dir)
     if holder is not None:
         raise failure(f"store {target.name!r} at {target.store_dir} is owned by process "
@@ -236,14 +241,15 @@ def replay_command(store: str, app: str | None, data_dir: Path, progress: bool |
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0,
               show_default=True, help="Seconds to wait for the owner's answer (control).")
 @reports_errors
-def reload_command(store: str, *, app: str | None, data_dir: Path, progress: bool | None,
-                   log_url: str, source: str | None, via: str, timeout: float) -> None:
+def reload_command(store: str, *, namespace: str | None, app: str | None, data_dir: Path,
+                   progress: bool | None, log_url: str, source: str | None, via: str,
+                   timeout: float) -> None:
     """Build a new generation of STORE and hot-swap it into running workers.
 
     Worker processes read the store through StoreReaders, which switch to the new
     generation on their next catch-up (within a second by default).
     """
-    target = resolve_store(store, app=app, data_dir=data_dir)
+    target = resolve_store(store, app=app, namespace=namespace, data_dir=data_dir)
     if source == "load" and not target.store.has_loader:
         raise failure(f"store {target.name!r} has no load(tables); use --source changelog",
                       EXIT_USAGE)

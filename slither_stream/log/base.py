@@ -351,19 +351,37 @@ class Log(ABC):
         info = self.describe_topic(topic)
         return [TopicPartition(topic, p) for p in range(info.partitions)]
 
+    def count_records(self, ranges: Mapping[TopicPartition, tuple[int, int]]
+                      ) -> dict[TopicPartition, int]:
+        """For each ``partition: (start, end)``, how many records a read-committed
+        consumer reading the partition from ``start`` receives before ``end``.
+
+        Offsets are not records where a log has gaps (Kafka's transaction markers
+        and aborted records, compacted-away records). This default answers
+        ``end - start``, exact for a log without gaps; a backend with gaps counts
+        (and documents how far its answer may be off).
+        """
+        return {tp: max(0, end - start) for tp, (start, end) in ranges.items()}
+
     def lag(self, group: str, topic: str) -> list[PartitionLag]:
-        """Lag of ``group`` on every partition of ``topic``."""
+        """Lag of ``group`` on every partition of ``topic``: the records a
+        read-committed member of the group would still receive there (see
+        :meth:`count_records`), from its committed offset, or from the first stored
+        record where it never committed."""
         partitions = self.partitions_of(topic)
         ends = self.end_offsets(partitions)
         committed = self.committed_offsets(group, partitions)
         begins = self.beginning_offsets(partitions)
-        result = []
+        ranges: dict[TopicPartition, tuple[int, int]] = {}
         for tp in partitions:
             done = committed.get(tp)
-            start = begins[tp] if done is None else done
-            result.append(PartitionLag(tp.topic, tp.partition, ends[tp], done,
-                                       max(0, ends[tp] - start)))
-        return result
+            start = begins[tp] if done is None else max(done, begins[tp])
+            if start < ends[tp]:
+                ranges[tp] = (start, ends[tp])
+        counts = self.count_records(ranges) if ranges else {}
+        return [PartitionLag(tp.topic, tp.partition, ends[tp], committed.get(tp),
+                             counts.get(tp, 0))
+                for tp in partitions]
 
     def total_lag(self, group: str, topic: str) -> int:
         """Sum of :meth:`lag` over the partitions of ``topic``."""

@@ -100,6 +100,9 @@ class TopicInfo:
 class PartitionLag:
     """Lag of one consumer group on one partition.
 
+    ``lag`` counts records, not offsets: what a read-committed member of the group
+    would still receive (:meth:`~slither_stream.log.base.Log.lag`), so transaction
+    markers and aborted records between ``committed`` and ``end_offset`` are not lag.
     ``committed`` is None when the group never committed; ``lag`` is then measured
     from the partition's beginning offset.
     """

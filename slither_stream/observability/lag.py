@@ -7,7 +7,8 @@ Two sources feed the one gauge family:
   reporting it). For code that already knows its lag.
 - **watches** - :meth:`LagCollector.watch` names a log, a stage, its consumer group
   and input topic; every scrape then asks the log for that group's lag on every
-  partition of the topic (``Log.lag``: end offset minus committed offset). Nothing
+  partition of the topic (``Log.lag``: the records the group would still receive
+  after its committed offset, so transaction markers are not lag). Nothing
   runs between scrapes, so there is no sampling thread and the figure is as fresh
   as the scrape.
 
@@ -179,7 +180,8 @@ class LagCollector:
 
     @staticmethod
     def _lag_doc() -> str:
-        return "End offset minus committed offset, per stage and input partition."
+        return ("Records the stage's group would still receive (after its committed "
+                "offset), per stage and input partition.")
 
     @staticmethod
     def _errors_doc() -> str:

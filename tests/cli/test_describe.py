@@ -155,7 +155,7 @@ def test_mermaid_parses_and_is_the_pipe_graph() -> None:
         match = [t for label, t in routes.items() if label.startswith(f"{output}: ")]
         assert match == [ids["topic", f"prod.out.{output}"]]
     store = ids["store", "features"]
-    assert (store, "-.->", ids["topic", "scoring.features.users.changelog"], "changelog") \
+    assert (store, "-.->", ids["topic", "prod.features.users.changelog"], "changelog") \
         in edges
     assert len(edges) == 3 * 3 + 3 + 1  # in/out/dlq per stage, router's extra outputs, store
 

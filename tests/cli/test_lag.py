@@ -76,3 +76,47 @@ def test_lag_bad_arguments_are_one_line() -> None:
     assert_one_line_error(slither("lag", TOPOLOGY, "--format", "xml"), 2, "--format")
     assert_one_line_error(slither("lag", TOPOLOGY, "--stage", "nope"), 2, "nope", "enrich")
     assert_one_line_error(slither("lag", "missing/topology.py"), 2, "missing/topology.py")
+
+
+def test_drained_exactly_once_pipe_has_no_lag(log_url: str,
+                                              unique_name: Callable[[str], str]) -> None:
+    """A drained exactly-once pipe shows lag 0 in ``slither lag`` and in the
+    ``slither_consumer_lag`` metric, though on Kafka each partition's committed offset
+    stays one commit marker short of its end."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from slither_stream.observability.lag import LagCollector
+    from slither_stream.pipe.deploy.runner import Runner
+    from tests.reliability.topology import exactly_once
+
+    namespace = unique_name("lag-eos")
+    definition = exactly_once.compile().with_namespace(namespace)
+    inputs = [{"n": n, "key": f"k{n % 7}", "seq": n} for n in range(120)]
+    with open_log(log_url) as log:
+        outputs = Runner.run(definition, inputs, log=log, namespace=namespace,
+                             keys=lambda payload: payload["key"], timeout=120)
+        assert len(outputs["default"]) == 120
+        # inputs of the 2nd and 3rd stages are written in transactions
+        offsets = [(e.end_offset, e.committed) for plan in definition.stages[1:]
+                   for e in log.lag(plan.group, plan.input_topic) if e.end_offset]
+        assert offsets
+        if log_url.startswith("kafka://"):
+            assert all(committed is not None and end - committed == 1
+                       for end, committed in offsets), offsets
+        collector = LagCollector("slither")
+        collector.watch_pipe(log, definition)
+        registry = CollectorRegistry()
+        registry.register(collector)
+        scraped = [line for line in generate_latest(registry).decode().splitlines()
+                   if line.startswith("slither_consumer_lag{")]
+        assert len(scraped) == 3 * definition.partitions
+        assert all(line.endswith(" 0.0") for line in scraped), scraped
+        collector.unwatch_all()
+
+    result = slither("lag", "tests/reliability/topology.py:exactly_once", "--namespace",
+                     namespace, "--format", "json", "--log", log_url)
+    assert result.returncode == 0, result.stderr
+    report = orjson.loads(result.stdout)
+    assert report["lag"] == 0, report
+    assert [p["lag"] for stage in report["stages"] for p in stage["partitions"]] == \
+        [0] * (3 * definition.partitions)

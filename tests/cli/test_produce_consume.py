@@ -63,6 +63,46 @@ def test_round_trip_keys_partitions_and_bad_lines(log_url: str, tmp_path: Path,
         assert amounts == sorted(amounts)
 
 
+def test_bad_lines_keep_their_numbers_across_blocks(log_url: str, tmp_path: Path,
+                                                   unique_name: Callable[[str], str]) -> None:
+    """Lines are judged a block at a time (``BLOCK_LINES``): line numbers, blank lines
+    and key forms (string, number, null, missing, not an object) stay right across
+    block boundaries, and every valid line is produced, in order."""
+    from slither_stream.cli.produce import BLOCK_LINES
+
+    topic = unique_name("cli-blocks")
+    make_topic(log_url, topic, partitions=1)
+    total = 2 * BLOCK_LINES + 500
+    lines = [orjson.dumps({"user": f"u{n % 7}", "n": n}).decode() for n in range(total)]
+    bad = {1: "{not json", BLOCK_LINES: '{"n": -1}', BLOCK_LINES + 1: '{"user": null}',
+           2 * BLOCK_LINES + 1: "[1, 2]", total: "nope"}
+    for number, text in bad.items():
+        lines[number - 1] = text
+    lines[BLOCK_LINES + 9] = "   "  # blank: skipped, not bad
+    lines[5] = orjson.dumps({"user": 42, "n": 5}).decode()  # a number key: "42"
+    source = tmp_path / "blocks.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+
+    produced = slither("produce", topic, str(source), "--key-field", "user", "--log", log_url)
+    assert produced.returncode == 1, produced.stderr
+    good = total - len(bad) - 1
+    assert produced.stdout.strip() == f"produced {good} records to {topic}"
+    reported = [line.split(":")[0] for line in produced.stderr.splitlines()
+                if line.startswith("line ")]
+    assert reported == [f"line {n}" for n in sorted(bad)], produced.stderr
+    assert f"line {BLOCK_LINES}: no key: field 'user' not found" in produced.stderr
+    assert f"line {BLOCK_LINES + 1}: no key: field 'user' is null" in produced.stderr
+    assert f"{len(bad)} bad lines skipped" in produced.stderr
+
+    consumed = slither("consume", topic, "--show-offsets", "--log", log_url)
+    assert consumed.returncode == 0, consumed.stderr
+    records = json_lines(consumed.stdout)
+    expected = [n for n in range(total) if n + 1 not in bad and n != BLOCK_LINES + 9]
+    assert [r["value"]["n"] for r in records] == expected
+    assert records[4]["key"] == "42" and records[4]["value"]["n"] == 5
+    assert all(r["key"] == f"u{r['value']['n'] % 7}" for r in records if r["value"]["n"] != 5)
+
+
 def test_key_pointer_and_stdin(log_url: str, unique_name: Callable[[str], str]) -> None:
     topic = unique_name("cli-pointer")
     make_topic(log_url, topic, partitions=3)

@@ -13,6 +13,7 @@ from slither_stream.cli._records import (
     BadLine,
     GoodLine,
     KeySource,
+    LineParser,
     key_bytes,
     parse_lines,
 )
@@ -97,3 +98,39 @@ def test_progress_counter_and_bar_go_to_the_given_stream() -> None:
     with Progress("producing", 100, enabled=False, stream=silent) as progress:
         progress.advance(50)
     assert silent.getvalue() == "" and progress.records == 1
+
+
+LINES = [b'{"id": "a", "v": 1}\n', b"\n", b"oops\n", b'{"id": null}\n', b'{"id": 5}\n',
+         b"[1, 2]\n", b'{"v": 2}\n', b'  {"id": {"x": 1}}  \n', b'"text"\n', b"\t\n",
+         b'{"id": "\xc3\xa9"}\n', b'{"id": true}\r\n']
+
+
+@pytest.mark.parametrize("key", [None, KeySource.field("id"), KeySource.pointer("/id"),
+                                 KeySource.pointer("")])
+@pytest.mark.parametrize("serde", [None, JsonSerde()])
+def test_line_parser_judges_lines_as_parse_lines_does(key: KeySource | None,
+                                                      serde: JsonSerde | None) -> None:
+    """The block parser's fast paths give the records and bad lines parse_lines gives,
+    numbered from the block's first line."""
+    expected = list(parse_lines(LINES, key=key, serde=serde))
+    records, bad = LineParser("t", key=key, serde=serde).parse(LINES, 1)
+    assert records == [("t", line.value, line.key, ()) for line in expected
+                       if isinstance(line, GoodLine)]
+    assert bad == [line for line in expected if isinstance(line, BadLine)]
+    _, shifted = LineParser("t", key=key, serde=serde).parse(LINES, 101)
+    assert [line.number for line in shifted] == [line.number + 100 for line in bad]
+
+
+def test_progress_bar_is_redrawn_at_most_every_interval() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    with Progress("producing", 1_000_000, enabled=True, stream=stream) as progress:
+        for _ in range(100_000):
+            progress.advance(10)
+    assert progress.records == 100_000
+    # click draws each update; a draw per advance would be 100,000 of them
+    assert stream.getvalue().count("producing") < 50
+    assert "100%" in stream.getvalue()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from slither_stream.context import Context
-from slither_stream.errors import StoreError
+from slither_stream.errors import ConfigError, StoreError
 from slither_stream.item import Item
 from slither_stream.log import Log
 from slither_stream.pipe import Pipe
@@ -92,6 +92,40 @@ def test_stream_closed_early_stops_the_run() -> None:
     assert first[0] == "default"
     stream.close()  # type: ignore[attr-defined]
     assert not [t for t in threading.enumerate() if t.name.startswith("slither-stage-early")]
+
+
+def test_inputs_are_read_as_the_first_stage_keeps_up(
+        log: Log, unique_name: Callable[[str], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run reads its inputs lazily, at most MAX_INPUTS_AHEAD (here 300) records
+    ahead of the first stage, and outputs come out while inputs still go in;
+    ``count`` counts what ``run`` would return."""
+    from slither_stream.pipe.deploy import inputs
+
+    monkeypatch.setattr(inputs, "MAX_INPUTS_AHEAD", 300)
+    taken = []
+
+    def payloads(total: int) -> Iterator[dict[str, int]]:
+        for n in range(total):
+            taken.append(n)
+            yield {"n": n}
+
+    pipe = Pipe(unique_name("lazy"), partitions=2)
+    pipe.local("same", lambda item, ctx: item.payload, batch_size=50)
+    pipe.router("split", [(lambda item: item.payload["n"] % 3 == 0, "threes")])
+    pipe.output("threes")
+    stream = Runner.stream(pipe, payloads(3000), log=log, timeout=120)
+    assert taken == []  # nothing read before the run is iterated
+    first = next(iter(stream))
+    assert first[0] in ("threes", "default")
+    assert len(taken) < 3000  # outputs while most inputs are still unread
+    rest = list(stream)
+    assert len(rest) + 1 == 3000 and len(taken) == 3000
+
+    taken.clear()
+    counts = Runner.count(pipe, payloads(3000), log=log, timeout=120)
+    assert counts == {"threes": 1000, "default": 2000}
+    with pytest.raises(ConfigError, match="unknown Runner option"):
+        Runner.count(pipe, [], lag=1)
 
 
 def test_bad_runner_arguments_fail_at_once() -> None:

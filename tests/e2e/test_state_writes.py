@@ -51,7 +51,8 @@ INPUTS = [{"user": user, "n": n} for n, user in enumerate("abcabcabca")]
 def test_stage_store_writes(log: Log, unique_name: Names, tmp_path: Path,
                             delivery: str) -> None:
     name = unique_name("tally")
-    outputs = Runner.run(tally_pipe(name, delivery), INPUTS, log=log,
+    # the stores of a run belong to its namespace, as its topics do
+    outputs = Runner.run(tally_pipe(name, delivery), INPUTS, log=log, namespace=name,
                          keys=lambda payload: payload["user"],
                          store_dir=str(tmp_path / "stores"), timeout=120)
     assert sorted(item.payload["n"] for item in outputs["default"]) == \

@@ -13,15 +13,19 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from slither_stream.log import open_log
 from slither_stream.pipe.deploy.runner import ensure_topics
 from slither_stream.pipe.deploy.worker_process import EXIT_DRAIN_TIMEOUT, STOP_GRACE_S
 from tests.e2e import worker_topology
-from tests.e2e.test_workers import TOPOLOGY, produce, worker_process
+from tests.e2e.test_workers import TOPOLOGY, Lines, produce, worker_process
 
 Names = Callable[[str], str]
 
@@ -107,3 +111,52 @@ def test_sigusr1_writes_a_workers_stacks_and_it_runs_on(tmp_path: Path,
         lines.wait_for(rf"processed \d+ in pid {worker}")  # still the same process
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
+
+
+def _session(sid: int) -> list[str]:
+    """Every process of session ``sid`` (zombies included), described."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getsid(proc.pid) != sid:
+                continue
+            found.append(f"{proc.pid} {proc.status()} {' '.join(proc.cmdline())[:120]}")
+        except (ProcessLookupError, psutil.Error):
+            continue  # gone meanwhile
+    return found
+
+
+@pytest.mark.kafka
+def test_sigterm_leaves_no_process_behind(kafka_bootstrap: str, unique_name: Names,
+                                          tmp_path: Path) -> None:
+    """``slither worker --processes 2`` stopped with SIGTERM leaves nothing of its
+    session: no worker process, no multiprocessing resource tracker (alive or a
+    zombie nobody reaps)."""
+    log_url = f"kafka://{kafka_bootstrap}"
+    namespace = unique_name("busy")
+    definition = worker_topology.busy_pipe.compile().with_namespace(namespace)
+    with open_log(log_url) as log:
+        ensure_topics(log, definition)
+        produce(log, definition.input_topic, [{"n": n} for n in range(200)])
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "slither"), "worker",
+         f"{Path(__file__).resolve().parents[2] / TOPOLOGY}:busy_pipe",
+         "--log", log_url, "--namespace", namespace, "--processes", "2"],
+        cwd=tmp_path, env={**os.environ, "SLITHER_LOG_LEVEL": "INFO"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        lines = Lines(process)
+        lines.wait_for(r"started worker slot 1 as pid \d+")
+        running = _session(process.pid)
+        assert sum("resource_tracker" in line for line in running) == 1, running
+        assert sum("spawn_main" in line for line in running) == 2, running
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=90) == 0
+        assert _session(process.pid) == []
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

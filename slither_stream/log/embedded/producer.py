@@ -61,7 +61,7 @@ class EmbeddedProducer(Producer):
         self._cond = threading.Condition(self._lock)
         self._buffer = PendingBatch()
         self._first_at = 0.0
-        self._failures: list[Exception] = []
+        self._failures: list[tuple[Exception, int]] = []  # (error, records it failed)
         self._round_robin: dict[str, int] = {}
         self._sticky: dict[str, int] = {}
         self._closed = False
@@ -163,9 +163,10 @@ class EmbeddedProducer(Producer):
             failures, self._failures = self._failures, []
         if failures:
             raise ProduceError(
-                f"records of {len(failures)} partition batch(es) were not written to the "
-                f"embedded log; first error: {failures[0]}"
-            ) from failures[0]
+                f"{sum(count for _, count in failures)} records of {len(failures)} partition "
+                f"batch(es) were not written to the embedded log; first error: "
+                f"{failures[0][0]}", undelivered=sum(count for _, count in failures),
+            ) from failures[0][0]
 
     def send(
         self,
@@ -218,7 +219,7 @@ class EmbeddedProducer(Producer):
                 unreported = sum(1 for entry in entries if entry[2] is None)
                 if unreported:
                     with self._lock:
-                        self._failures.append(base)
+                        self._failures.append((base, unreported))
                 for _, _, callback in entries:
                     if callback is not None:
                         call(callback, base, None)

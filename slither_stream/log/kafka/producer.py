@@ -240,7 +240,8 @@ class KafkaProducer(Producer):
             first = failures[0]
             if len(failures) == 1:
                 raise first
-            raise ProduceError(f"{len(failures)} records were not delivered; first: {first}")
+            raise ProduceError(f"{len(failures)} records were not delivered; first: {first}",
+                               undelivered=len(failures))
 
     def _on_client_error(self, err: KafkaError) -> None:
         """librdkafka's error callback: fatal errors poison the producer (a

@@ -1,18 +1,27 @@
-"""``Runner.run`` / ``Runner.stream``: drive a pipe in-process through its topics.
+"""``Runner.run`` / ``.stream`` / ``.count``: drive a pipe in-process through its topics.
 
 A run uses the same topic topology a deployment uses: the inputs are produced to
 the pipe's input topic, one :class:`StageLoop` per stage consumes and produces
 (each in its own named thread, owned and stopped by the run), and a collector reads
 the output topics. On the embedded log in a temporary directory by default; pass
 ``log=`` (a :class:`Log` or URL) to run on another log, in which case the run's
-topics live under a namespace of their own (``<pipe>.<session>``) so runs never see
-each other's records.
+topics (and its stores, see :mod:`.sessions`) live under a namespace of their own
+(``<pipe>.<session>``) so runs never see each other's records; the store
+directories of such a namespace, which no later run can name, are removed at the end.
 
-The run is complete when every stage has consumed everything its upstream produced
-(counted from acknowledged writes) and the collector has read every output record.
+A run streams: inputs are read from their iterable as the first stage keeps up
+(:mod:`.inputs`: at most ``MAX_INPUTS_AHEAD`` records ahead of it) and outputs are
+handed on as they are read. ``stream`` yields them, ``count`` only counts them (what
+``slither run`` needs), so neither holds the inputs or the outputs and memory stays
+bounded whatever the input size; ``run`` keeps every output item for its caller.
+
+The run is complete when every input was produced, every stage has consumed
+everything its upstream produced (counted from acknowledged writes) and the
+collector has read every output record.
 Each run has a session id; the pipe's stores are started and their views registered
 for the session, and unregistered when the run ends, also on error. Telemetry:
-``slither.pipe.run.{start,stop,exception}`` with ``pipe``, ``input_count`` and
+``slither.pipe.run.{start,stop,exception}`` with ``pipe``, ``input_count`` (None at
+start when the inputs have no length; the count produced at stop) and
 ``session_id``.
 """
 
@@ -23,19 +32,21 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from slither_stream import telemetry
 from slither_stream.context import Context, new_session_id
 from slither_stream.errors import ConfigError, PipeError
 from slither_stream.item import Item
-from slither_stream.log import Log, open_log
+from slither_stream.log import Log, Record, open_log
 from slither_stream.log.types import TopicPartition, TopicSpec
 from slither_stream.pipe.declaration import Pipe
 from slither_stream.pipe.definition import PipeDefinition
+from slither_stream.pipe.deploy.inputs import InputFeeder, wrap_inputs
 from slither_stream.pipe.deploy.sessions import StoreSession
 from slither_stream.pipe.engine.loop import StageLoop
 
@@ -43,12 +54,14 @@ _log = logging.getLogger(__name__)
 
 
 class PipeRunError(PipeError):
-    """A run failed; ``partial`` holds the outputs collected before the failure."""
+    """A run failed; ``partial`` holds the outputs collected before the failure
+    (:meth:`Runner.run`), ``counts`` how many reached each output (every method)."""
 
     def __init__(self, message: str, *, partial: dict[str, list[Item]],
-                 stage: str | None = None) -> None:
+                 stage: str | None = None, counts: dict[str, int] | None = None) -> None:
         self.partial = partial
         self.stage = stage
+        self.counts = counts or {}
         super().__init__(message)
 
 
@@ -73,7 +86,8 @@ def ensure_topics(log: Log, definition: PipeDefinition) -> None:
 
 class Runner:
     """Runs a pipe in-process. Use :meth:`run` for all outputs, :meth:`stream` for
-    ``(output, item)`` pairs as they arrive."""
+    ``(output, item)`` pairs as they arrive, :meth:`count` for how many reached each
+    output (nothing kept)."""
 
     @staticmethod
     def run(pipe: Pipe | PipeDefinition, inputs: Iterable[Any], **options: Any
@@ -99,8 +113,31 @@ class Runner:
             for output, items in results.items():
                 error.partial.setdefault(output, [])
                 error.partial[output] = items + error.partial[output]
+                error.counts[output] = len(error.partial[output])
             raise
         return results
+
+    @staticmethod
+    def count(pipe: Pipe | PipeDefinition, inputs: Iterable[Any], **options: Any
+              ) -> dict[str, int]:
+        """Drive ``inputs`` through ``pipe``; return ``{output: records}``, keeping
+        no input and no output (output records are counted, not decoded), so memory
+        stays bounded for inputs of any size (``slither run``). Options as for
+        :meth:`run`; a failure raises :class:`PipeRunError` with ``counts`` so far."""
+        definition = _definition(pipe)
+        counts = dict.fromkeys(definition.outputs, 0)
+        records = _records(definition, inputs, options)
+        by_topic: dict[str, str] = {}
+        try:
+            for record in records:
+                output = by_topic.get(record.topic)
+                if output is None:
+                    output = by_topic[record.topic] = _output_of(definition, record.topic)
+                counts[output] += 1
+        except PipeRunError as error:
+            error.counts = counts
+            raise
+        return counts
 
     @staticmethod
     def stream(pipe: Pipe | PipeDefinition, inputs: Iterable[Any], *,
@@ -109,12 +146,62 @@ class Runner:
                timeout: float | None = None, keys: Any = None,
                store_dir: str | None = None,
                ) -> Iterator[tuple[str, Item]]:
-        """Yield ``(output_name, item)`` as output records arrive (see :meth:`run`)."""
+        """Yield ``(output_name, item)`` as output records arrive (see :meth:`run`);
+        the inputs are read as the pipe keeps up."""
         definition = _definition(pipe)
-        items = _wrap(inputs, keys)
-        session = session_id or new_session_id()
-        return _stream(definition, items, log=log, namespace=namespace, session=session,
-                       metadata=metadata or {}, timeout=timeout, store_dir=store_dir)
+        records = _records(definition, inputs, {
+            "log": log, "namespace": namespace, "session_id": session_id,
+            "metadata": metadata, "timeout": timeout, "keys": keys,
+            "store_dir": store_dir})
+        return _decoded(definition, records)
+
+
+_OPTIONS = frozenset({"log", "namespace", "session_id", "metadata", "timeout", "keys",
+                      "store_dir"})
+
+
+def _records(definition: PipeDefinition, inputs: Iterable[Any],
+             options: Mapping[str, Any]) -> Iterator[Record]:
+    """The run's output records as they arrive (arguments checked at once)."""
+    unknown = sorted(set(options) - _OPTIONS)
+    if unknown:
+        raise ConfigError(f"unknown Runner option(s) {', '.join(unknown)}; accepted: "
+                          f"{', '.join(sorted(_OPTIONS))}")
+    items = wrap_inputs(inputs, options.get("keys"))
+    size = len(inputs) if isinstance(inputs, Sized) else None
+    return _stream(definition, items, size, log=options.get("log"),
+                   namespace=options.get("namespace"),
+                   session=options.get("session_id") or new_session_id(),
+                   metadata=options.get("metadata") or {},
+                   timeout=options.get("timeout"), store_dir=options.get("store_dir"))
+
+
+def _decoded(definition: PipeDefinition, records: Iterator[Record]
+             ) -> Iterator[tuple[str, Item]]:
+    """``(output, item)`` per record, each decoded in its output's envelope. The
+    definition's topics are named at the first record (the run's namespace)."""
+    outputs: dict[str, tuple[str, Any]] = {}
+    for record in records:
+        known = outputs.get(record.topic)
+        if known is None:
+            name = _output_of(definition, record.topic)
+            known = outputs[record.topic] = (name, _envelope_of(definition, name,
+                                                                record.topic))
+        yield known[0], known[1].decode(record)
+
+
+def _output_of(definition: PipeDefinition, topic: str) -> str:
+    """The output name of ``topic`` (``<any namespace>.out.<name>``)."""
+    name = topic.rpartition(".out.")[2]
+    if name not in definition.outputs:
+        raise PipeError(f"record from {topic!r}, which is no output of pipe "
+                        f"{definition.name!r}")
+    return name
+
+
+def _envelope_of(definition: PipeDefinition, output: str, topic: str) -> Any:
+    namespace = topic[:-len(f".out.{output}")]
+    return definition.with_namespace(namespace).envelope(topic)
 
 
 def _definition(pipe: Pipe | PipeDefinition) -> PipeDefinition:
@@ -126,48 +213,43 @@ def _definition(pipe: Pipe | PipeDefinition) -> PipeDefinition:
     raise ConfigError(f"Runner needs a Pipe or PipeDefinition, not {type(pipe).__name__}")
 
 
-def _wrap(inputs: Iterable[Any], keys: Any) -> list[Item | bytes]:
-    """Items for the input topic; ``bytes`` inputs stay raw record values."""
-    if isinstance(inputs, (str, bytes, Mapping)):
-        raise ConfigError("Runner inputs must be an iterable of payloads or Items, "
-                          f"not a single {type(inputs).__name__}")
-    if keys is not None and not callable(keys):
-        raise ConfigError(f"keys must be a function payload -> key, not {keys!r}")
-    values = list(inputs)
-    wrapped = iter(Item.wrap_many(value for value in values if not isinstance(value, bytes)))
-    result: list[Item | bytes] = []
-    for value in values:
-        if isinstance(value, bytes):
-            result.append(value)
-            continue
-        item = next(wrapped)
-        if keys is not None and item.key is None:
-            item = Item(id=item.id, payload=item.payload, key=keys(item.payload),
-                        meta=item.meta)
-        result.append(item)
-    return result
-
-
-def _stream(definition: PipeDefinition, items: list[Item | bytes], *, log: Log | str | None,
-            namespace: str | None, session: str, metadata: Mapping[str, Any],
-            timeout: float | None, store_dir: str | None) -> Iterator[tuple[str, Item]]:
+def _stream(definition: PipeDefinition, items: Iterator[Item | bytes], size: int | None, *,
+            log: Log | str | None, namespace: str | None, session: str,
+            metadata: Mapping[str, Any], timeout: float | None,
+            store_dir: str | None) -> Iterator[Record]:
     with ExitStack() as cleanup:
         opened, definition, default_dir = _open(cleanup, definition, log, namespace, session)
+        data_dir = store_dir or default_dir
+        if namespace is None and log is not None and definition.stores:
+            # a session namespace no later run can name: its store directories go
+            # (its changelogs stay on the log, as its other topics do)
+            base = Path(data_dir) if data_dir else Path(_default_store_dir())
+            cleanup.callback(shutil.rmtree, base / definition.namespace, True)
         stores = cleanup.enter_context(StoreSession(definition, opened, session,
-                                                    data_dir=store_dir or default_dir))
+                                                    data_dir=data_dir))
         context = Context(pipe=definition.name, session_id=session,
                           stores=stores.stores, metadata=dict(metadata),
                           view_resolver=stores.resolver)
         with telemetry.span(telemetry.PIPE_RUN, {
-            "pipe": definition.name, "input_count": len(items), "session_id": session,
-        }):
+            "pipe": definition.name, "input_count": size, "session_id": session,
+        }) as span_meta:
             starts = _output_starts(opened, definition)
             ensure_topics(opened, definition)
             handle = RunHandle(definition, opened, session)
             cleanup.callback(_stop_all, handle)
-            _start_stages(handle, context, store_dir or default_dir)
-            _produce_inputs(opened, definition, items)
-            yield from _collect(handle, starts, len(items), timeout)
+            _start_stages(handle, context, data_dir)
+            feeder = InputFeeder(opened, definition, items)
+            cleanup.callback(feeder.close)
+            try:
+                yield from _collect(handle, starts, feeder, timeout)
+            finally:
+                span_meta["input_count"] = feeder.produced
+
+
+def _default_store_dir() -> str:
+    from slither_stream.store.app import DEFAULT_DATA_DIR
+
+    return DEFAULT_DATA_DIR
 
 
 def _open(cleanup: ExitStack, definition: PipeDefinition, log: Log | str | None,
@@ -233,24 +315,12 @@ def _stop_all(handle: RunHandle) -> None:
         thread.join()
 
 
-def _produce_inputs(log: Log, definition: PipeDefinition, items: list[Item | bytes]) -> None:
-    envelope = definition.envelope(definition.input_topic)  # the declared input serde
-    with log.producer() as producer:
-        for item in items:
-            if isinstance(item, bytes):
-                producer.produce(definition.input_topic, item)
-                continue
-            key, value, headers = envelope.encode(item)
-            producer.produce(definition.input_topic, value, key, headers=headers)
-        producer.flush()
-
-
-def _collect(handle: RunHandle, starts: dict[TopicPartition, int], input_count: int,
-             timeout: float | None) -> Iterator[tuple[str, Item]]:
-    """Read output topics until every stage is done and every output was read."""
+def _collect(handle: RunHandle, starts: dict[TopicPartition, int], feeder: InputFeeder,
+             timeout: float | None) -> Iterator[Record]:
+    """Feed the inputs and read the output topics until every input was produced,
+    every stage is done and every output was read."""
     definition = handle.definition
-    by_topic = {topic: name for name, topic in definition.output_topics.items()}
-    envelopes = {topic: definition.envelope(topic) for topic in by_topic}
+    first = handle.runtimes[0].stats
     deadline = None if timeout is None else time.monotonic() + timeout
     collected = 0
     consumer = handle.log.consumer(f"{definition.namespace}.collector.{handle.session_id}")
@@ -258,10 +328,14 @@ def _collect(handle: RunHandle, starts: dict[TopicPartition, int], input_count: 
         consumer.assign(list(starts.items()))
         while True:
             _raise_stage_errors(handle)
-            for record in consumer.poll_batch(500, 0.05):
+            with first.lock:
+                finished = first.consumed
+            fed = feeder.feed(finished)
+            # while inputs go in, take only the outputs already there
+            for record in consumer.poll_batch(500, 0.0 if fed else 0.05):
                 collected += 1
-                yield by_topic[record.topic], envelopes[record.topic].decode(record)
-            if _finished(handle, input_count, collected):
+                yield record
+            if feeder.done and _finished(handle, feeder.produced, collected):
                 return
             if deadline is not None and time.monotonic() > deadline:
                 raise PipeRunError(

@@ -4,7 +4,7 @@ A pipe declares stores with ``pipe.store(name, StoreClass)``. Two ways to have t
 
 * :class:`StoreSession` (owner) — for a run, or a single worker process: the stores
   are started on the log through a :class:`~slither_stream.store.app.StoreApp`
-  (restored from their changelogs, or loaded), named after the pipe.
+  (restored from their changelogs, or loaded), named after the pipe's namespace.
 * :class:`ReaderSession` (reader) — for worker processes next to an owner (the
   supervisor runs it): each store is read through a
   :class:`~slither_stream.store.reader.StoreReader` (RocksDB secondary instance of
@@ -13,6 +13,13 @@ A pipe declares stores with ``pipe.store(name, StoreClass)``. Two ways to have t
 Either way the stores' session-scoped views are registered under the session id for
 the session's lifetime and removed when it ends — also when it fails. Stages see the
 stores as ``context.stores[name]`` and call views with ``context.view(name, ...)``.
+
+The stores' app is the pipe's namespace (the pipe name unless deployed under
+another), so everything a deployment's stores create or read belongs to it:
+changelogs ``<ns>.<store>.<table>.changelog``, the control topics ``<ns>.control``,
+restore / follow / reload groups, the owner's transactional id and the directory
+``<data_dir>/<ns>/<store>``. Two deployments of one pipe under two namespaces share
+no store data.
 """
 
 from __future__ import annotations
@@ -87,7 +94,7 @@ class StoreSession(_Session):
 
         # stages write their state to the changelogs themselves and apply it to
         # the live generation once committed (pipe/engine/global_tables.py)
-        app = StoreApp(instances, log=self.log, app=self.definition.name,
+        app = StoreApp(instances, log=self.log, app=self.definition.namespace,
                        data_dir=self._data_dir())
         stack.enter_context(app)
         stack.enter_context(app.session(self.session_id))
@@ -116,7 +123,8 @@ class ReaderSession(_Session):
         from slither_stream.store.views import ViewRegistry
 
         for store in instances:
-            reader = StoreReader(store, app=self.definition.name, data_dir=self._data_dir())
+            reader = StoreReader(store, app=self.definition.namespace,
+                                 data_dir=self._data_dir())
             stack.callback(reader.close)
             store.bind(cast(StoreOwner, _ReaderTables(reader)))
             stack.callback(store.bind, None)

@@ -8,6 +8,14 @@ up to ``max_restarts`` within ``max_seconds`` (then it gives up; see
 Each process slot keeps its member id across restarts, so under exactly_once the
 restarted process reuses its transactional id and fences the dead one's zombie
 transactions. The embedded log is single-process: with it, ``processes`` must be 1.
+
+Starting the first spawned process also starts multiprocessing's resource tracker
+(``popen_spawn_posix`` asks ``resource_tracker.getfd()`` for every spawn), a process
+of its own that multiprocessing never waits for: it exits once every holder of its
+pipe (this process and the workers) has closed it, after the supervisor, as an
+orphan that nobody reaps where PID 1 is not an init (a container, a test harness),
+so a stopped worker left a process behind. Once its worker processes are gone the
+supervisor stops the tracker itself and reaps it.
 """
 
 from __future__ import annotations
@@ -68,6 +76,8 @@ class Supervisor:
             raise ConfigError(
                 "the embedded log is opened by one process at a time; run more than one "
                 "worker process on Kafka (--log kafka://host:port)")
+        if definition is not None and spec.namespace:
+            definition = definition.with_namespace(spec.namespace)
         self.definition = definition
         self.owns_stores = bool(definition is not None and definition.stores
                                 and not spec.log_url.startswith("embedded://"))
@@ -124,6 +134,22 @@ class Supervisor:
                 return self._supervise()
         finally:
             obs.stop()
+            self._reap_resource_tracker()
+
+    def _reap_resource_tracker(self) -> None:
+        """Stop multiprocessing's resource tracker and wait for it (see the module
+        doc), unless a worker process is somehow still alive: it holds the tracker's
+        pipe, so the tracker could not end yet."""
+        from multiprocessing import resource_tracker
+
+        if any(process.is_alive() for process in self._children.values()):
+            _log.warning("worker processes still alive at exit; leaving the "
+                         "multiprocessing resource tracker to them")
+            return
+        tracker = resource_tracker._resource_tracker  # the process-wide instance
+        stop = getattr(tracker, "_stop", None)  # private, present since Python 3.8
+        if stop is not None:
+            stop()
 
     def _own_stores(self, stack: ExitStack) -> None:
         """Start the pipe's stores here (restore/load) before any worker reads them."""
@@ -132,12 +158,14 @@ class Supervisor:
         assert self.definition is not None
         log = stack.enter_context(open_log(self.spec.log_url))
         data_dir = Path(self.spec.cwd or ".") / (self.spec.store_dir or DEFAULT_DATA_DIR)
+        # the stores belong to the deployment's namespace, as its topics do
         stores = stack.enter_context(StoreApp(store_instances(self.definition), log=log,
-                                              app=self.definition.name, data_dir=data_dir))
+                                              app=self.definition.namespace,
+                                              data_dir=data_dir))
         # `slither reload` asks this owner over the app's control topic
         from slither_stream.store.control import ControlListener
 
-        stack.enter_context(ControlListener(log, self.definition.name, stores.stores))
+        stack.enter_context(ControlListener(log, self.definition.namespace, stores.stores))
         _log.info("supervisor owns stores %s in %s",
                   ", ".join(s.name for s in self.definition.stores), data_dir)
 
