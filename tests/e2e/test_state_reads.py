@@ -62,7 +62,7 @@ def test_running_totals_read_their_own_writes(log: Log, unique_name: Names, tmp_
     pipe.store("totals", Totals)
     pipe.local("count", count, batch_size=batch)
     data = inputs(records, 7)
-    outputs = Runner.run(pipe, data, log=log, keys=lambda p: p["user"],
+    outputs = Runner.run(pipe, data, log=log, namespace=name, keys=lambda p: p["user"],
                          store_dir=str(tmp_path / "stores"), timeout=180)
     seen: dict[str, list[int]] = defaultdict(list)
     for item in outputs["default"]:
