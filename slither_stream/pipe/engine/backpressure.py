@@ -3,8 +3,9 @@
 A stage pauses its input partitions while the stage after it lags by more than
 ``max_lag`` records on its input topic, and resumes once that lag is at most
 ``resume_lag`` (hysteresis, so it does not flap). Lag is measured from the log
-(end offset minus the downstream group's committed offset), the same figure an
-operator sees, at most every ``interval`` seconds so the check stays cheap.
+(``Log.total_lag``: the records the downstream group would still receive past its
+committed offsets, transaction markers not counted), the same figure an operator
+sees, at most every ``interval`` seconds so the check stays cheap.
 """
 
 from __future__ import annotations
