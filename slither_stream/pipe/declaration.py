@@ -94,6 +94,9 @@ class Pipe:
       interval (default 100 ms under exactly_once, 1 s under at_least_once) or after
       that many records, whichever comes first; also when it runs out of input,
       before partitions are revoked and when it stops.
+    * ``standby_replicas`` — for stages with keyed state: how many other members
+      keep each partition's state up to date by following its changelog (0, the
+      default: none), so the member that takes a partition over restores a short tail.
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class Pipe:
         resume_lag: int | None = None,
         commit_interval_ms: int | None = None,
         commit_records: int = DEFAULT_COMMIT_RECORDS,
+        standby_replicas: int = 0,
         input_serde: str = DEFAULT_SERDE,
         schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
     ) -> None:
@@ -114,7 +118,7 @@ class Pipe:
         self.settings = PipeSettings(
             partitions=partitions, delivery=delivery, ordering=ordering, max_lag=max_lag,
             resume_lag=resume_lag, commit_interval_ms=commit_interval_ms,
-            commit_records=commit_records)
+            commit_records=commit_records, standby_replicas=standby_replicas)
         self._stages: list[StageSpec] = []
         self._stores: list[StoreSpec] = []
         self._outputs: list[str] = []

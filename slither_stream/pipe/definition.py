@@ -98,6 +98,8 @@ class PipeDefinition:
     """Seconds between two commits of a busy stage."""
     commit_records: int = DEFAULT_COMMIT_RECORDS
     """Records after which a busy stage commits before its interval is over."""
+    standby_replicas: int = 0
+    """Members besides a partition's owner that follow its keyed state."""
     schemas: SchemaRegistry | None = field(default=None, compare=False, repr=False)
     """Registry resolving ``avro:`` specs (None: ``$SLITHER_SCHEMAS`` or ./schemas)."""
 
@@ -160,6 +162,7 @@ class PipeDefinition:
             plain_outputs=pipe.plain_outputs,
             commit_interval=pipe.settings.commit_interval,
             commit_records=pipe.settings.commit_records,
+            standby_replicas=pipe.settings.standby_replicas,
             schemas=pipe.schemas,
         )
 

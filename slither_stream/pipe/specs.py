@@ -121,9 +121,15 @@ class PipeSettings:
     commit_interval_ms: int | None = None
     """None: :data:`COMMIT_INTERVAL_MS` of the delivery mode."""
     commit_records: int = DEFAULT_COMMIT_RECORDS
+    standby_replicas: int = 0
+    """Other members that keep a copy of each partition's keyed state up to date by
+    following its changelog, so a failover restores only a short tail."""
 
     def __post_init__(self) -> None:
         positive_int("partitions", self.partitions)
+        standbys = self.standby_replicas
+        if isinstance(standbys, bool) or not isinstance(standbys, int) or standbys < 0:
+            raise ConfigError(f"standby_replicas must be an integer >= 0, not {standbys!r}")
         _one_of("delivery", self.delivery, DELIVERIES)
         _one_of("ordering", self.ordering, ORDERINGS)
         if self.ordering == "as_completed":

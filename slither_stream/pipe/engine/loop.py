@@ -148,7 +148,8 @@ class StageLoop:
         self.keyed: KeyedState | None = None
         if self.plan.changelogs:
             self.tasks = StageTasks(log, self.plan, namespace=definition.namespace,
-                                    state_dir=Path(state_dir or DEFAULT_DATA_DIR))
+                                    state_dir=Path(state_dir or DEFAULT_DATA_DIR),
+                                    standby_replicas=definition.standby_replicas)
             spec = self.plan.spec
             assert isinstance(spec, LocalSpec)
             self.keyed = KeyedState(self.tasks, self.buffer, spec.state)
@@ -222,6 +223,8 @@ class StageLoop:
                                                           auto_offset_reset="earliest")
             consumer.subscribe([self.plan.input_topic], on_assign=self._on_assign,
                                on_revoke=self._on_revoke)
+            if tasks is not None:
+                tasks.start_standbys(consumer)
             state.install(self.buffer)
             while not self._stop.is_set():
                 self._apply_backpressure()
@@ -272,6 +275,8 @@ class StageLoop:
                 producer.close()
             if consumer is not None:
                 consumer.close()
+            if self.tasks is not None:  # after the last commit applied the state
+                self.tasks.close()
 
     def _progress(self) -> None:
         if self.on_progress is not None:

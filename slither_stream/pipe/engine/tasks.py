@@ -18,7 +18,8 @@ group:
 
 Records of a partition still restoring that a poll returned anyway are dropped and
 the partition moved back to the first of them, so they are read again once it is
-restored.
+restored. With standby replicas (:mod:`.standbys`) a partition this member followed
+hands its up-to-date instances over, and the restore reads only their tail.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from slither_stream.log.base import Consumer, Log
 from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import TopicPartition, TopicSpec
 from slither_stream.pipe.definition import StagePlan
+from slither_stream.pipe.engine.standbys import StandbyFollower
 from slither_stream.store.partitioned.recovery import (
     CheckpointAheadError,
     ProgressCallback,
@@ -64,6 +66,7 @@ class StageTasks:
     from the stage's thread (rebalance callbacks run inside its poll)."""
 
     def __init__(self, log: Log, plan: StagePlan, *, namespace: str, state_dir: Path,
+                 standby_replicas: int = 0,
                  on_progress: ProgressCallback | None = None) -> None:
         self.log = log
         self.plan = plan
@@ -79,6 +82,19 @@ class StageTasks:
         self.restored_records = 0
         """Changelog records applied by every restore of this run (for tests and
         benchmarks: a restart that reuses local state restores only a tail)."""
+        self.standby_replicas = standby_replicas
+        self.standbys: StandbyFollower | None = None
+        """Follows other members' partitions (``standby_replicas``), once started."""
+
+    def start_standbys(self, consumer: Consumer) -> None:
+        """Follow the state of partitions other members own (see
+        :mod:`slither_stream.pipe.engine.standbys`), if the pipe asks for standbys."""
+        if self.standby_replicas < 1 or self.standbys is not None:
+            return
+        self.standbys = StandbyFollower(
+            self.log, group=self.plan.group, input_topic=self.plan.input_topic,
+            topics=self.topics, replicas=self.standby_replicas, path=self._path,
+            identity=lambda: (None, consumer.assignment())).start()
 
     # -- start and stop ---------------------------------------------------------------
 
@@ -108,7 +124,10 @@ class StageTasks:
             self.log.create_topics(missing, exist_ok=True)
 
     def close(self) -> None:
-        """Cancel restores, stop the restore thread, close every store."""
+        """Cancel restores, stop the restore and standby threads, close every store."""
+        if self.standbys is not None:
+            self.standbys.stop()
+            self.standbys = None
         for job in list(self._restoring.values()):
             job.cancel.set()
         if self._thread is not None:
@@ -216,10 +235,12 @@ class StageTasks:
 
     def _restore(self, job: _Restore) -> None:
         started = time.monotonic()
+        taken = self.standbys.take(job.partition) if self.standbys is not None else None
         for attempt in (1, 2):
             try:
-                job.stores = {store: self._open(store, job.partition)
-                              for store in self.topics}
+                job.stores = taken or {store: self._open(store, job.partition)
+                                       for store in self.topics}
+                taken = None
                 job.records += restore_task(
                     self.log, self.plan.name, job.partition,
                     {self.topics[store]: task for store, task in job.stores.items()},

@@ -4,7 +4,8 @@ The instance holds committed state only: the stage writes a commit's entries in 
 write batch with the checkpoint, the changelog offset a restore resumes from
 (:meth:`TaskStore.apply`). A checkpoint may lag the changelog (a restore then reads
 a few records again, which leaves the same values); it is never ahead of what the
-instance holds.
+instance holds: writes made without the write-ahead log (restores) reach disk in
+atomic flushes of both column families, or not at all.
 
 Every task store of a process shares one block cache, and its memtables are
 charged to that cache (RocksDB's write buffer manager), so the memory of a
@@ -87,6 +88,9 @@ def _options() -> tuple[Options, dict[str, Options]]:
     db.create_missing_column_families(True)
     db.set_write_buffer_manager(manager)
     db.set_max_background_jobs(2)
+    # Both column families flush together: a write batch made without the WAL
+    # (restores, standbys) never reaches disk as a checkpoint without its data.
+    db.set_atomic_flush(True)
     state = Options(raw_mode=True)
     state.set_compression_type(DBCompressionType.lz4())
     state.set_write_buffer_size(8 << 20)
@@ -103,13 +107,14 @@ def _options() -> tuple[Options, dict[str, Options]]:
 class TaskStore:
     """The RocksDB instance of one (stage, state store, partition) under ``path``."""
 
-    def __init__(self, path: Path, *, store: str, partition: int) -> None:
+    def __init__(self, path: Path, *, store: str, partition: int,
+                 lock_wait: float = OPEN_RETRY_S) -> None:
         self.path = path
         self.store = store
         self.partition = partition
         path.mkdir(parents=True, exist_ok=True)
         options, families = _options()
-        self._db = _open(path, options, families)
+        self._db = _open(path, options, families, lock_wait)
         self._state = self._db.get_column_family(STATE_CF)
         self._state_handle: ColumnFamily | None = self._db.get_column_family_handle(STATE_CF)
         self._meta = self._db.get_column_family(META_CF)
@@ -181,9 +186,11 @@ class TaskStore:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _open(path: Path, options: Options, families: dict[str, Options]) -> Rdict:
-    """Open the instance, waiting a while for a lock another process still holds."""
-    deadline = time.monotonic() + OPEN_RETRY_S
+def _open(path: Path, options: Options, families: dict[str, Options],
+          lock_wait: float) -> Rdict:
+    """Open the instance, waiting up to ``lock_wait`` seconds for a lock another
+    process (or another part of this one) still holds."""
+    deadline = time.monotonic() + lock_wait
     while True:
         try:
             return Rdict(str(path), options, column_families=families)
