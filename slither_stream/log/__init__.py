@@ -17,6 +17,7 @@ from slither_stream.errors import ConfigError
 from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import (
+    GroupMember,
     PartitionLag,
     Record,
     RecordMetadata,
@@ -32,6 +33,7 @@ LOG_URL_ENV = "SLITHER_LOG"
 __all__ = [
     "DEFAULT_LOG_URL",
     "Consumer",
+    "GroupMember",
     "Log",
     "PartitionLag",
     "Producer",

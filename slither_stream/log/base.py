@@ -25,6 +25,9 @@ Contract, in short:
   partition, so committing in ``on_revoke`` is safe.
 * Consumers read committed data only (``isolation.level=read_committed``): records of
   an aborted transaction are never returned.
+* A group's members, each with its ``client_id`` and assigned partitions, can be
+  read without joining the group (:meth:`Log.group_members`); that is how a worker
+  finds which member owns a partition and the endpoint it advertises.
 * Bad arguments (unknown topic, negative counts, bad URL) raise
   :class:`~slither_stream.errors.SlitherError` subclasses at once; nothing hangs.
 """
@@ -38,6 +41,7 @@ from typing import Any, Literal, Self
 
 from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import (
+    GroupMember,
     Headers,
     Outgoing,
     PartitionLag,
@@ -325,9 +329,15 @@ class Log(ABC):
         group: str,
         *,
         auto_offset_reset: OffsetReset = "earliest",
+        client_id: str | None = None,
         **options: Any,
     ) -> Consumer:
-        """A new consumer in ``group`` (read-committed, manual commits)."""
+        """A new consumer in ``group`` (read-committed, manual commits).
+
+        ``client_id`` names the consumer to the group (what :meth:`group_members`
+        reports); by default the log's ``client_id`` option, else a name the backend
+        picks. A client id that is not a non-empty string raises ``ConfigError``.
+        """
 
     # -- offsets ------------------------------------------------------------------
 
@@ -345,6 +355,20 @@ class Log(ABC):
         self, group: str, partitions: Iterable[TopicPartition]
     ) -> dict[TopicPartition, int | None]:
         """A group's committed offsets, read without joining the group."""
+
+    # -- groups -------------------------------------------------------------------
+
+    @abstractmethod
+    def group_members(self, group: str) -> list[GroupMember]:
+        """The members of consumer group ``group`` now, sorted by ``member_id``, each
+        with its ``client_id`` and the partitions it is assigned; read without
+        joining the group. A group with no members (or never seen) gives ``[]``.
+
+        Only subscribed consumers are members: readers that ``assign()`` partitions
+        are not. While the group rebalances a partition may be in no member's
+        assignment; no partition is ever in two. Bounded like every admin call;
+        a broker that does not answer raises ``LogError``.
+        """
 
     def partitions_of(self, topic: str) -> list[TopicPartition]:
         """Every partition of ``topic``."""

@@ -109,3 +109,21 @@ class PartitionLag:
     end_offset: int
     committed: int | None
     lag: int
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    """One member of a consumer group, as :meth:`Log.group_members
+    <slither_stream.log.base.Log.group_members>` reports it.
+
+    ``client_id`` is what the member's consumer was created with (``client_id=`` of
+    ``open_log`` or ``Log.consumer``; Kafka's ``client.id``); ``host`` is where the
+    coordinator sees it (Kafka: the client's address; embedded: this host's name).
+    ``assignment`` is the partitions the member owns now; during a rebalance a
+    partition may be in no member's assignment.
+    """
+
+    member_id: str
+    client_id: str
+    host: str
+    assignment: frozenset[TopicPartition]

@@ -36,6 +36,7 @@ class Member:
     member_id: int
     topics: tuple[str, ...]
     max_poll_interval: float
+    client_id: str = ""
     owned: set[TopicPartition] = field(default_factory=set)
     target: set[TopicPartition] = field(default_factory=set)
     in_poll: bool = False
@@ -67,14 +68,14 @@ class GroupCoordinator:
         return next(self._ids)
 
     def join(self, group: str, member_id: int, topics: Iterable[str], *,
-             max_poll_interval: float, now: float) -> None:
+             max_poll_interval: float, now: float, client_id: str = "") -> None:
         """Add a member (or change its subscription) and rebalance the group."""
         state = self._groups.setdefault(group, Group(group))
         member = state.members.get(member_id)
         wanted = tuple(sorted(set(topics)))
         if member is None:
             state.members[member_id] = Member(member_id, wanted, max_poll_interval,
-                                              last_poll=now)
+                                              client_id=client_id, last_poll=now)
         else:
             member.topics = wanted
         self._rebalance(state)
@@ -120,6 +121,11 @@ class GroupCoordinator:
         """Recompute every group after a topic was created or deleted."""
         for state in self._groups.values():
             self._rebalance(state)
+
+    def members(self, group: str) -> list[Member]:
+        """The group's members in join order (none for an unknown group)."""
+        state = self._groups.get(group)
+        return [] if state is None else list(state.members.values())
 
     def member(self, group: str, member_id: int) -> Member | None:
         state = self._groups.get(group)

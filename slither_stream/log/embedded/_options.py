@@ -29,7 +29,9 @@ class LogOptions:
     Tombstones are removed ``delete_retention_ms`` after their timestamp. Retention of
     non-compacted topics is enforced every ``retention_check_interval_ms``. Topic
     configs ``min.cleanable.dirty.ratio``, ``delete.retention.ms``, ``retention.ms``
-    and ``cleanup.policy`` override these per topic, as on Kafka.
+    and ``cleanup.policy`` override these per topic, as on Kafka. ``client_id``: the
+    default client id of the log's consumers (what ``Log.group_members`` reports;
+    None: ``slither-consumer-<n>``).
     """
 
     sync: bool = False
@@ -40,9 +42,12 @@ class LogOptions:
     min_cleanable_dirty_ratio: float = 0.5
     delete_retention_ms: int = 86_400_000
     retention_check_interval_ms: int = 60_000
+    client_id: str | None = None
 
     def __post_init__(self) -> None:
         _check_type("sync", self.sync, bool)
+        if self.client_id is not None:
+            check_client_id(self.client_id)
         _check_type("auto_compaction", self.auto_compaction, bool)
         _check_number("linger_ms", self.linger_ms, minimum=0)
         _check_int("batch_records", self.batch_records, minimum=1)
@@ -78,6 +83,13 @@ class ProducerOptions:
     def from_kwargs(cls, defaults: LogOptions, options: dict[str, Any]) -> ProducerOptions:
         base = cls(linger_ms=defaults.linger_ms, batch_records=defaults.batch_records)
         return replace(base, **_known(cls, options, "embedded producer"))
+
+
+def check_client_id(value: object) -> str:
+    """``value`` if it is a usable client id; else a ConfigError."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"client_id must be a non-empty string, got {value!r}")
+    return value
 
 
 def reject_unknown(options: dict[str, Any], where: str) -> None:

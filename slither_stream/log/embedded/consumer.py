@@ -33,7 +33,7 @@ class EmbeddedConsumer(Consumer):
     """Consumer of an :class:`~slither_stream.log.embedded.EmbeddedLog`."""
 
     def __init__(self, owner: EmbeddedLog, group: str, auto_offset_reset: OffsetReset,
-                 max_poll_interval_ms: int = 300_000) -> None:
+                 max_poll_interval_ms: int = 300_000, client_id: str | None = None) -> None:
         if not isinstance(group, str) or not group:
             raise ConfigError(f"consumer group must be a non-empty string, got {group!r}")
         if auto_offset_reset not in ("earliest", "latest"):
@@ -51,6 +51,8 @@ class EmbeddedConsumer(Consumer):
         self._max_poll_interval = max_poll_interval_ms / 1000.0
         self._topics: tuple[str, ...] = ()
         self._member_id = self._engine.groups.new_member_id()
+        self.client_id = client_id or f"slither-consumer-{self._member_id}"
+        """The name the group reports this consumer by."""
         self._subscribed = False
         self._manual: set[TopicPartition] = set()
         self._positions: dict[TopicPartition, int] = {}
@@ -91,7 +93,7 @@ class EmbeddedConsumer(Consumer):
             self._topics = tuple(topics)
             self._engine.groups.join(self._group, self._member_id, self._topics,
                                      max_poll_interval=self._max_poll_interval,
-                                     now=time.monotonic())
+                                     now=time.monotonic(), client_id=self.client_id)
             self._subscribed = True
             self._engine.cond.notify_all()
 
@@ -172,7 +174,8 @@ class EmbeddedConsumer(Consumer):
                 self._paused = set()
                 now = time.monotonic()
                 engine.groups.join(self._group, self._member_id, self._topics,
-                                   max_poll_interval=self._max_poll_interval, now=now)
+                                   max_poll_interval=self._max_poll_interval, now=now,
+                                   client_id=self.client_id)
                 engine.groups.polling(self._group, self._member_id, True, now)
                 engine.cond.notify_all()
 

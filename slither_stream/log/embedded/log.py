@@ -13,7 +13,9 @@ specific to this backend:
   ``produce`` (batch full) / ``flush`` / ``send``.
 * Offsets have no gaps: transactions write records and offsets in one batch at
   commit, so there are no markers and nothing uncommitted is ever stored.
-* Groups live in this process. Assignment is Kafka's range assignor; moves are
+* Groups live in this process (:meth:`EmbeddedLog.group_members` reports this
+  process's members, the host being this machine). Assignment is Kafka's range
+  assignor; moves are
   incremental (revoke in the old owner's poll, then assign in the new owner's).
   A member that does not poll for ``max_poll_interval_ms`` (default 300 s) is
   expelled by the others, as on Kafka.
@@ -27,6 +29,7 @@ specific to this backend:
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,10 +43,15 @@ from slither_stream.log.embedded._cleaner import (
     compact_partition,
 )
 from slither_stream.log.embedded._engine import Engine
-from slither_stream.log.embedded._options import LogOptions, ProducerOptions, reject_unknown
+from slither_stream.log.embedded._options import (
+    LogOptions,
+    ProducerOptions,
+    check_client_id,
+    reject_unknown,
+)
 from slither_stream.log.embedded.consumer import EmbeddedConsumer
 from slither_stream.log.embedded.producer import EmbeddedProducer
-from slither_stream.log.types import TopicInfo, TopicPartition, TopicSpec
+from slither_stream.log.types import GroupMember, TopicInfo, TopicPartition, TopicSpec
 
 _ids = itertools.count(1)
 
@@ -107,7 +115,7 @@ class EmbeddedLog(Log):
         return created
 
     def consumer(self, group: str, *, auto_offset_reset: OffsetReset = "earliest",
-                 **options: Any) -> EmbeddedConsumer:
+                 client_id: str | None = None, **options: Any) -> EmbeddedConsumer:
         """A consumer; ``max_poll_interval_ms`` (or Kafka's ``max.poll.interval.ms``)
         bounds how long a group member may go without polling before the others
         expel it (default 300000, as on Kafka)."""
@@ -115,9 +123,11 @@ class EmbeddedLog(Log):
         interval = options.pop("max.poll.interval.ms", None)
         interval = options.pop("max_poll_interval_ms", interval)
         reject_unknown(options, "embedded consumer")
+        chosen = self._options.client_id if client_id is None else check_client_id(client_id)
         created = EmbeddedConsumer(
             self, group, auto_offset_reset,
-            300_000 if interval is None else _as_int(interval, "max_poll_interval_ms"))
+            300_000 if interval is None else _as_int(interval, "max_poll_interval_ms"),
+            client_id=chosen)
         with self._clients_lock:
             self._consumers.add(created)
         return created
@@ -127,6 +137,19 @@ class EmbeddedLog(Log):
         with self._clients_lock:
             self._producers.discard(client)
             self._consumers.discard(client)
+
+    # -- groups -------------------------------------------------------------------
+
+    def group_members(self, group: str) -> list[GroupMember]:
+        self.engine.check_open()
+        if not isinstance(group, str) or not group:
+            raise ConfigError(f"consumer group must be a non-empty string, got {group!r}")
+        host = socket.gethostname()
+        with self.engine.cond:
+            members = self.engine.groups.members(group)
+            found = [GroupMember(str(m.member_id), m.client_id, host, frozenset(m.owned))
+                     for m in members]
+        return sorted(found, key=lambda member: int(member.member_id))
 
     # -- offsets ------------------------------------------------------------------
 

@@ -162,13 +162,16 @@ class KafkaSettings:
 
     ``timeout`` bounds admin and metadata requests (seconds); ``connect_timeout``
     bounds the reachability check when the log is opened; ``config`` is applied
-    to every client (for example security settings).
+    to every client (for example security settings); ``client_id`` is the
+    ``client.id`` of every client (None: librdkafka's ``rdkafka``), which is how the
+    members of a consumer group tell each other apart (``Log.group_members``).
     """
 
     bootstrap_servers: str
     timeout: float = 10.0
     connect_timeout: float = 5.0
     config: ConfigMap = field(default_factory=dict)
+    client_id: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("timeout", "connect_timeout"):
@@ -176,6 +179,8 @@ class KafkaSettings:
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigError(f"Kafka {name} must be a positive number of seconds, got "
                                   f"{value!r}")
+        if self.client_id is not None:
+            check_client_id(self.client_id)
 
     def client_config(self) -> ConfigMap:
         """The base configuration of every client."""
@@ -186,6 +191,8 @@ class KafkaSettings:
             # librdkafka logs go to Python logging instead of raw stderr.
             "logger": ClientLog(self.config),
         }
+        if self.client_id is not None:
+            base["client.id"] = self.client_id
         base.update(self.config)
         return base
 
@@ -209,8 +216,9 @@ class KafkaSettings:
         return conf
 
     def consumer_config(self, group: str, auto_offset_reset: str,
-                        overrides: Mapping[str, Any] | None) -> ConfigMap:
-        """Consumer configuration for ``group``."""
+                        overrides: Mapping[str, Any] | None,
+                        client_id: str | None = None) -> ConfigMap:
+        """Consumer configuration for ``group``; ``client_id`` overrides the log's."""
         if not isinstance(group, str) or not group:
             raise ConfigError(f"consumer group must be a non-empty string, got {group!r}")
         if auto_offset_reset not in ("earliest", "latest"):
@@ -222,6 +230,8 @@ class KafkaSettings:
         conf.update(user_config(overrides, fixed=_FIXED_CONSUMER, what="consumer"))
         conf["group.id"] = group
         conf["auto.offset.reset"] = auto_offset_reset
+        if client_id is not None:
+            conf["client.id"] = check_client_id(client_id)
         return conf
 
 
@@ -231,7 +241,7 @@ def settings_from_options(bootstrap_servers: str, options: Mapping[str, Any]) ->
     Unknown options raise :class:`ConfigError` listing the accepted ones, so a
     misspelt option is not silently ignored.
     """
-    accepted = {"timeout", "connect_timeout", "config"}
+    accepted = {"timeout", "connect_timeout", "config", "client_id"}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ConfigError(f"unknown Kafka log option(s) {', '.join(unknown)}; accepted: "
@@ -244,4 +254,12 @@ def settings_from_options(bootstrap_servers: str, options: Mapping[str, Any]) ->
         timeout=options.get("timeout", 10.0),
         connect_timeout=options.get("connect_timeout", 5.0),
         config=config,
+        client_id=options.get("client_id"),
     )
+
+
+def check_client_id(value: object) -> str:
+    """``value`` if it is a usable ``client.id``; else a ConfigError."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"client_id must be a non-empty string, got {value!r}")
+    return value

@@ -1,9 +1,10 @@
 """Topic administration and offset queries through the Kafka AdminClient.
 
 Everything here works without joining a consumer group: topic create / describe /
-list / delete, beginning and end offsets (ListOffsets), and a group's committed
-offsets (OffsetFetch). Every call is bounded by ``settings.timeout`` and failures
-become :class:`~slither_stream.errors.LogError` subclasses.
+list / delete, beginning and end offsets (ListOffsets), a group's committed
+offsets (OffsetFetch) and its members (DescribeConsumerGroups). Every call is
+bounded by ``settings.timeout`` and failures become
+:class:`~slither_stream.errors.LogError` subclasses.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from slither_stream.log.kafka._config import KafkaSettings
 from slither_stream.log.kafka._errors import describe, error_code, translate
 from slither_stream.log.kafka._offset_fetch import CommittedOffsetReader
 from slither_stream.log.kafka._topics import TopicCache, check_spec, check_topic_name
-from slither_stream.log.types import TopicInfo, TopicPartition, TopicSpec
+from slither_stream.log.types import GroupMember, TopicInfo, TopicPartition, TopicSpec
 
 
 class KafkaAdmin:
@@ -300,6 +301,40 @@ class KafkaAdmin:
         answer.update(result)
         return True
 
+    # -- groups -------------------------------------------------------------------
+
+    def group_members(self, group: str) -> list[GroupMember]:
+        """The members of ``group`` (DescribeConsumerGroups): client id, host and
+        assignment of each. A group the coordinator does not know has none; a
+        coordinator that is moving or loading is asked again (bounded by
+        ``timeout``)."""
+        if not isinstance(group, str) or not group:
+            raise ConfigError(f"consumer group must be a non-empty string, got {group!r}")
+        found: list[GroupMember] = []
+        refused: list[str] = []
+
+        def ask() -> bool:
+            refused.clear()
+            timeout = self._settings.timeout
+            try:
+                futures = self._client.describe_consumer_groups([group],
+                                                                request_timeout=timeout)
+                description = _result(futures[group], timeout)
+            except KafkaException as exc:
+                code = error_code(exc)
+                if code == KafkaError.GROUP_ID_NOT_FOUND:
+                    return True
+                if code in _TRANSIENT_GROUP_ERRORS:
+                    refused.append(describe(exc))
+                    return False
+                raise translate(exc, f"describing consumer group {group!r}") from exc
+            found.extend(_member(entry) for entry in description.members)
+            return True
+
+        self._await(ask, f"the members of consumer group {group!r}",
+                    lambda: refused[0] if refused else None)
+        return sorted(found, key=lambda member: member.member_id)
+
     def close(self) -> None:
         """Close the offset readers (the AdminClient itself needs no closing)."""
         self._offsets.close()
@@ -316,6 +351,24 @@ _TRANSIENT_OFFSET_ERRORS = frozenset({
 """ListOffsets answers that mean "not yet": a partition leader being elected or
 loading (right after CreateTopics, or during a leader move), or a new leader whose
 high watermark is not yet known."""
+
+
+_TRANSIENT_GROUP_ERRORS = frozenset({
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+})
+"""DescribeConsumerGroups answers that mean "ask again": the group's coordinator is
+being elected, is loading the group, or moved."""
+
+
+def _member(entry: Any) -> GroupMember:
+    """Our view of a confluent-kafka ``MemberDescription``."""
+    assigned = entry.assignment.topic_partitions if entry.assignment is not None else []
+    return GroupMember(
+        member_id=str(entry.member_id), client_id=str(entry.client_id or ""),
+        host=str(entry.host or "").lstrip("/"),
+        assignment=frozenset(TopicPartition(tp.topic, tp.partition) for tp in assigned))
 
 
 def _result(future: Future[Any], timeout: float) -> Any:

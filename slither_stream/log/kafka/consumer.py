@@ -47,8 +47,9 @@ class KafkaConsumer(Consumer):
 
     def __init__(self, settings: KafkaSettings, topics: TopicCache, group: str, *,
                  auto_offset_reset: OffsetReset = "earliest",
-                 config: Mapping[str, Any] | None = None) -> None:
-        conf = settings.consumer_config(group, auto_offset_reset, config)
+                 config: Mapping[str, Any] | None = None,
+                 client_id: str | None = None) -> None:
+        conf = settings.consumer_config(group, auto_offset_reset, config, client_id)
         conf["error_cb"] = self._on_client_error
         self._group = group
         self._reset: OffsetReset = auto_offset_reset

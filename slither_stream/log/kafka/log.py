@@ -19,7 +19,7 @@ from slither_stream.log.kafka._config import LOGGER, settings_from_options
 from slither_stream.log.kafka.admin import KafkaAdmin
 from slither_stream.log.kafka.consumer import KafkaConsumer
 from slither_stream.log.kafka.producer import KafkaProducer
-from slither_stream.log.types import TopicInfo, TopicPartition, TopicSpec
+from slither_stream.log.types import GroupMember, TopicInfo, TopicPartition, TopicSpec
 
 
 class KafkaLog(Log):
@@ -28,7 +28,8 @@ class KafkaLog(Log):
     ``bootstrap_servers`` is ``host:port[,host:port...]``. Options:
     ``timeout`` (seconds for admin and metadata requests, default 10),
     ``connect_timeout`` (seconds to wait for a broker when opening, default 5),
-    ``config`` (librdkafka properties applied to every client, e.g. security).
+    ``config`` (librdkafka properties applied to every client, e.g. security),
+    ``client_id`` (the ``client.id`` of every client; see :meth:`group_members`).
     ``producer(config=...)`` and ``consumer(config=...)`` take per-client
     librdkafka overrides.
     """
@@ -85,12 +86,14 @@ class KafkaLog(Log):
         return client
 
     def consumer(self, group: str, *, auto_offset_reset: OffsetReset = "earliest",
-                 **options: Any) -> Consumer:
-        """A consumer in ``group``; ``config={...}`` overrides librdkafka properties."""
+                 client_id: str | None = None, **options: Any) -> Consumer:
+        """A consumer in ``group``; ``config={...}`` overrides librdkafka properties;
+        ``client_id`` is its ``client.id`` (default: the log's)."""
         self._check_open("consumer()")
         config = _only_config(options, "consumer")
         client = KafkaConsumer(self._settings, self._admin.topics, group,
-                               auto_offset_reset=auto_offset_reset, config=config)
+                               auto_offset_reset=auto_offset_reset, config=config,
+                               client_id=client_id)
         with self._lock:
             self._clients.add(client)
         return client
@@ -109,6 +112,13 @@ class KafkaLog(Log):
                           ) -> dict[TopicPartition, int | None]:
         self._check_open("committed_offsets()")
         return self._admin.committed_offsets(group, partitions)
+
+    # -- groups -------------------------------------------------------------------
+
+    def group_members(self, group: str) -> list[GroupMember]:
+        """The group's members from the coordinator (DescribeConsumerGroups)."""
+        self._check_open("group_members()")
+        return self._admin.group_members(group)
 
     # -- lifecycle ----------------------------------------------------------------
 
