@@ -19,6 +19,9 @@ def test_an_advertisement_round_trips_through_the_client_id() -> None:
     assert advert.client_id == "slither;member=1;url=http://host-a:9464"
     assert parse(advert.client_id) == advert
     assert parse(Advertised("0").client_id) == Advertised("0")
+    mine = Advertised("0", "http://a:1", "c0ffee00")
+    assert mine.client_id == "slither;member=0;id=c0ffee00;url=http://a:1"
+    assert parse(mine.client_id) == mine
 
 
 @pytest.mark.parametrize("foreign", ["rdkafka", "slither-consumer-3", "slither;", "slither;x",

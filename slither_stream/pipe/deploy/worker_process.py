@@ -23,7 +23,7 @@ from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.deploy.parent_watch import ParentWatch
 from slither_stream.pipe.deploy.worker import Worker
 from slither_stream.pipe.engine.loop import StageHaltedError
-from slither_stream.pipe.query.advertise import Advertised, endpoint_url
+from slither_stream.pipe.query.advertise import Advertised, endpoint_url, new_instance
 from slither_stream.pipe.query.service import PREFIX as STATE_PREFIX
 from slither_stream.pipe.query.service import StateQueries
 from slither_stream.stop_signals import StopSignals
@@ -95,7 +95,7 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
         server = obs.server
         url = spec.advertise_url or (None if server is None else
                                      endpoint_url(server.host, server.port))
-        identity = Advertised(member, url)
+        identity = Advertised(member, url, new_instance())
         log = open_log(spec.log_url, client_id=identity.client_id)
         obs.metrics.watch_pipe_lag(log, definition, spec.stages or None)
         worker = Worker(log, definition, stages=spec.stages or None, member=member,

@@ -1,9 +1,11 @@
 """How a worker names itself to its consumer groups: member id and HTTP endpoint.
 
 A worker process opens its log with ``client_id`` set to
-``slither;member=<member>;url=<endpoint>`` (Kafka's ``client.id`` of every client
-it creates), so a group's member list (:meth:`~slither_stream.log.base.Log.group_members`)
-says, per partition, which worker owns it and where it answers queries. With
+``slither;member=<member>;id=<instance>;url=<endpoint>`` (Kafka's ``client.id`` of
+every client it creates), so a group's member list
+(:meth:`~slither_stream.log.base.Log.group_members`) says, per partition, which
+worker owns it and where it answers queries. ``id`` is random per process, so a
+worker recognises itself even if two hosts were given the same endpoint. With
 ``--processes N`` every process advertises the supervisor's public endpoint and its
 own member id; the supervisor sends a query on to the process named.
 
@@ -14,6 +16,7 @@ owner, with no endpoint.
 
 from __future__ import annotations
 
+import secrets
 import socket
 from dataclasses import dataclass
 
@@ -30,11 +33,14 @@ class Advertised:
 
     member: str
     url: str | None = None
+    instance: str | None = None
+    """Tells this process apart from any other (see :func:`new_instance`)."""
 
     def __post_init__(self) -> None:
-        if not self.member or any(c in self.member for c in ";="):
-            raise ConfigError(f"member id must be non-empty, without ';' or '=', "
-                              f"not {self.member!r}")
+        for what, value in (("member id", self.member), ("instance", self.instance)):
+            if value is not None and (not value or any(c in value for c in ";=")):
+                raise ConfigError(f"{what} must be non-empty, without ';' or '=', "
+                                  f"not {value!r}")
         if self.url is not None:
             check_url(self.url)
 
@@ -42,9 +48,16 @@ class Advertised:
     def client_id(self) -> str:
         """The client id that carries it."""
         parts = [PREFIX, f"member={self.member}"]
+        if self.instance is not None:
+            parts.append(f"id={self.instance}")
         if self.url is not None:
             parts.append(f"url={self.url}")
         return ";".join(parts)
+
+
+def new_instance() -> str:
+    """A random instance id for this process's advertisement."""
+    return secrets.token_hex(4)
 
 
 def parse(client_id: str) -> Advertised | None:
@@ -60,7 +73,7 @@ def parse(client_id: str) -> Advertised | None:
         fields[name] = value
     member = fields.get("member")
     try:
-        return Advertised(member, fields.get("url")) if member else None
+        return Advertised(member, fields.get("url"), fields.get("id")) if member else None
     except ConfigError:
         return None
 

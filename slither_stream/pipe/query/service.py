@@ -158,8 +158,10 @@ class StateQueries:
                 "stores": [name for name, _topic in plan.changelogs],
                 "group": plan.group, "runs_here": loop is not None}
             if tasks is not None:
-                entry["owned"] = sorted(tasks.stores)
-                entry["restoring"] = sorted(tp.partition for tp in tasks.restoring)
+                # the stage thread changes both meanwhile: copy (atomic), ask (atomic)
+                entry["owned"] = sorted(tasks.stores.copy())
+                entry["restoring"] = [p for p in range(self._count(plan))
+                                      if tasks.is_restoring(p)]
             stages[plan.name] = entry
         return replies.json_reply(200, {"pipe": self.definition.name,
                                         "namespace": self.definition.namespace,
