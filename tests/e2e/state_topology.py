@@ -13,7 +13,7 @@ def count(item: Item, ctx: Any) -> Any:
     running = ctx.state.get({"n": 0, "sum": 0})
     running = {"n": running["n"] + 1, "sum": running["sum"] + item.payload["amount"]}
     ctx.state.set(running)
-    return {"user": item.key, **running}
+    return {"user": item.payload["user"], **running}
 
 
 counts_pipe = Pipe("counts", partitions=4, commit_interval_ms=200)
