@@ -41,20 +41,30 @@ from slither_stream.stop_signals import StopSignals
                    "the supervisor gives up (exit 1).")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=60.0,
               show_default=True, help="The window of --max-restarts, in seconds.")
+@click.option("--advertise-url", default=None, envvar="SLITHER_ADVERTISE_URL",
+              show_envvar=True, metavar="URL",
+              help="Base URL other hosts and `slither state get` reach this worker's "
+                   "--metrics-port at (default: http://<metrics-host>:<port>, this "
+                   "machine's name when binding 0.0.0.0).")
 @observability_options
 def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
                    log_url: str | None, namespace: str | None, drain_timeout: float,
-                   max_restarts: int, max_seconds: float, metrics_port: int | None,
-                   metrics_host: str, log_level: str, log_format: str) -> None:
+                   max_restarts: int, max_seconds: float, advertise_url: str | None,
+                   metrics_port: int | None, metrics_host: str, log_level: str,
+                   log_format: str) -> None:
     """Run the stages of the pipe in TOPOLOGY as consumer-group workers.
 
     With --metrics-port P, the supervisor serves /metrics (every process's metrics,
     labeled member), /healthz (200 once stores are restored and every worker
-    process is ready) and /livez on P; worker process i listens on 127.0.0.1:P+1+i.
+    process is ready), /livez and /state/STAGE/STORE/KEY (keyed state, asked of
+    the worker process that owns the key; another host's key answers 421 naming
+    its owner) on P; worker process i listens on 127.0.0.1:P+1+i. The workers
+    advertise --advertise-url to their consumer groups.
     """
     from slither_stream.pipe.deploy.supervisor import Supervisor
     from slither_stream.pipe.deploy.worker_process import WorkerSpec
     from slither_stream.pipe.loading import load_topology
+    from slither_stream.pipe.query.advertise import check_url
 
     if log_format == "json":
         configure_logging(log_level, "json", fields={"member": "supervisor"})
@@ -64,6 +74,8 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
     chosen = click.get_current_context().get_parameter_source("log_level")
     child_level = None if chosen is click.core.ParameterSource.DEFAULT else log_level
     try:
+        if advertise_url is not None:
+            advertise_url = check_url(advertise_url)
         definition = load_topology(topology).compile()
         for stage in stages:
             definition.stage(stage)
@@ -71,7 +83,7 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
                           stages=stages, namespace=namespace, cwd=os.getcwd(),
                           metrics_port=metrics_port, metrics_host=metrics_host,
                           log_level=child_level, log_format=log_format,
-                          drain_timeout=drain_timeout)
+                          drain_timeout=drain_timeout, advertise_url=advertise_url)
         supervisor = Supervisor(spec, processes=processes, definition=definition,
                                 max_restarts=max_restarts, max_seconds=max_seconds)
     except SlitherError as error:

@@ -21,7 +21,14 @@ Event                                     Measurements            Metadata
 ``slither.store.size``                    ``size`` (keys),        ``store``, ``table``
                                           ``bytes`` (optional)
 ``slither.store.restore.progress``        ``records``, ``total``  ``store``, ``table``
+``slither.state.restore.progress``        ``records``, ``total``  ``stage``, ``partition``,
+                                          (``rate``, ``elapsed``) ``done``
 ========================================  ======================  ===========================
+
+``slither.state.restore.progress`` is a stage's keyed state being restored for one
+input partition (a task): emitted by
+:mod:`slither_stream.store.partitioned.recovery` when it starts, every few seconds,
+and when it is done.
 
 A stage runtime does not need ``slither.pipe.records`` or ``slither.pipe.dlq``: it
 adds ``records_out`` and ``dead_lettered`` to the metadata of its
@@ -47,6 +54,7 @@ PIPE_LAG_CLEAR: telemetry.Event = ("slither", "pipe", "lag", "clear")
 PIPE_DLQ: telemetry.Event = ("slither", "pipe", "dlq")
 STORE_SIZE: telemetry.Event = ("slither", "store", "size")
 STORE_RESTORE_PROGRESS: telemetry.Event = ("slither", "store", "restore", "progress")
+STATE_RESTORE_PROGRESS: telemetry.Event = ("slither", "state", "restore", "progress")
 
 DIRECTIONS = ("in", "out")
 

@@ -63,6 +63,12 @@ metadata ``batch_size``, ``records_out``,    "in" += batch_size (records consume
                                              an upper bound)
 ``slither.store.reload.stop`` {duration}     ``slither_store_reload_duration_seconds``
                                              histogram (store)
+``slither.state.restore.progress``           ``slither_state_restore_records``,
+{records, total}                             ``slither_state_restore_total_records`` and
+                                             ``slither_state_restore_ratio`` gauges
+                                             (stage, partition): a stage's keyed state
+                                             restored for one input partition; ``done``
+                                             sets the ratio to 1
 ===========================================  =================================================
 
 Metrics that do not come from events: ``slither_ready`` (1 once the process is ready,
@@ -224,6 +230,18 @@ class MetricsRegistry:
         self.restore_ratio = gauge("store_restore_ratio",
                                    "Restore progress from 0 to 1 (1 when nothing to restore).",
                                    ["store", "table"])
+        self.state_restore_records = gauge(
+            "state_restore_records",
+            "Changelog records of a stage's keyed state restored so far, per partition.",
+            ["stage", "partition"])
+        self.state_restore_total = gauge(
+            "state_restore_total_records",
+            "Changelog records of a stage's keyed state to restore, per partition.",
+            ["stage", "partition"])
+        self.state_restore_ratio = gauge(
+            "state_restore_ratio",
+            "Keyed state restore progress from 0 to 1, per stage and partition.",
+            ["stage", "partition"])
         self.reload_duration = histogram("store_reload_duration_seconds",
                                          "Wall time of store reloads.", ["store"])
         self.telemetry_errors = counter("telemetry_errors",
@@ -250,6 +268,7 @@ class MetricsRegistry:
             telemetry.STORE_WRITE: self._on_store_write,
             events.STORE_SIZE: self._on_store_size,
             events.STORE_RESTORE_PROGRESS: self._on_restore_progress,
+            events.STATE_RESTORE_PROGRESS: self._on_state_restore_progress,
             _RELOAD_STOP: self._on_reload_stop,
         }
 
@@ -424,6 +443,17 @@ class MetricsRegistry:
         self.restore_total.labels(**labels).set(total)
         complete = total == 0 or meta.get("done") is True
         self.restore_ratio.labels(**labels).set(1.0 if complete else min(records / total, 1.0))
+
+    def _on_state_restore_progress(self, event: Event, m: Measurements,
+                                   meta: Metadata) -> None:
+        records = _measure(event, m, "records")
+        total = _measure(event, m, "total")
+        labels = {"stage": _label(meta, "stage"), "partition": _label(meta, "partition")}
+        self.state_restore_records.labels(**labels).set(records)
+        self.state_restore_total.labels(**labels).set(total)
+        complete = total == 0 or meta.get("done") is True
+        self.state_restore_ratio.labels(**labels).set(
+            1.0 if complete else min(records / total, 1.0))
 
     def _on_reload_stop(self, event: Event, m: Measurements, meta: Metadata) -> None:
         self.reload_duration.labels(store=_label(meta, "store")) \

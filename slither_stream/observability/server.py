@@ -1,9 +1,12 @@
-"""The worker's HTTP endpoint: ``/metrics``, ``/healthz`` and ``/livez``.
+"""The worker's HTTP endpoint: ``/metrics``, ``/healthz``, ``/livez`` and added routes.
 
 - ``/metrics`` - the Prometheus text format of one :class:`MetricsRegistry`.
 - ``/healthz`` - 503 with the pending conditions until the :class:`Readiness` says
   ready, then 200. Orchestrators route traffic and rolling restarts on it.
 - ``/livez`` - always 200 while the process serves HTTP at all.
+- a path under a prefix given to :meth:`MetricsServer.add_route` - whatever that
+  :data:`Route` replies (a worker adds ``/state`` for interactive queries, see
+  :mod:`slither_stream.pipe.query`). A route that raises gets a 500 with the error.
 
 The server is the standard library's ``HTTPServer`` driven by one named daemon
 thread owned by :class:`MetricsServer`; ``stop()`` shuts it down and joins the
@@ -17,8 +20,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import TracebackType
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -37,6 +43,27 @@ DEFAULT_HOST = "127.0.0.1"
 REQUEST_TIMEOUT_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
+class HttpReply:
+    """What a :data:`Route` answers: status, body, content type, extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def json(cls, status: int, value: Any,
+             headers: tuple[tuple[str, str], ...] = ()) -> HttpReply:
+        """``value`` as a JSON body."""
+        return cls(status, json.dumps(value).encode() + b"\n", "application/json", headers)
+
+
+Route = Callable[[str, str], HttpReply]
+"""``route(path, query)``: the reply to a GET of ``path`` (still percent-encoded)
+with query string ``query`` (without the ``?``). Called on the server's thread."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Routes the three paths; the server object carries metrics and readiness."""
 
@@ -47,8 +74,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         server = self.server
+        route = server.route_for(path)
+        if route is not None:
+            self._serve_route(route, path, query)
+            return
         if path == "/metrics":
             if server.members is None:
                 body = server.metrics.exposition()
@@ -68,13 +99,26 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/livez":
             self._reply(200, "application/json", b'{"live": true}')
         else:
+            known = ", ".join(["/metrics", "/healthz", "/livez", *server.routes])
             self._reply(404, "text/plain; charset=utf-8",
-                        f"no such path {path!r}; try /metrics, /healthz or /livez\n".encode())
+                        f"no such path {path!r}; try {known}\n".encode())
 
-    def _reply(self, status: int, content_type: str, body: bytes) -> None:
+    def _serve_route(self, route: Route, path: str, query: str) -> None:
+        try:
+            reply = route(path, query)
+        except Exception as error:
+            _log.exception("route for %s failed", path)
+            reply = HttpReply.json(500, {"code": "internal",
+                                         "message": f"{type(error).__name__}: {error}"})
+        self._reply(reply.status, reply.content_type, reply.body, reply.headers)
+
+    def _reply(self, status: int, content_type: str, body: bytes,
+               headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -89,7 +133,14 @@ class _ObservabilityHTTPServer(HTTPServer):
         self.metrics = metrics
         self.readiness = readiness
         self.members = members
+        self.routes: dict[str, Route] = {}
         super().__init__(address, _Handler)
+
+    def route_for(self, path: str) -> Route | None:
+        for prefix, route in list(self.routes.items()):
+            if path == prefix or path.startswith(prefix + "/"):
+                return route
+        return None
 
 
 class MetricsServer:
@@ -115,7 +166,19 @@ class MetricsServer:
         self._address = (host, port)
         self._server: _ObservabilityHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._routes: dict[str, Route] = {}
         metrics.track_readiness(self.readiness.is_ready)
+
+    def add_route(self, prefix: str, route: Route) -> None:
+        """Serve GETs of ``prefix`` and of paths under it (``prefix/...``) with
+        ``route``, before or after :meth:`start`. ``prefix`` starts with ``/`` and
+        is none of the built-in paths."""
+        if not prefix.startswith("/") or prefix.endswith("/") or \
+                prefix in ("/metrics", "/healthz", "/livez"):
+            raise ConfigError(f"route prefix must be a path like '/state', not {prefix!r}")
+        self._routes[prefix] = route
+        if self._server is not None:
+            self._server.routes[prefix] = route
 
     @property
     def host(self) -> str:
@@ -145,6 +208,7 @@ class MetricsServer:
             raise ConfigError(
                 f"cannot serve metrics on {self._address[0]}:{self._address[1]}: {error}"
             ) from error
+        server.routes.update(self._routes)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever,
                                         kwargs={"poll_interval": 0.5},

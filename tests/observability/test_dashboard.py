@@ -73,6 +73,7 @@ def test_dashboard_shows_every_operator_metric(dashboard: dict[str, Any]) -> Non
                      "slither_dispatch_batch_duration_seconds_bucket",
                      "slither_dispatch_batches_in_flight", "slither_dlq_records_total",
                      "slither_store_size", "slither_store_size_bytes",
-                     "slither_store_restore_ratio", "slither_ready",
+                     "slither_store_restore_ratio", "slither_state_restore_ratio",
+                     "slither_ready",
                      "slither_downstream_lag", "slither_dispatch_skipped_items_total"):
         assert required in used, required

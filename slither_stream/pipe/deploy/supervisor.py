@@ -48,6 +48,9 @@ from slither_stream.pipe.deploy.worker_process import (
     WorkerSpec,
     worker_main,
 )
+from slither_stream.pipe.query.advertise import endpoint_url
+from slither_stream.pipe.query.proxy import StateProxy
+from slither_stream.pipe.query.service import PREFIX as STATE_PREFIX
 
 _log = logging.getLogger(__name__)
 
@@ -93,6 +96,9 @@ class Supervisor:
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = self._context.Pipe(duplex=False)
         self.members = Members()
+        self.advertised: str | None = None
+        """The public endpoint every worker process advertises (set by :meth:`run`
+        when it serves one)."""
 
     def start_slot(self, slot: int) -> None:
         process = self._context.Process(
@@ -114,19 +120,28 @@ class Supervisor:
             return self.spec
         port = base + 1 + slot if base else _free_port()
         self.members.set(str(slot), f"http://127.0.0.1:{port}")
-        return dataclasses.replace(self.spec, metrics_port=port, metrics_host="127.0.0.1")
+        return dataclasses.replace(self.spec, metrics_port=port, metrics_host="127.0.0.1",
+                                   advertise_url=self.advertised)
 
     def run(self) -> int:
         """Start the workers and supervise them; returns the exit code for the CLI.
 
         With ``metrics_port``, the supervisor serves /metrics (its own and every
         worker process's, labeled ``member``), /healthz (200 once its stores are
-        restored and every worker process is ready) and /livez.
+        restored and every worker process is ready), /livez, and /state (keyed
+        state queries, sent on to the worker process that owns the key; see
+        :mod:`slither_stream.pipe.query.proxy`). Its worker processes advertise
+        this endpoint (``advertise_url``, by default ``http://host:port``) to their
+        groups.
         """
         obs = start_observability(
             self.spec.metrics_port, metrics_host=self.spec.metrics_host,
             members=self.members if self.spec.metrics_port is not None else None)
         try:
+            if obs.server is not None:
+                self.advertised = endpoint_url(obs.server.host, obs.server.port,
+                                               self.spec.advertise_url)
+                obs.server.add_route(STATE_PREFIX, StateProxy(self.members, self.advertised))
             with ExitStack() as stack:
                 if self.owns_stores:
                     self._own_stores(stack)

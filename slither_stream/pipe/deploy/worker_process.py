@@ -1,9 +1,11 @@
 """The entry point of a worker process: rebuild the pipe, run a Worker until SIGTERM.
 
 A supervisor (:mod:`.supervisor`) spawns worker processes with a picklable
-:class:`WorkerSpec`; each loads the topology, opens the log, serves its metrics and
-runs a :class:`~slither_stream.pipe.deploy.worker.Worker`. A stop drains (commits
-and leaves the groups) within ``drain_timeout`` or the process exits anyway.
+:class:`WorkerSpec`; each loads the topology, serves its metrics (and its keyed
+state, ``/state``: see :mod:`slither_stream.pipe.query`), opens the log with a
+client id that advertises that endpoint to its groups, and runs a
+:class:`~slither_stream.pipe.deploy.worker.Worker`. A stop drains (commits and
+leaves the groups) within ``drain_timeout`` or the process exits anyway.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.deploy.parent_watch import ParentWatch
 from slither_stream.pipe.deploy.worker import Worker
 from slither_stream.pipe.engine.loop import StageHaltedError
+from slither_stream.pipe.query.advertise import Advertised, endpoint_url, new_instance
+from slither_stream.pipe.query.service import PREFIX as STATE_PREFIX
+from slither_stream.pipe.query.service import StateQueries
 from slither_stream.stop_signals import StopSignals
 
 _log = logging.getLogger(__name__)
@@ -59,6 +64,9 @@ class WorkerSpec:
     log_format: str = "text"
     drain_timeout: float = 30.0
     """Seconds a stopping worker process may spend draining before it exits anyway."""
+    advertise_url: str | None = None
+    """The endpoint this process advertises to its groups for state queries (the
+    supervisor's public one; None: its own, when it serves one)."""
 
 
 def worker_main(spec: WorkerSpec, member: str) -> None:
@@ -81,13 +89,21 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
     definition: PipeDefinition = load_topology(spec.topology).compile()
     if spec.namespace:
         definition = definition.with_namespace(spec.namespace)
-    log = open_log(spec.log_url)
     obs = start_observability(spec.metrics_port, metrics_host=spec.metrics_host)
+    log = None
     try:
+        server = obs.server
+        url = spec.advertise_url or (None if server is None else
+                                     endpoint_url(server.host, server.port))
+        identity = Advertised(member, url, new_instance())
+        log = open_log(spec.log_url, client_id=identity.client_id)
         obs.metrics.watch_pipe_lag(log, definition, spec.stages or None)
         worker = Worker(log, definition, stages=spec.stages or None, member=member,
                         on_ready=obs.readiness.set_started, store_mode=spec.store_mode,
                         store_dir=spec.store_dir)
+        if server is not None:
+            server.add_route(STATE_PREFIX, StateQueries.for_worker(
+                worker, client_id=identity.client_id))
 
         drain = _Drain(worker, spec.drain_timeout)
         try:
@@ -98,7 +114,8 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
             raise SystemExit(EXIT_HALTED) from error
     finally:
         obs.stop()
-        log.close()
+        if log is not None:
+            log.close()
 
 
 class _Drain:

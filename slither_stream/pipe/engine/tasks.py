@@ -176,6 +176,11 @@ class StageTasks:
         """Partitions whose tasks are being restored (they stay paused)."""
         return {TopicPartition(self.plan.input_topic, p) for p in self._restoring}
 
+    def is_restoring(self, partition: int) -> bool:
+        """Whether ``partition``'s tasks are being restored (safe from any thread:
+        interactive queries ask it from the HTTP server's)."""
+        return partition in self._restoring
+
     def collect(self, consumer: Consumer, *, hold: bool) -> None:
         """Take over the tasks whose restore finished; resume their partitions unless
         ``hold`` (backpressure keeps the stage paused; it resumes them later).

@@ -11,7 +11,10 @@ its markers written late, and the records it holds only count once they are.
 A checkpoint past the changelog's end (the topic was recreated or truncated) cannot
 be trusted: the instance is wiped and restored from the beginning, and the reason
 is logged. Progress is logged (records, records/s, ETA) and reported as the
-telemetry event ``slither.state.restore.progress``.
+telemetry event ``slither.state.restore.progress``: when the restore starts
+(``records`` 0 of ``total``), every :data:`PROGRESS_INTERVAL_S` and when it ends
+(``done=True``, also when there was nothing to restore), so a worker's metrics show
+every partition it restored and how far each one got.
 """
 
 from __future__ import annotations
@@ -95,13 +98,13 @@ def restore_task(log: Log, stage: str, partition: int,
         if not pending:
             break
         progress.total += sum(ends[tp] - starts[tp] for tp in pending)
+        progress.started()
         applied += _read(log, parts, pending, starts, ends, group=group, cancel=cancel,
                          progress=progress)
         ends = log.end_offsets(list(parts))  # committed meanwhile, or markers landed
     for store in parts.values():
         store.flush()
-    if applied:
-        progress.finish()
+    progress.finish(quiet=not applied)
     return applied
 
 
@@ -184,21 +187,36 @@ class _Progress:
             self._report(done=False)
             self._next = time.perf_counter() + PROGRESS_INTERVAL_S
 
-    def finish(self) -> None:
-        self._report(done=True)
+    def started(self) -> None:
+        """Announce the records to restore (telemetry only: the log says it at the
+        first interval)."""
+        self._emit(self._snapshot(done=False))
+
+    def finish(self, *, quiet: bool = False) -> None:
+        """The restore is done; ``quiet``: nothing was restored, so no log line."""
+        if quiet:
+            self._emit(self._snapshot(done=True))
+        else:
+            self._report(done=True)
+
+    def _snapshot(self, *, done: bool) -> TaskRestore:
+        return TaskRestore(self.stage, self.partition, self.records, self.total,
+                           time.perf_counter() - self._started, done)
 
     def _report(self, *, done: bool) -> None:
-        snapshot = TaskRestore(self.stage, self.partition, self.records, self.total,
-                               time.perf_counter() - self._started, done)
+        snapshot = self._snapshot(done=done)
         eta = snapshot.eta
         _log.info("stage %s: restore of partition %d: %d/%d records, %.0f records/s, ETA %s",
                   self.stage, self.partition, snapshot.records, snapshot.total,
                   snapshot.rate, "done" if done else ("?" if eta is None else f"{eta:.1f}s"))
         if self.callback is not None:
             self.callback(snapshot)
+        self._emit(snapshot)
+
+    def _emit(self, snapshot: TaskRestore) -> None:
         if telemetry.has_handlers(STATE_RESTORE_PROGRESS):
             telemetry.execute(STATE_RESTORE_PROGRESS,
                               {"records": snapshot.records, "total": snapshot.total,
                                "rate": snapshot.rate, "elapsed": snapshot.elapsed},
                               {"stage": self.stage, "partition": self.partition,
-                               "done": done})
+                               "done": snapshot.done})
