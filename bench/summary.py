@@ -135,7 +135,7 @@ def engine_table(results: Mapping[str, Any]) -> str:
                    "slither (EOS) / slither", "slither (EOS) / Kafka Streams (EOS)"]),
              _row(["---", *("---:" for _ in ENGINE_SYSTEMS), "---:", "---:"])]
     for case in results["args"]["cases"]:
-        rates = {}
+        rates: dict[str, float | None] = {}
         cells = []
         for system in ENGINE_SYSTEMS:
             entry = _summary(results, case, system)
@@ -143,16 +143,16 @@ def engine_table(results: Mapping[str, Any]) -> str:
             cpu = entry.get("cpu_us")
             cells.append(MISSING if rate is None else
                          f"{rate:,.0f}" + ("" if cpu is None else f" ({cpu:,.1f} µs)"))
-
-        def ratio(high: str, low: str) -> str:
-            top, bottom = rates[high], rates[low]
-            return MISSING if top is None or not bottom else f"{top / bottom:.2f}x"
-
         records = results["records"].get(case)
         label = f"{case} ({records:,} records; rec/s)" if records else case
-        lines.append(_row([label, *cells, ratio("slither-eos", "slither"),
-                           ratio("slither-eos", "kstreams-eos")]))
+        lines.append(_row([label, *cells, _ratio(rates, "slither-eos", "slither"),
+                           _ratio(rates, "slither-eos", "kstreams-eos")]))
     return "\n".join(lines)
+
+
+def _ratio(rates: Mapping[str, float | None], high: str, low: str) -> str:
+    top, bottom = rates[high], rates[low]
+    return MISSING if top is None or not bottom else f"{top / bottom:.2f}x"
 
 
 def _number(value: float | None, digits: int = 0) -> str:
