@@ -3,11 +3,13 @@
     .venv/bin/python bench/summary.py [bench/results/<stamp>.json]
 
 prints the summary table of the README and the Benchmarks page (median rec/s per
-case and system, and latency) and the delivery-guarantee table of the docs'
-"Delivery guarantees" page. Without an argument it reads :data:`LATEST`, the run
-the docs quote. ``tests/docs/test_benchmarks.py`` checks that the pages hold
-exactly these tables, so every figure on them comes from a committed result file:
-after a new run, point :data:`LATEST` at it and paste the new tables.
+case and system, and latency), the tables of every case, and the stage-engine
+table of :data:`ENGINE_RUN` (slither against Kafka Streams in both delivery modes)
+that the "Delivery guarantees" page and the Benchmarks page show. Without an
+argument it reads :data:`LATEST`, the full run the docs quote.
+``tests/docs/test_benchmarks.py`` checks that the pages hold exactly these tables,
+so every figure on them comes from a committed result file: after a new run, point
+:data:`LATEST` (or :data:`ENGINE_RUN`) at it and paste the new tables.
 """
 
 from __future__ import annotations
@@ -23,9 +25,16 @@ RESULTS = Path(__file__).resolve().parent / "results"
 LATEST = RESULTS / "20261206T233129.json"
 """The run every page quotes (every case and every system, one broker)."""
 
+ENGINE_RUN = RESULTS / "20261207T084355.json"
+"""The first run after the issue 22 stage engine (commit per interval, one transaction
+per interval under exactly_once): passthrough and aggregate, slither and Kafka
+Streams in both delivery modes, one repetition, with other work on the machine."""
+
 SYSTEMS = ("raw-kafka", "slither", "slither-eos", "quix", "faust")
+ENGINE_SYSTEMS = ("slither", "slither-eos", "kstreams", "kstreams-eos")
 HEADINGS = {"raw-kafka": "raw client", "slither": "slither", "slither-eos": "slither (EOS)",
-            "quix": "Quix Streams", "faust": "Faust"}
+            "quix": "Quix Streams", "faust": "Faust", "kstreams": "Kafka Streams",
+            "kstreams-eos": "Kafka Streams (EOS)"}
 RATE_CASES = ("passthrough", "router", "lookup", "compute", "restore")
 MISSING = "-"
 
@@ -110,6 +119,42 @@ def delivery_table(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _usable(entry: Mapping[str, Any]) -> float | None:
+    """The median rate of a summary, unless no run finished or its outputs were not
+    exact (a rate of wrong outputs is not a figure to quote)."""
+    if entry.get("exact") is False:
+        return None
+    median: float | None = entry.get("median")
+    return median
+
+
+def engine_table(results: Mapping[str, Any]) -> str:
+    """slither and Kafka Streams in both delivery modes, per case of ``results``:
+    rec/s (CPU µs per record), and the two ratios the stage engine is judged by."""
+    lines = [_row(["case", *(HEADINGS[s] for s in ENGINE_SYSTEMS),
+                   "slither (EOS) / slither", "slither (EOS) / Kafka Streams (EOS)"]),
+             _row(["---", *("---:" for _ in ENGINE_SYSTEMS), "---:", "---:"])]
+    for case in results["args"]["cases"]:
+        rates: dict[str, float | None] = {}
+        cells = []
+        for system in ENGINE_SYSTEMS:
+            entry = _summary(results, case, system)
+            rates[system] = rate = _usable(entry)
+            cpu = entry.get("cpu_us")
+            cells.append(MISSING if rate is None else
+                         f"{rate:,.0f}" + ("" if cpu is None else f" ({cpu:,.1f} µs)"))
+        records = results["records"].get(case)
+        label = f"{case} ({records:,} records; rec/s)" if records else case
+        lines.append(_row([label, *cells, _ratio(rates, "slither-eos", "slither"),
+                           _ratio(rates, "slither-eos", "kstreams-eos")]))
+    return "\n".join(lines)
+
+
+def _ratio(rates: Mapping[str, float | None], high: str, low: str) -> str:
+    top, bottom = rates[high], rates[low]
+    return MISSING if top is None or not bottom else f"{top / bottom:.2f}x"
+
+
 def _number(value: float | None, digits: int = 0) -> str:
     return MISSING if value is None else f"{value:,.{digits}f}"
 
@@ -189,11 +234,18 @@ def tables(results: Mapping[str, Any]) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
-    results = load(Path(argv[0]) if argv else LATEST)
+    path = Path(argv[0]) if argv else LATEST
+    results = load(path)
     commit = results.get("code", {}).get("commit", "?")[:7]
-    print(f"<!-- from bench/results/{Path(argv[0] if argv else LATEST).name}, "
-          f"commit {commit} -->\n")
-    print("\n\n".join(tables(results)))
+    print(f"<!-- from bench/results/{path.name}, commit {commit} -->\n")
+    systems = set(results["args"].get("systems", SYSTEMS))
+    if systems >= set(SYSTEMS):
+        print("\n\n".join(tables(results)))
+    if systems & {"kstreams", "kstreams-eos"} or not argv:
+        engine = results if argv else load(ENGINE_RUN)
+        engine_path = path if argv else ENGINE_RUN
+        print(f"\n<!-- stage engine, from bench/results/{engine_path.name} -->\n")
+        print(engine_table(engine))
 
 
 if __name__ == "__main__":
