@@ -6,7 +6,8 @@ inspectable graph), the typed stage specs (:class:`LocalSpec`, :class:`ComputeSp
 :class:`Skip`, :data:`PER_ITEM`), the error policies (:mod:`slither_stream.policies`,
 re-exported), :class:`Runner` (``Runner.run`` / ``Runner.stream``), :class:`Worker` /
 :class:`Supervisor` (long-lived consumer-group workers), :func:`load_topology`, and
-:mod:`state` (state writes that commit with a stage's outputs). Everything else in
+:mod:`state` (state writes that commit with a stage's outputs), keyed state
+(:class:`StateSpec`, :class:`KeyedState`, ``ctx.state``). Everything else in
 this package (``engine``, ``deploy``) is internal.
 """
 
@@ -18,6 +19,7 @@ from slither_stream.pipe.definition import PipeDefinition, StagePlan
 from slither_stream.pipe.deploy.runner import PipeRunError, Runner
 from slither_stream.pipe.deploy.supervisor import Supervisor
 from slither_stream.pipe.deploy.worker import Worker
+from slither_stream.pipe.engine.keyed_state import KeyedState
 from slither_stream.pipe.engine.loop import StageHaltedError
 from slither_stream.pipe.loading import load_topology
 from slither_stream.pipe.results import PER_ITEM, Emit, Failure, Skip
@@ -28,6 +30,7 @@ from slither_stream.pipe.specs import (
     RouterSpec,
     RouteSpec,
     StageSpec,
+    StateSpec,
 )
 from slither_stream.policies import (
     DeadLetter,
@@ -48,6 +51,7 @@ __all__ = [
     "ErrorPolicy",
     "Failure",
     "Halt",
+    "KeyedState",
     "LocalSpec",
     "Pipe",
     "PipeDefinition",
@@ -61,6 +65,7 @@ __all__ = [
     "StageHaltedError",
     "StagePlan",
     "StageSpec",
+    "StateSpec",
     "Supervisor",
     "Worker",
     "dead_letter",
