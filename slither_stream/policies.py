@@ -221,6 +221,9 @@ def parse_policy(value: object, *, option: str = "on_error",
     if where == "stage" and isinstance(leaf, Fallback):
         raise ConfigError(f"{option}: fallback(fn) is a dispatch policy; pipe stages use "
                           "halt, skip, retry(...) or dead_letter")
+    if where == "stage" and isinstance(leaf, Skip) and leaf.on_skip is not None:
+        raise ConfigError(f"{option}: skip(on_skip=...) reports dispatch batches; a pipe "
+                          "stage logs each skipped record (or use dead_letter to keep it)")
     return policy
 
 

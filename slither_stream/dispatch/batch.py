@@ -2,7 +2,7 @@
 
 :func:`execute` is what a runner thread does per batch: emit the telemetry span, call
 the executor, and on failure apply the policy (retry with backoff, then halt, skip or
-route). It never raises for a failed batch; it returns a :class:`BatchOutcome` that
+fallback). It never raises for a failed batch; it returns a :class:`BatchOutcome` that
 the consuming thread acts on (raising for halt, reporting skips), so every
 user-visible effect happens in the consumer's thread and order.
 """

@@ -142,3 +142,11 @@ def test_as_completed_is_refused_with_the_reason() -> None:
                                           r"max_in_flight"):
         Pipe("p").compute("c", "tests.pipe.helpers:double_batch", ordering="as_completed")
     Pipe("p").compute("c", "tests.pipe.helpers:double_batch", ordering="preserve")
+
+
+def test_skip_with_a_callback_is_refused_on_a_stage() -> None:
+    from slither_stream.policies import skip
+
+    with pytest.raises(ConfigError, match=r"skip\(on_skip=...\) reports dispatch batches"):
+        Pipe("p").local("a", ident).on_error("a", skip(lambda items, error: None))
+    Pipe("p").local("a", ident).on_error("a", skip())

@@ -40,9 +40,16 @@ class AtLeastOnce(CommitStrategy):
         self._finished(batch)
 
     def before_lag_check(self, producer: Producer, consumer: Consumer) -> None:
-        # Records still waiting for their acknowledgement are not in the downstream
-        # end offset yet, so the gate would let another batch through on top of them.
-        self.commit(producer, consumer)
+        """Flush (no commit): records still waiting for their acknowledgement are not
+        in the downstream end offset yet, so the gate would let another batch
+        through on top of them."""
+        try:
+            producer.flush()
+        except LogError as error:
+            _log.warning("stage %s: writes failed; re-reading everything since the last "
+                         "commit: %s", self.stage, error)
+            self.needs_rewind = True
+            self._forget_uncommitted()
 
     def commit(self, producer: Producer, consumer: Consumer) -> None:
         """Flush, write and apply the buffered state, then commit synchronously. A
