@@ -1,7 +1,8 @@
 """Dead letters: the original record plus headers that say what went wrong.
 
 A record that cannot be decoded, cannot use its stage's keyed state, or whose item
-failed under the ``dead_letter`` policy, is written to ``<pipe>.<stage>.dlq`` with its original key, value and headers, and:
+failed under the ``dead_letter`` policy, is written to ``<pipe>.<stage>.dlq`` with
+its original key, value and headers, and:
 
 * ``slither.dlq.stage`` — the stage that gave up on it
 * ``slither.dlq.error_type`` / ``slither.dlq.message`` — what failed
