@@ -33,6 +33,15 @@ def kafka_bootstrap() -> Iterator[str]:
         yield bootstrap
 
 
+@pytest.fixture(scope="session")
+def schema_registry_url() -> Iterator[str]:
+    """Confluent API URL of a real schema registry (Apicurio) for this test session."""
+    from tests.registry_server import registry_for_tests
+
+    with registry_for_tests() as url:
+        yield url
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """The backend name of the current parameter: ``embedded`` or ``kafka``."""
