@@ -40,6 +40,10 @@ from slither_stream.cli.stores import reload_command, replay_command  # noqa: E4
 cli.add_command(replay_command)
 cli.add_command(reload_command)
 
+from slither_stream.cli.schemas import schemas_command  # noqa: E402
+
+cli.add_command(schemas_command)
+
 
 def main() -> None:
     """Console-script entry point."""
