@@ -311,7 +311,7 @@ def avro_schema(raw: Any) -> Schema:
 
 def _server_reason(error: SchemaRegistryError) -> str:
     """The registry's own message, cut short (Apicurio prefixes a Java class name)."""
-    text = str(error.error_message or "").strip()
+    text = str(error.error_message or "").strip() or "(no reason given)"
     for prefix in ("io.apicurio.registry.rules.violation.RuleViolationException: ",):
         text = text.removeprefix(prefix)
     return text[:300] + ("..." if len(text) > 300 else "")
