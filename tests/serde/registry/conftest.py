@@ -16,14 +16,6 @@ TXN_BROKEN = {"type": "record", "name": "Txn", "namespace": "t", "fields": [
     {"name": "country", "type": "string"}]}  # a new field without a default
 
 
-@pytest.fixture(scope="session")
-def registry_config(schema_registry_url: str) -> RegistryConfig:
-    """The session registry, with BACKWARD compatibility (Apicurio's default is NONE)."""
-    config = RegistryConfig(url=schema_registry_url, connect_timeout=5.0, outage_timeout=5.0)
-    RegistryClient(config).set_compatibility("BACKWARD")
-    return config
-
-
 @pytest.fixture
 def client(registry_config: RegistryConfig) -> RegistryClient:
     return RegistryClient.shared(registry_config)
