@@ -29,6 +29,7 @@ AvroDeserializer on a real registry and broker.
 from __future__ import annotations
 
 import threading
+from types import MethodType
 from typing import Any
 
 from slither_stream.errors import ConfigError, SerializationError
@@ -102,12 +103,15 @@ class RegistryAvroSerde(AvroSerde):
                 self._header = frame_header(schema_id)
                 self._writers[schema_id] = self.schema
                 self.schema_id = schema_id
+                # From now on encode is AvroSerde.encode itself: the cache-hit path
+                # has no extra call in front of the local serde's.
+                self.encode = MethodType(AvroSerde.encode, self)  # type: ignore[method-assign]
         return self.schema_id
 
     def encode(self, value: Any) -> bytes:
-        if self.schema_id is None:
-            self.prepare_write()
-        return super().encode(value)
+        """Encode ``value`` (looking the schema's id up first, on the first call)."""
+        self.prepare_write()
+        return AvroSerde.encode(self, value)
 
     def _registry_schema(self) -> Any:
         return avro_schema(self.schema.raw if self.schema.raw is not None
