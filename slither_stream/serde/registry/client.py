@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import confluent_kafka
 from confluent_kafka.schema_registry import (
     RegisteredSchema,
     Schema,
@@ -62,6 +63,10 @@ _NOT_FOUND_CODES = frozenset({SUBJECT_NOT_FOUND, VERSION_NOT_FOUND, SCHEMA_NOT_F
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 5.0
 
+MIN_CONFLUENT_KAFKA = (2, 10)
+"""Registry mode needs confluent-kafka's httpx-based client with bearer tokens (2.10+;
+tested with 2.16); the rest of slither-stream works from 2.6."""
+
 _shared: dict[RegistryConfig, RegistryClient] = {}
 _shared_lock = threading.Lock()
 
@@ -74,6 +79,12 @@ class RegistryClient:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self._sleep = sleep
+        installed = confluent_kafka.version()[0]
+        if tuple(int(part) for part in installed.split(".")[:2]) < MIN_CONFLUENT_KAFKA:
+            raise ConfigError(
+                f"schema registry mode needs confluent-kafka >= "
+                f"{'.'.join(map(str, MIN_CONFLUENT_KAFKA))} (installed: {installed}); "
+                f"pip install -U 'confluent-kafka[avro,json,schemaregistry]'")
         try:
             self._client = SchemaRegistryClient(config.client_conf())
         except (ValueError, TypeError, OSError) as error:  # bad TLS files, bad options
@@ -113,8 +124,9 @@ class RegistryClient:
         """
         if self._reachable:
             return
-        self._call("reach it", self._client.get_schema_types,
-                   budget=self.config.connect_timeout)
+        # GET /schemas/types where the client has it (cheap), else GET /subjects.
+        ping = getattr(self._client, "get_schema_types", None) or self._client.get_subjects
+        self._call("reach it", ping, budget=self.config.connect_timeout)
         self._reachable = True
 
     # -- schemas ----------------------------------------------------------------------
