@@ -79,7 +79,7 @@ class RegistryClient:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self._sleep = sleep
-        installed = confluent_kafka.version()[0]
+        installed = str(confluent_kafka.__version__)
         if tuple(int(part) for part in installed.split(".")[:2]) < MIN_CONFLUENT_KAFKA:
             raise ConfigError(
                 f"schema registry mode needs confluent-kafka >= "
