@@ -106,3 +106,14 @@ def test_subject_names_follow_confluent_strategies() -> None:
         subject_name("record", "orders", None)
     with pytest.raises(ConfigError, match="needs the topic"):
         subject_name("topic", None, "shop.Order")
+
+
+def test_registry_mode_names_the_confluent_kafka_it_needs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import confluent_kafka
+
+    from slither_stream.serde import RegistryClient
+
+    monkeypatch.setattr(confluent_kafka, "__version__", "2.6.0")
+    with pytest.raises(ConfigError, match=r"needs confluent-kafka >= 2\.10 \(installed: 2\.6\.0\)"):
+        RegistryClient(RegistryConfig(url="http://r:1"))
