@@ -33,6 +33,26 @@ def kafka_bootstrap() -> Iterator[str]:
         yield bootstrap
 
 
+@pytest.fixture(scope="session")
+def schema_registry_url() -> Iterator[str]:
+    """Confluent API URL of a real schema registry (Apicurio) for this test session."""
+    from tests.registry_server import registry_for_tests
+
+    with registry_for_tests() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def registry_config(schema_registry_url: str) -> Any:
+    """A RegistryConfig of the session registry, whose compatibility rule is set to
+    BACKWARD (Apicurio's default is NONE)."""
+    from slither_stream.serde import RegistryClient, RegistryConfig
+
+    config = RegistryConfig(url=schema_registry_url, connect_timeout=5.0, outage_timeout=5.0)
+    RegistryClient(config).set_compatibility("BACKWARD")
+    return config
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """The backend name of the current parameter: ``embedded`` or ``kafka``."""

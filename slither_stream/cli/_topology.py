@@ -5,7 +5,8 @@ a syntax error, a bad declaration). Those are the caller's mistakes, so they bec
 one-line usage errors naming the file, not "internal error" reports.
 
 ``produce`` and ``consume`` also ask a topology which serde a topic carries
-(:func:`topic_serde`), so Avro topics need no ``--schema``.
+(:func:`topic_serde`), so Avro topics need no ``--schema``. A pipe with a schema
+registry (or ``$SLITHER_SCHEMA_REGISTRY``) gives its registry-backed serdes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from slither_stream.cli._common import DEBUG_ENV, EXIT_USAGE, failure
 from slither_stream.errors import ConfigError
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.serde import JsonSerde, SchemaRegistry, Serde, default_registry, serde_for
+from slither_stream.serde.registry.config import RegistryConfig
 
 
 def load_definition(topology: str, namespace: str | None = None) -> PipeDefinition:
@@ -69,9 +71,11 @@ def topic_serde(topic: str, *, topology: str | None, namespace: str | None,
     topology declares for the topic, else JSON."""
     if schema is not None:
         registry = SchemaRegistry.load(schemas_dir) if schemas_dir else default_registry()
-        return serde_for(f"avro:{schema}", registry=registry)
+        return serde_for(f"avro:{schema}", registry=registry,
+                         schema_registry=RegistryConfig.from_env(), topic=topic)
     if topology is None:
         return JsonSerde()
     spec, definition = topology_serde_spec(topic, topology, namespace)
     declared = SchemaRegistry.load(schemas_dir) if schemas_dir else definition.schemas
-    return serde_for(spec, registry=declared)
+    return serde_for(spec, registry=declared, schema_registry=definition.schema_registry,
+                     topic=topic)

@@ -43,6 +43,9 @@ cli.add_command(reload_command)
 from slither_stream.cli.state import state_command  # noqa: E402
 
 cli.add_command(state_command)
+from slither_stream.cli.schemas import schemas_command  # noqa: E402
+
+cli.add_command(schemas_command)
 
 
 def main() -> None:

@@ -28,6 +28,12 @@ directory of ``.avsc`` files), else ``$SLITHER_SCHEMAS``, else ``./schemas``; an
 unknown schema is a ConfigError at declaration naming the topic and the schema.
 Topics between stages always carry the pipe's JSON envelope.
 
+With a schema registry (``Pipe(..., schema_registry="https://registry:8081")``, or
+``$SLITHER_SCHEMA_REGISTRY`` for every pipe) the same specs carry registry-assigned
+schema ids in the Confluent wire format, so other services read and write the topics;
+the schemas above stay the pipe's reader schemas. See
+:mod:`slither_stream.serde.registry`.
+
 An output read by other systems can be written without slither's headers
 (``pipe.output("events", headers=False)``): key and value only, as a plain Kafka
 producer writes them; the item's id, meta and route are not carried to it.
@@ -71,6 +77,7 @@ from slither_stream.pipe.specs import (
 )
 from slither_stream.policies import ErrorPolicy, PolicyName, Retry, parse_policy
 from slither_stream.serde.lookup import default_registry, serde_for
+from slither_stream.serde.registry.config import RegistryConfig, resolve_config
 from slither_stream.serde.schemas import SchemaRegistry
 
 
@@ -97,6 +104,10 @@ class Pipe:
     * ``standby_replicas`` — for stages with keyed state: how many other members
       keep each partition's state up to date by following its changelog (0, the
       default: none), so the member that takes a partition over restores a short tail.
+    * ``schema_registry`` — a registry URL or
+      :class:`~slither_stream.serde.registry.RegistryConfig`: ``avro:`` and
+      ``json-schema:`` topics use registry ids (default: ``$SLITHER_SCHEMA_REGISTRY``,
+      else the local schema directory's ids).
     """
 
     def __init__(
@@ -113,6 +124,7 @@ class Pipe:
         standby_replicas: int = 0,
         input_serde: str = DEFAULT_SERDE,
         schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
+        schema_registry: RegistryConfig | str | None = None,
     ) -> None:
         self.name = check_name("pipe", name)
         self.settings = PipeSettings(
@@ -133,6 +145,10 @@ class Pipe:
                 self._schemas = SchemaRegistry.load(Path(schemas))
             except ConfigError as error:
                 raise ConfigError(f"pipe {self.name!r}: schemas: {error}") from error
+        try:
+            self.schema_registry: RegistryConfig | None = resolve_config(schema_registry)
+        except ConfigError as error:
+            raise ConfigError(f"pipe {self.name!r}: {error}") from error
         self.input_serde = self._check_serde(f"pipe {self.name!r} input topic", input_serde)
 
     @property

@@ -17,7 +17,11 @@ Serdes: the pipe input and each output carry values in their declared serde
 (``input_serde``, ``output_serdes``; JSON by default); topics between stages always
 carry the pipe's JSON envelope, and a dead-letter topic holds the original records
 of its stage's input, so it has that input's serde. :meth:`PipeDefinition.serde_spec`
-answers per topic; :meth:`PipeDefinition.envelope` builds the envelope for one.
+answers per topic; :meth:`PipeDefinition.envelope` builds the envelope for one. With a
+``schema_registry`` the ``avro:`` and ``json-schema:`` topics get the registry-backed
+serdes: building such an envelope checks that the registry answers, and for an
+output looks up its schema's id, so a pipe whose schema is missing or incompatible
+fails at start, naming the subject.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from slither_stream.errors import ConfigError
-from slither_stream.pipe.engine.envelope import DEFAULT_SERDE, Envelope, envelope_for
+from slither_stream.pipe.engine.envelope import (
+    DEFAULT_SERDE,
+    Envelope,
+    PlainEnvelope,
+    envelope_for,
+)
 from slither_stream.pipe.specs import (
     DEFAULT_COMMIT_RECORDS,
     DEFAULT_OUTPUT,
@@ -39,6 +48,9 @@ from slither_stream.pipe.specs import (
     StoreSpec,
 )
 from slither_stream.policies import ErrorPolicy, Halt
+from slither_stream.serde.lookup import serde_for, uses_registry
+from slither_stream.serde.registry.client import RegistryClient
+from slither_stream.serde.registry.config import RegistryConfig
 from slither_stream.serde.schemas import SchemaRegistry
 
 if TYPE_CHECKING:
@@ -102,6 +114,8 @@ class PipeDefinition:
     """Members besides a partition's owner that follow its keyed state."""
     schemas: SchemaRegistry | None = field(default=None, compare=False, repr=False)
     """Registry resolving ``avro:`` specs (None: ``$SLITHER_SCHEMAS`` or ./schemas)."""
+    schema_registry: RegistryConfig | None = field(default=None, compare=False, repr=False)
+    """The schema registry of ``avro:``/``json-schema:`` topics (None: local ids)."""
 
     @classmethod
     def from_pipe(cls, pipe: Pipe, namespace: str | None = None) -> PipeDefinition:
@@ -164,6 +178,7 @@ class PipeDefinition:
             commit_records=pipe.settings.commit_records,
             standby_replicas=pipe.settings.standby_replicas,
             schemas=pipe.schemas,
+            schema_registry=pipe.schema_registry,
         )
 
     # -- lookups ------------------------------------------------------------------
@@ -210,9 +225,23 @@ class PipeDefinition:
         return self._output_of(topic) not in self.plain_outputs
 
     def envelope(self, topic: str) -> Envelope:
-        """The envelope for records of ``topic`` (build once per topic, not per record)."""
-        return envelope_for(self.serde_spec(topic), self.schemas,
-                            headers=self.writes_headers(topic))
+        """The envelope for records of ``topic`` (build once per topic, not per record).
+
+        With a schema registry, raises RegistryUnavailableError when it does not
+        answer within ``connect_timeout``, and for an output whose schema is not a
+        version of its subject SchemaNotRegisteredError or IncompatibleSchemaError.
+        """
+        spec = self.serde_spec(topic)
+        headers = self.writes_headers(topic)
+        if self.schema_registry is None or not uses_registry(spec):
+            return envelope_for(spec, self.schemas, headers=headers)
+        client = RegistryClient.shared(self.schema_registry)
+        serde = serde_for(spec, registry=self.schemas, schema_registry=client, topic=topic)
+        client.ensure_reachable()
+        prepare = getattr(serde, "prepare_write", None)
+        if prepare is not None and self._output_of(topic) is not None:
+            prepare()
+        return Envelope(serde) if headers else PlainEnvelope(serde)
 
     def stage(self, name: str) -> StagePlan:
         for plan in self.stages:
@@ -296,6 +325,8 @@ class PipeDefinition:
             "output_serdes": {name: self.output_serdes.get(name, DEFAULT_SERDE)
                               for name in self.outputs},
             "plain_outputs": sorted(self.plain_outputs),
+            "schema_registry": (self.schema_registry.describe()
+                                if self.schema_registry is not None else None),
             "stores": [{"name": s.name, "store": s.store_name} for s in self.stores],
         }
 

@@ -124,6 +124,9 @@ class SchemaRegistry:
     def __init__(self) -> None:
         self._current: dict[str, AvroSchema] = {}
         self._by_id: dict[int, AvroSchema] = {}
+        self.directory: Path | None = None
+        """The directory the schemas were loaded from (None: registered in code); JSON
+        Schemas (``json-schema:NAME``) are looked up there too."""
 
     @classmethod
     def load(cls, directory: str | Path) -> SchemaRegistry:
@@ -132,6 +135,7 @@ class SchemaRegistry:
         if not root.is_dir():
             raise ConfigError(f"schema directory {root} does not exist or is not a directory")
         registry = cls()
+        registry.directory = root
         for file in sorted(root.glob("*.avsc")):
             registry.add(AvroSchema.load(file), current=True)
         for file in sorted(root.glob("*/**/*.avsc")):

@@ -180,6 +180,7 @@ def option_names() -> dict[str, list[str]]:
         KafkaSettings,
     )
     from slither_stream.pipe import Pipe
+    from slither_stream.serde import RegistryConfig
     from slither_stream.store import RestoreOptions, StoreApp, StoreReader, TableSpec, ViewSpec
 
     def parameters(function: Any) -> list[str]:
@@ -205,6 +206,7 @@ def option_names() -> dict[str, list[str]]:
         "TableSpec": fields(TableSpec),
         "ViewSpec": fields(ViewSpec),
         "RestoreOptions": fields(RestoreOptions),
+        "RegistryConfig": fields(RegistryConfig),
         "slither worker": [opt for param in worker_command.params for opt in param.opts
                            if opt.startswith("--") and opt != "--help"],
     }
