@@ -161,9 +161,8 @@ class BatchWrites:
         keyed = self._keyed
         partitions = (getattr(records, "partitions", None)
                       or [record.partition for record in records]) if keyed else ()
-        plain = staging is None  # no state writes to keep or drop per record
         write_default, default_topic = ((default.envelope.write, default.topic)
-                                        if default is not None and plain else (None, ""))
+                                        if default is not None else (None, ""))
         outputs = self.tally.outputs
         others = finished = forwarded = 0
         position = -1
@@ -185,6 +184,8 @@ class BatchWrites:
                     except SerializationError:
                         pass  # the general path says why
                     else:
+                        if staging is not None:
+                            staging.keep()  # the record's state writes stand
                         yield outgoing
                         continue
             else:
@@ -193,7 +194,7 @@ class BatchWrites:
             # The other common case, kept short too: one item to a declared
             # target. (An item that cannot be encoded, and every other case, takes
             # the general path, which says why.)
-            if plain and type(result) is Emitted and len(result.items) == 1:
+            if type(result) is Emitted and len(result.items) == 1:
                 target = targets.get(result.output)
                 if target is not None:
                     emitted = result.items[0]
@@ -202,6 +203,8 @@ class BatchWrites:
                     except SerializationError:
                         pass
                     else:
+                        if staging is not None:
+                            staging.keep()
                         yield outgoing
                         finished += 1
                         # Tally.wrote(target.output, 1), inlined: once per record.
@@ -211,7 +214,7 @@ class BatchWrites:
                             outputs[target.output] = outputs.get(target.output, 0) + 1
                         continue
             result, attempts = self._attempts_of(position, item, result)
-            if not (yield from self._general(position, records[position], result, attempts)):
+            if not (yield from self._general(position, result, attempts)):
                 break  # the stage halts on this record (in both terms below: not counted)
             finished += 1
         self._count(finished, forwarded, default, position + 1 - others)
@@ -269,15 +272,16 @@ class BatchWrites:
         tally.consumed += self._finished
         tally.forwarded += forwarded
 
-    def _general(self, position: int, record: Record, result: Any,
+    def _general(self, position: int, result: Any,
                  attempts: int) -> Generator[Outgoing, None, bool]:
-        """Every other case for ``record`` (at ``position``, with the stage's
+        """Every other case for the record at ``position`` (with the stage's
         ``result`` for it), tried ``attempts`` times, counted in the tally; False
         when the record halts the stage."""
         tally = self.tally
+        records = self._records  # a Record is built only where one is needed
         decoded = self._decoded[position]
         if isinstance(decoded, SerializationError):
-            yield self._dead_letter(record, "SerializationError", str(decoded), 1)
+            yield self._dead_letter(records[position], "SerializationError", str(decoded), 1)
             return True
         outcome = as_outcome(result, decoded)
         staging = self._staging
@@ -302,19 +306,21 @@ class BatchWrites:
         if staging is not None:
             staging.drop()  # a failed item leaves no state behind
         final = self._plan.policy.final
-        if isinstance(outcome, Failure) and outcome.bad_data:
-            yield self._dead_letter(record, outcome.error_type, outcome.message, attempts)
+        if outcome.bad_data:
+            yield self._dead_letter(records[position], outcome.error_type, outcome.message,
+                                    attempts)
             return True
         if isinstance(final, Halt):
-            self.halted = (record, outcome)
+            self.halted = (records[position], outcome)
             return False
         if isinstance(final, SkipPolicy):
+            record = records[position]
             _log.info("stage %s skipped %s[%d]@%d after %s: %s", self._plan.name,
                       record.topic, record.partition, record.offset, outcome.error_type,
                       outcome.message)
             tally.skipped += 1
             return True
-        yield self._dead_letter(record, outcome.error_type, outcome.message, attempts)
+        yield self._dead_letter(records[position], outcome.error_type, outcome.message, attempts)
         return True
 
     def _emit(self, outcome: Emitted) -> tuple[EmitTarget, list[Outgoing]] | Failure:
