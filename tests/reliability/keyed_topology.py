@@ -11,8 +11,8 @@ this file) slows the worker's changelog restores down: they apply at most
 so a rebalance can land while a restore is under way; restore progress is then
 logged every half second. It also prints one line per partition that the group
 revokes while its restore is still under way or waiting
-(``FAULTS revoked while restoring: stage S partition P``), the test's evidence that
-the rebalance did land during a restore.
+(``FAULTS revoked while restoring: stage S partition P (the revoke took T s)``),
+the test's evidence that the rebalance did land during a restore.
 """
 
 from __future__ import annotations
@@ -70,11 +70,14 @@ def _slow_restores(delay_s: float) -> None:
 
     def revoked_noting(self: StageTasks, partitions: Iterable[TopicPartition]) -> None:
         chosen = list(partitions)
-        for tp in chosen:
-            if tp.topic == self.plan.input_topic and tp.partition in self._restoring:
-                print(f"FAULTS revoked while restoring: stage {self.plan.name} "
-                      f"partition {tp.partition}", file=sys.stderr, flush=True)
+        restoring = [tp.partition for tp in chosen
+                     if tp.topic == self.plan.input_topic and tp.partition in self._restoring]
+        started = time.monotonic()
         revoked(self, chosen)
+        for partition in restoring:
+            print(f"FAULTS revoked while restoring: stage {self.plan.name} partition "
+                  f"{partition} (the revoke took {time.monotonic() - started:.2f} s)",
+                  file=sys.stderr, flush=True)
 
     TaskStore.apply = slow_apply  # type: ignore[method-assign]
     StageTasks.revoked = revoked_noting  # type: ignore[method-assign]

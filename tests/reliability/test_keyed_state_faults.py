@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 import pytest
@@ -62,7 +62,7 @@ KEYS = 10_000
 KILLS = 5
 PRODUCE_S = 45.0
 """Input arrives over this long, so the faults land in a running stream."""
-RESTORE_DELAY_MS = 100
+RESTORE_DELAY_MS = 400
 """Extra time per restore batch of the host restarted without local state (see
 ``keyed_topology``): its full restore then lasts long enough for a join to land."""
 STAGE = "tally"
@@ -93,6 +93,8 @@ class Host:
     name: str
     store_dir: Path
     process: subprocess.Popen[str]
+    output: Path
+    """Where every line of the host's output is copied."""
     pids: list[int] = field(default_factory=list)
     restored: list[Restored] = field(default_factory=list)
     progress: list[tuple[int, int, int, int]] = field(default_factory=list)
@@ -108,7 +110,13 @@ class Host:
 
     def read(self) -> None:
         assert self.process.stdout is not None
+        with self.output.open("w") as copy:
+            self._read(copy)
+
+    def _read(self, copy: TextIO) -> None:
+        assert self.process.stdout is not None
         for line in self.process.stdout:
+            copy.write(line)
             with self.changed:
                 self.tail = [*self.tail[-60:], line]
                 if found := _STARTED.search(line):
@@ -126,7 +134,8 @@ class Host:
 
     def story(self) -> str:
         with self.changed:
-            return f"--- host {self.name} (last lines):\n" + "".join(self.tail[-30:])
+            return (f"--- host {self.name} (last lines; all in {self.output}):\n"
+                    + "".join(self.tail[-30:]))
 
     def wait(self, what: str, predicate: Callable[[], bool], timeout: float = WAIT_S) -> None:
         with self.changed:
@@ -172,19 +181,23 @@ class Cluster:
         self.root = root
         self.hosts: dict[str, Host] = {}
         self.kills: list[str] = []
+        self.starts = 0
         self.worker_processes = 0
         """Worker processes started, restarts included."""
 
     def start(self, name: str, *, env: dict[str, str] | None = None) -> Host:
         assert name not in self.hosts or self.hosts[name].process.poll() is not None
         store_dir = self.root / name
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        output = self.root / f"{self.starts:02d}-{name}.log"
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "slither"), "worker", self.topology,
              "--log", self.url, "--namespace", self.namespace, "--processes", "1",
              "--store-dir", str(store_dir), "--log-level", "INFO"],
             cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        host = Host(name, store_dir, process)
+        host = Host(name, store_dir, process, output)
         threading.Thread(target=host.read, name=f"keyed-faults-{name}-output",
                          daemon=True).start()
         if name in self.hosts:
@@ -334,13 +347,7 @@ def cluster(log_url: str, unique_name: Callable[[str], str], tmp_path: Path,
 
 
 @pytest.mark.parametrize("backend", [pytest.param("kafka", marks=pytest.mark.kafka)])
-@pytest.mark.parametrize("delivery", [
-    "at_least_once",
-    pytest.param("exactly_once", marks=pytest.mark.xfail(strict=True, reason=(
-        "two hosts' worker processes in the same slot share a transactional id "
-        "(<group>.<slot>), so under exactly_once each fences the other's producer and "
-        "the fenced host's partitions stop"))),
-])
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
 def test_keyed_state_survives_kills_scaling_restarts_and_restores(
         log_url: str, cluster: Cluster, tmp_path: Path, delivery: str) -> None:
     pipe = getattr(keyed_topology, delivery)

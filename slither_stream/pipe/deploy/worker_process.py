@@ -9,11 +9,14 @@ and leaves the groups) within ``drain_timeout`` or the process exits anyway.
 from __future__ import annotations
 
 import faulthandler
+import hashlib
 import logging
 import os
 import signal
+import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from slither_stream.log import open_log
 from slither_stream.observability import configure_logging, start_observability
@@ -22,6 +25,7 @@ from slither_stream.pipe.deploy.parent_watch import ParentWatch
 from slither_stream.pipe.deploy.worker import Worker
 from slither_stream.pipe.engine.loop import StageHaltedError
 from slither_stream.stop_signals import StopSignals
+from slither_stream.store.app import DEFAULT_DATA_DIR
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +64,22 @@ class WorkerSpec:
     drain_timeout: float = 30.0
     """Seconds a stopping worker process may spend draining before it exits anyway."""
 
+    def host(self) -> str:
+        """This host's name among the pipe's worker hosts: a hash of the machine's
+        name and the absolute store directory. The same after a restart, so a
+        restarted worker process reuses its transactional ids and fences what its
+        killed predecessor left open; different on another machine, or with another
+        ``--store-dir`` on this one, whose worker processes would otherwise share
+        transactional ids with this host's and fence them."""
+        store = Path(self.cwd or ".") / (self.store_dir or DEFAULT_DATA_DIR)
+        where = f"{socket.gethostname()}\0{store.resolve()}".encode()
+        return hashlib.blake2s(where, digest_size=4).hexdigest()
+
+    def member(self, slot: int | str) -> str:
+        """The member id of worker process ``slot`` on this host: its stages'
+        transactional ids are ``<group>.<member>``."""
+        return f"{self.host()}.{slot}"
+
 
 def worker_main(spec: WorkerSpec, member: str) -> None:
     """Entry point of a worker process: load the topology, run until SIGTERM."""
@@ -85,7 +105,8 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
     obs = start_observability(spec.metrics_port, metrics_host=spec.metrics_host)
     try:
         obs.metrics.watch_pipe_lag(log, definition, spec.stages or None)
-        worker = Worker(log, definition, stages=spec.stages or None, member=member,
+        worker = Worker(log, definition, stages=spec.stages or None,
+                        member=spec.member(member),
                         on_ready=obs.readiness.set_started, store_mode=spec.store_mode,
                         store_dir=spec.store_dir)
 
