@@ -32,6 +32,11 @@ from slither_stream.stop_signals import StopSignals
 @click.option("--log", "log_url", default=None,
               help="Log URL (default: $SLITHER_LOG or embedded://.slither).")
 @click.option("--namespace", default=None, help="Topic namespace (default: the pipe name).")
+@click.option("--store-dir", default=None, metavar="DIR",
+              help="Directory of this host's local state: the stages' keyed state and "
+                   "the pipe's stores (default: .slither-stores in the working "
+                   "directory). A restart with the same DIR restores only the "
+                   "changelogs' tail.")
 @click.option("--drain-timeout", type=click.FloatRange(min=0.1), default=30.0,
               show_default=True,
               help="Seconds a stopping worker may spend committing and leaving its "
@@ -48,10 +53,10 @@ from slither_stream.stop_signals import StopSignals
                    "machine's name when binding 0.0.0.0).")
 @observability_options
 def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
-                   log_url: str | None, namespace: str | None, drain_timeout: float,
-                   max_restarts: int, max_seconds: float, advertise_url: str | None,
-                   metrics_port: int | None, metrics_host: str, log_level: str,
-                   log_format: str) -> None:
+                   log_url: str | None, namespace: str | None, store_dir: str | None,
+                   drain_timeout: float, max_restarts: int, max_seconds: float,
+                   advertise_url: str | None, metrics_port: int | None, metrics_host: str,
+                   log_level: str, log_format: str) -> None:
     """Run the stages of the pipe in TOPOLOGY as consumer-group workers.
 
     With --metrics-port P, the supervisor serves /metrics (every process's metrics,
@@ -81,6 +86,7 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
             definition.stage(stage)
         spec = WorkerSpec(topology=topology, log_url=log_url or default_log_url(),
                           stages=stages, namespace=namespace, cwd=os.getcwd(),
+                          store_dir=store_dir,
                           metrics_port=metrics_port, metrics_host=metrics_host,
                           log_level=child_level, log_format=log_format,
                           drain_timeout=drain_timeout, advertise_url=advertise_url)

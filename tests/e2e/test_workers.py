@@ -12,10 +12,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import orjson
+import pytest
 
 from slither_stream.item import Item
 from slither_stream.log import Log, open_log
@@ -67,6 +68,12 @@ class Lines:
         while not self.queue.empty():
             self.seen.append(self.queue.get())
         return self.seen
+
+    def so_far(self) -> str:
+        """The lines read until now (the child may still be running)."""
+        while not self.queue.empty():
+            self.seen.append(self.queue.get())
+        return "".join(self.seen)
 
     def wait_for(self, pattern: str, *, timeout: float = 60.0) -> re.Match[str]:
         deadline = time.monotonic() + timeout
@@ -212,6 +219,51 @@ def test_two_workers_share_partitions_exactly_once(log_url: str, unique_name: Na
     assert set(counts) == set(range(total)) | {-1 - i for i in range(sent)}
     workers = Counter(orjson.loads(r.value or b"")["worker"] for r in outputs)
     assert len(workers) == 2
+
+
+@pytest.mark.kafka
+def test_two_hosts_share_partitions_exactly_once(kafka_bootstrap: str, unique_name: Names,
+                                                 tmp_path: Path) -> None:
+    """Two hosts (``slither worker`` with its own --store-dir, one process each):
+    their slot-0 processes must not share a transactional id, or each fences the
+    other's producer and the fenced host's partitions stop (they did: lag stuck)."""
+    log_url = f"kafka://{kafka_bootstrap}"
+    namespace = unique_name("hosts")
+    definition = worker_topology.eos_pipe.compile().with_namespace(namespace)
+    output = definition.output_topic("default")
+    plan = definition.stage("tag")
+    with open_log(log_url) as log, ExitStack() as hosts:
+        ensure_topics(log, definition)
+        lines = [hosts.enter_context(worker_process(
+            log_url, f"{TOPOLOGY}:eos_pipe", namespace,
+            options=["--store-dir", str(tmp_path / host)]))[1] for host in ("a", "b")]
+        for host in lines:
+            host.wait_for(r"started worker slot 0 as pid \d+")
+        # rounds of one record per partition until both hosts answered, then more
+        seen: set[str] = set()
+        sent = 0
+        deadline = time.monotonic() + 90
+        while len(seen) < 2:
+            assert time.monotonic() < deadline, f"only {seen} ever processed records"
+            produce(log, definition.input_topic, [{"n": sent + p} for p in range(4)],
+                    partition=lambda p: p)
+            sent += 4
+            try:
+                records = wait_for_records(log, output, sent, timeout=20)
+            except AssertionError as error:  # a host's partitions stopped: say why
+                raise AssertionError(f"{error}; processed by {seen}:\n" + "".join(
+                    host.so_far()[-2000:] for host in lines)) from None
+            seen |= {orjson.loads(r.value or b"")["worker"].split(":")[0]
+                     for r in records[-4:]}
+        produce(log, definition.input_topic, [{"n": n} for n in range(sent, sent + 200)],
+                keyed=True)
+        wait_for_records(log, output, sent + 200, timeout=60)
+        _wait_for_no_lag(log, plan, lines[0])
+        outputs = read_topic(log, output)
+    counts = Counter(orjson.loads(r.value or b"")["n"] for r in outputs)
+    assert counts == Counter(range(sent + 200))  # every input exactly once
+    stories = [_story(host) for host in lines]
+    assert not any("fenced" in story for story in stories), "".join(stories)[-4000:]
 
 
 @contextmanager

@@ -17,8 +17,10 @@ import pytest
 
 from slither_stream.log import open_log
 from slither_stream.pipe.deploy.runner import ensure_topics
+from slither_stream.pipe.deploy.worker_process import WorkerSpec
 from tests.reliability import topology
 from tests.reliability.helpers import (
+    ROOT,
     Figures,
     PacedProducer,
     SupervisedWorkers,
@@ -100,7 +102,8 @@ def test_sigkill_random_workers_ten_times(log_url: str, unique_name: Callable[[s
     started = time.monotonic()
     with open_log(log_url) as log:
         finish(log, definition, all_numbers_seen(total), outputs=[output],
-               members=tuple(str(slot) for slot in range(processes)))
+               members=tuple(_worker_spec(worker_url).member(slot)
+                             for slot in range(processes)))
         records = read_all(log, output)
     figures.extra["finish_s"] = round(time.monotonic() - started, 1)
     counts = numbers(records)
@@ -118,6 +121,12 @@ def test_sigkill_random_workers_ten_times(log_url: str, unique_name: Callable[[s
             f"duplicates under exactly_once: {[n for n, c in counts.items() if c > 1][:10]}"
         violations = per_key_order_violations(records)
         assert not violations, violations[:10]
+
+
+def _worker_spec(log_url: str) -> WorkerSpec:
+    """The spec of the test's ``slither worker`` (default store dir, run in the
+    repository): its member ids are those of the worker processes the test killed."""
+    return WorkerSpec(topology=TOPOLOGY, log_url=log_url, cwd=str(ROOT))
 
 
 def _progress_at_least(workers: SupervisedWorkers, target: int) -> Callable[[], bool]:

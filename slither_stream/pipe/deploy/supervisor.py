@@ -7,7 +7,9 @@ up to ``max_restarts`` within ``max_seconds`` (then it gives up; see
 :mod:`slither_stream.pipe.deploy.restarts`).
 Each process slot keeps its member id across restarts, so under exactly_once the
 restarted process reuses its transactional id and fences the dead one's zombie
-transactions. The embedded log is single-process: with it, ``processes`` must be 1.
+transactions; the id names the host too (:meth:`WorkerSpec.host`), so the same
+slot on two hosts does not share one. The embedded log is single-process: with it,
+``processes`` must be 1.
 
 Starting the first spawned process also starts multiprocessing's resource tracker
 (``popen_spawn_posix`` asks ``resource_tracker.getfd()`` for every spawn), a process
@@ -106,7 +108,8 @@ class Supervisor:
             name=f"slither-worker-{slot}", daemon=False)
         process.start()
         self._children[slot] = process
-        _log.info("started worker slot %d as pid %s", slot, process.pid)
+        _log.info("started worker slot %d as pid %s (member %s)", slot, process.pid,
+                  self.spec.member(slot))
 
     def pids(self) -> dict[int, int | None]:
         return {slot: process.pid for slot, process in self._children.items()}

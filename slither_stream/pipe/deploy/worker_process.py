@@ -11,11 +11,14 @@ leaves the groups) within ``drain_timeout`` or the process exits anyway.
 from __future__ import annotations
 
 import faulthandler
+import hashlib
 import logging
 import os
 import signal
+import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from slither_stream.log import open_log
 from slither_stream.observability import configure_logging, start_observability
@@ -27,6 +30,7 @@ from slither_stream.pipe.query.advertise import Advertised, endpoint_url, new_in
 from slither_stream.pipe.query.service import PREFIX as STATE_PREFIX
 from slither_stream.pipe.query.service import StateQueries
 from slither_stream.stop_signals import StopSignals
+from slither_stream.store.app import DEFAULT_DATA_DIR
 
 _log = logging.getLogger(__name__)
 
@@ -68,6 +72,22 @@ class WorkerSpec:
     """The endpoint this process advertises to its groups for state queries (the
     supervisor's public one; None: its own, when it serves one)."""
 
+    def host(self) -> str:
+        """This host's name among the pipe's worker hosts: a hash of the machine's
+        name and the absolute store directory. The same after a restart, so a
+        restarted worker process reuses its transactional ids and fences what its
+        killed predecessor left open; different on another machine, or with another
+        ``--store-dir`` on this one, whose worker processes would otherwise share
+        transactional ids with this host's and fence them."""
+        store = Path(self.cwd or ".") / (self.store_dir or DEFAULT_DATA_DIR)
+        where = f"{socket.gethostname()}\0{store.resolve()}".encode()
+        return hashlib.blake2s(where, digest_size=4).hexdigest()
+
+    def member(self, slot: int | str) -> str:
+        """The member id of worker process ``slot`` on this host: its stages'
+        transactional ids are ``<group>.<member>``."""
+        return f"{self.host()}.{slot}"
+
 
 def worker_main(spec: WorkerSpec, member: str) -> None:
     """Entry point of a worker process: load the topology, run until SIGTERM."""
@@ -98,7 +118,8 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
         identity = Advertised(member, url, new_instance())
         log = open_log(spec.log_url, client_id=identity.client_id)
         obs.metrics.watch_pipe_lag(log, definition, spec.stages or None)
-        worker = Worker(log, definition, stages=spec.stages or None, member=member,
+        worker = Worker(log, definition, stages=spec.stages or None,
+                        member=spec.member(member),
                         on_ready=obs.readiness.set_started, store_mode=spec.store_mode,
                         store_dir=spec.store_dir)
         if server is not None:

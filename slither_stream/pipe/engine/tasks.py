@@ -14,7 +14,9 @@ group:
   checkpoints; an instance that does not open (corrupt files) or whose checkpoint
   is past the changelog's end is wiped and restored in full, and the log says so.
 * **revoked** — (after the stage committed) a restore still under way is cancelled
-  and the task's stores are closed; they stay on disk for the next time.
+  and the task's stores are closed; they stay on disk for the next time. A restore
+  still waiting behind another partition's is dropped at once: the revoke (inside
+  the group's rebalance) never waits for a partition the stage keeps.
 
 Records of a partition still restoring that a poll returned anyway are dropped and
 the partition moved back to the first of them, so they are read again once it is
@@ -55,6 +57,8 @@ class _Restore:
 
     partition: int
     cancel: threading.Event = field(default_factory=threading.Event)
+    started: bool = False
+    """The restore thread took the job on (guarded by :attr:`StageTasks._claims`)."""
     finished: threading.Event = field(default_factory=threading.Event)
     stores: dict[str, TaskStore] = field(default_factory=dict)
     records: int = 0
@@ -78,6 +82,8 @@ class StageTasks:
         """The restored stores of each owned partition, by store name."""
         self._restoring: dict[int, _Restore] = {}
         self._jobs: queue.Queue[_Restore | None] = queue.Queue()
+        self._claims = threading.Lock()
+        """Orders a job's start (restore thread) against its cancellation (revoke)."""
         self._thread: threading.Thread | None = None
         self.restored_records = 0
         """Changelog records applied by every restore of this run (for tests and
@@ -164,9 +170,12 @@ class StageTasks:
                 continue
             job = self._restoring.pop(tp.partition, None)
             if job is not None:
-                job.cancel.set()
-                job.finished.wait()
-                _close_all(job.stores)
+                with self._claims:
+                    job.cancel.set()
+                    started = job.started
+                if started:  # a restore not yet begun has nothing to wait for or close
+                    job.finished.wait()
+                    _close_all(job.stores)
             stores = self.stores.pop(tp.partition, None)
             if stores is not None:
                 _close_all(stores)
@@ -228,8 +237,10 @@ class StageTasks:
             job = self._jobs.get()
             if job is None:
                 return
+            with self._claims:
+                job.started = not job.cancel.is_set()
             try:
-                if not job.cancel.is_set():
+                if job.started:
                     self._restore(job)
             except RestoreCancelled:
                 pass
