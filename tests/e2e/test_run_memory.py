@@ -1,11 +1,11 @@
 """``slither run`` streams: its peak memory does not grow with its input.
 
 Issue 22: ``slither run`` held every input and every output, 1.04 GB max RSS for a
-500k-line file, about 2 KB per line. Here the main job's pipe runs over 30,000 and
-300,000 generated lines in a subprocess (``bench/run_memory.py``'s measure); ten
+500k-line file, about 2 KB per line. Here the main job's pipe runs over 20,000 and
+150,000 generated lines in a subprocess (``bench/run_memory.py``'s measure); 7.5
 times the input may cost at most a bounded amount more (the embedded log's RocksDB
-memtables fill up to 64 MB at the larger size), nowhere near the ~540 MB that 2 KB
-per extra line would add. ``bench/run_memory.py`` measures 5M lines.
+memtables fill up at the larger size), nowhere near the ~260 MB that 2 KB per extra
+line would add. ``bench/run_memory.py`` measures 5M lines.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ if str(BENCH) not in sys.path:
 
 from run_memory import measure  # noqa: E402
 
-SMALL, LARGE = 30_000, 300_000
+SMALL, LARGE = 20_000, 150_000
 GROWTH_BOUND_MB = 120
-"""What ten times the input may add: RocksDB memtables (64 MB) plus slack."""
+"""What 7.5 times the input may add: RocksDB memtables (64 MB) plus slack."""
 PEAK_BOUND_MB = 250
 
 
