@@ -250,7 +250,10 @@ def server_overrides(files: SecureFiles, port: int, controller_port: int) -> dic
         "ssl.key.password": passwords["keystore_password"],
         "ssl.truststore.type": "PEM",
         "ssl.truststore.location": str(files.path("ca.pem")),
+        # ssl.client.auth alone does not apply to SASL_SSL listeners (KIP-684): the
+        # listener prefix makes the client certificate mandatory there too.
         "ssl.client.auth": "required",
+        "listener.name.sasl_ssl.ssl.client.auth": "required",
         "ssl.endpoint.identification.algorithm": "https",
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "allow.everyone.if.no.acl.found": "false",
