@@ -9,6 +9,7 @@ user's librdkafka properties file, the way an operator hands one to an applicati
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
@@ -39,6 +40,11 @@ class SecureKafka:
     @property
     def admin_properties(self) -> Path:
         return self.secure / "admin.properties"
+
+    def secrets(self) -> dict[str, str]:
+        """The broker's generated passwords (``secrets.json``)."""
+        data: dict[str, str] = json.loads((self.secure / "secrets.json").read_text())
+        return data
 
     def admin_config(self) -> dict[str, Any]:
         config: dict[str, Any] = dict(read_properties(self.admin_properties))

@@ -335,6 +335,21 @@ class KafkaAdmin:
         )
         return TopicInfo(name, partitions, compacted, retention_ms)
 
+    def partition_count(self, name: str) -> int:
+        """Partitions of ``name`` from cluster metadata alone (DESCRIBE on the topic
+        suffices, unlike :meth:`describe_topic`, whose configs need
+        DESCRIBE_CONFIGS)."""
+        check_topic_name(name)
+        meta = self._metadata().topics.get(name)
+        if meta is None or (meta.error is not None
+                            and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+            self.explain_missing(name)
+            raise UnknownTopicError(name)
+        if meta.error is not None:
+            raise translate(KafkaException(meta.error), f"reading metadata of topic {name!r}")
+        self.topics.put(name, len(meta.partitions))
+        return len(meta.partitions)
+
     def _topic_configs(self, name: str) -> dict[str, tuple[str, bool]]:
         """``{property: (value, set_on_topic)}`` for topic ``name``."""
         resource = ConfigResource(ResourceType.TOPIC, name)

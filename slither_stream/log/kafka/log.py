@@ -20,7 +20,7 @@ from slither_stream.log.kafka._lag_probe import RecordCounter
 from slither_stream.log.kafka.admin import KafkaAdmin
 from slither_stream.log.kafka.consumer import KafkaConsumer
 from slither_stream.log.kafka.producer import KafkaProducer
-from slither_stream.log.types import GroupMember, TopicInfo, TopicPartition, TopicSpec
+from slither_stream.log.types import Access, GroupMember, TopicInfo, TopicPartition, TopicSpec
 
 
 class KafkaLog(Log):
@@ -63,6 +63,17 @@ class KafkaLog(Log):
     def describe_topic(self, name: str) -> TopicInfo:
         self._check_open("describe_topic()")
         return self._admin.describe_topic(name)
+
+    def partitions_of(self, topic: str) -> list[TopicPartition]:
+        """Every partition of ``topic``, from metadata (no topic configs: a principal
+        with READ or WRITE on the topic may ask)."""
+        self._check_open("partitions_of()")
+        return [TopicPartition(topic, p) for p in range(self._admin.partition_count(topic))]
+
+    def check_access(self, needed: Iterable[Access]) -> None:
+        """See :meth:`Log.check_access`: topics' and groups' authorized operations."""
+        self._check_open("check_access()")
+        self._admin.check_access(needed)
 
     def list_topics(self) -> list[str]:
         self._check_open("list_topics()")

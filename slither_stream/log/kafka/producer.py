@@ -110,7 +110,11 @@ class KafkaProducer(Producer):
             try:
                 self._init_transactions()
             except (TransactionError, AuthorizationError):
-                self._producer.close()
+                try:
+                    self._producer.close()
+                except KafkaException as exc:  # a fatal state says so again on close
+                    LOGGER.debug("closing a producer that failed to start: %s",
+                                 describe(exc))
                 raise
 
     # -- producing ----------------------------------------------------------------
