@@ -129,7 +129,7 @@ def print_acls(definition: PipeDefinition, stores: dict[str, list[str]],
 
 def configured_principal() -> str | None:
     """The principal the Kafka client settings in effect (``--kafka-config``, the
-    ``SLITHER_KAFKA_*`` environment) authenticate as; None when there are none."""
+    environment (``SLITHER_KAFKA_SASL_PASSWORD``...)) authenticate as; None when there are none."""
     from slither_stream.log.kafka._properties import configured_properties
     from slither_stream.log.kafka._properties import principal as principal_of
 

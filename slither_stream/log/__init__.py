@@ -8,7 +8,7 @@ started with ``--log`` / ``SLITHER_LOG`` can be tuned without code.
 
 Security settings (TLS, SASL) and their secrets do not belong in the URL: they come
 from a librdkafka properties file (``kafka_config=``, ``--kafka-config``,
-``$SLITHER_KAFKA_CONFIG``) and ``SLITHER_KAFKA_*`` environment variables (see
+``$SLITHER_KAFKA_CONFIG``) and environment variables (``SLITHER_KAFKA_SASL_PASSWORD``...) (see
 :mod:`slither_stream.log.kafka`).
 """
 
