@@ -50,8 +50,12 @@ class ClientLog:
 
     def __init__(self, log_wide: Iterable[str] = ()) -> None:
         self.log_wide = frozenset(log_wide)
+        self.muted = False
+        """Drop every line (while a caller reports the client's failure itself)."""
 
     def log(self, level: int, message: str, *args: object) -> None:
+        if self.muted:
+            return
         if args and self.log_wide:
             scope = _SCOPE_WARNING.search(str(args[-1]))
             if scope is not None and scope.group(1) in self.log_wide:

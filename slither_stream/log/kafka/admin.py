@@ -46,7 +46,7 @@ from slither_stream.errors import (
     TopicExistsError,
     UnknownTopicError,
 )
-from slither_stream.log.kafka._config import KafkaSettings
+from slither_stream.log.kafka._config import ClientLog, KafkaSettings
 from slither_stream.log.kafka._errors import (
     CLUSTER,
     authentication_error,
@@ -72,6 +72,7 @@ class KafkaAdmin:
         self._refused: AuthenticationError | None = None
         conf = settings.client_config()
         conf["error_cb"] = self._on_client_error
+        self._client_log: ClientLog = conf["logger"]
         try:
             self._client = AdminClient(conf)
         except KafkaException as exc:
@@ -95,14 +96,21 @@ class KafkaAdmin:
         handshake."""
         timeout = self._settings.connect_timeout
         deadline = time.monotonic() + timeout
+        # The connection failures' log lines (a few a second) are not shown: the
+        # error raised here says it all.
+        self._client_log.muted = True
+        try:
+            self._wait_reachable(timeout, deadline)
+        finally:
+            self._client_log.muted = False
+
+    def _wait_reachable(self, timeout: float, deadline: float) -> None:
         while True:
             remaining = deadline - time.monotonic()
             try:
                 self._client.list_topics(timeout=max(min(_REACH_SLICE_S, remaining), 0.01))
                 break
             except KafkaException as exc:
-                # The queued librdkafka connection logs are not served: this error
-                # says it all, and they would repeat it a hundred times.
                 self._client.poll(0)  # serves the error callback
                 if self._refused is not None:
                     raise self._refused from None
