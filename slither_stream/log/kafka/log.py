@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from slither_stream.errors import ConfigError, LogClosedError, SlitherError
+from slither_stream.log._secrets import redact_url
 from slither_stream.log.base import Consumer, Log, OffsetReset, Producer
 from slither_stream.log.kafka._config import LOGGER, settings_from_options
 from slither_stream.log.kafka._lag_probe import RecordCounter
@@ -39,6 +40,8 @@ class KafkaLog(Log):
                  **options: Any) -> None:
         self._settings = settings_from_options(bootstrap_servers, options)
         self._url = url or f"kafka://{self._settings.bootstrap_servers}"
+        self._shown_url = redact_url(self._url)
+        """The URL for messages: secrets in its query (discouraged) masked."""
         self._admin = KafkaAdmin(self._settings)
         self._admin.check_reachable()
         self._clients: weakref.WeakSet[KafkaProducer | KafkaConsumer] = weakref.WeakSet()
@@ -52,7 +55,7 @@ class KafkaLog(Log):
 
     def _check_open(self, what: str) -> None:
         if self._closed:
-            raise LogClosedError(f"{what} on a closed Kafka log ({self._url})")
+            raise LogClosedError(f"{what} on a closed Kafka log ({self._shown_url})")
 
     # -- topics -------------------------------------------------------------------
 
@@ -161,9 +164,9 @@ class KafkaLog(Log):
                 else:
                     client.close()
             except SlitherError as exc:  # e.g. records the broker never acknowledged
-                LOGGER.warning("closing a Kafka client of %s: %s", self._url, exc)
+                LOGGER.warning("closing a Kafka client of %s: %s", self._shown_url, exc)
             except Exception:  # one failing client must not keep the others open
-                LOGGER.exception("error while closing a Kafka client of %s", self._url)
+                LOGGER.exception("error while closing a Kafka client of %s", self._shown_url)
         self._counter.close()
         self._admin.close()
 
