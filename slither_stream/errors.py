@@ -105,6 +105,40 @@ class ProduceError(LogError):
         self.undelivered = undelivered
 
 
+class AuthenticationError(LogError):
+    """The broker refused the client's credentials or TLS handshake (wrong password,
+    wrong SASL mechanism, a certificate that is expired or signed by an untrusted
+    CA). ``broker`` is the address, ``mechanism`` the SASL mechanism (or
+    ``"TLS"``), ``cause`` what failed. Retrying cannot help: fix the client
+    configuration and start again."""
+
+    def __init__(self, message: str, *, broker: str, mechanism: str, cause: str) -> None:
+        self.broker = broker
+        self.mechanism = mechanism
+        self.cause = cause
+        super().__init__(message)
+
+
+class AuthorizationError(LogError):
+    """The broker's authorizer denied an operation: no ACL allows ``principal`` to
+    ``operation`` (``READ``, ``WRITE``, ``DESCRIBE``, ``CREATE``...) the resource
+    ``resource`` of type ``resource_type`` (``TOPIC``, ``GROUP``,
+    ``TRANSACTIONAL_ID``, ``CLUSTER``). Retrying cannot help until an operator adds
+    the ACL (``slither describe --acls`` lists the ones a pipe needs)."""
+
+    def __init__(self, *, principal: str, resource_type: str, resource: str,
+                 operation: str, detail: str = "") -> None:
+        self.principal = principal
+        self.resource_type = resource_type
+        self.resource = resource
+        self.operation = operation
+        text = (f"not authorized: principal {principal} may not {operation} "
+                f"{resource_type} {resource!r}")
+        super().__init__(text + (f" ({detail})" if detail else "")
+                         + f"; add an ACL allowing {operation} on {resource_type} "
+                         f"{resource!r} for {principal}")
+
+
 class TransactionError(LogError):
     """A transaction could not be begun, committed or aborted."""
 

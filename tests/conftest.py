@@ -23,6 +23,10 @@ from slither_stream.log import Log, open_log
 
 BACKENDS = ["embedded", pytest.param("kafka", marks=pytest.mark.kafka)]
 
+SECURED = pytest.param("kafka-sasl-ssl", marks=[pytest.mark.kafka, pytest.mark.secure])
+"""The Kafka backend over SASL_SSL with mutual TLS and ACLs, for the tests (modules
+or classes) marked ``also_secured``: produce/consume, groups, transactions, admin."""
+
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
@@ -53,17 +57,48 @@ def registry_config(schema_registry_url: str) -> Any:
     return config
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="session")
+def kafka_secure() -> Iterator[Any]:
+    """The session's SASL_SSL broker (:class:`tests.secure_kafka.SecureKafka`),
+    started the first time a test asks for it."""
+    from tests.secure_kafka import secure_broker_for_tests
+
+    with secure_broker_for_tests() as broker:
+        yield broker
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``backend`` runs over both backends, and over SASL_SSL too where marked."""
+    chosen = any(marker.args and marker.args[0] == "backend"
+                 for marker in metafunc.definition.iter_markers("parametrize"))
+    if "backend" in metafunc.fixturenames and not chosen:  # a test may pick its own
+        secured = metafunc.definition.get_closest_marker("also_secured") is not None
+        metafunc.parametrize("backend", [*BACKENDS, *([SECURED] if secured else [])],
+                             indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """The backend name of the current parameter: ``embedded`` or ``kafka``."""
+    """The backend name of the current parameter: ``embedded``, ``kafka`` or
+    ``kafka-sasl-ssl``."""
     return str(request.param)
 
 
 @pytest.fixture
-def log_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    """A log URL for the current backend; embedded logs live in ``tmp_path``."""
+def log_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest,
+            monkeypatch: pytest.MonkeyPatch) -> str:
+    """A log URL for the current backend; embedded logs live in ``tmp_path``. On
+    the secured broker the client settings (the contract user's properties file)
+    come from ``$SLITHER_KAFKA_CONFIG``, as a deployment would give them: every log
+    the test opens, in this process or a child, uses them."""
     if backend == "embedded":
         return f"embedded://{tmp_path / 'log'}"
+    if backend == "kafka-sasl-ssl":
+        from tests.secure_kafka import APP_USER
+
+        broker = request.getfixturevalue("kafka_secure")
+        monkeypatch.setenv("SLITHER_KAFKA_CONFIG", str(broker.properties(APP_USER)))
+        return broker.url
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     return f"kafka://{bootstrap}"
 

@@ -71,16 +71,20 @@ def run_kafka_local(*args: str,
 
 def start_local_broker(data: Path, *, port: int | None = None,
                        overrides: Mapping[str, str] | None = None,
-                       owner_pid: int | None = None, fast_start: bool = False) -> str:
+                       owner_pid: int | None = None, fast_start: bool = False,
+                       secure: bool = False) -> str:
     """Start a broker with its state in ``data``; return its bootstrap ``host:port``.
 
     ``fast_start`` (C1-only JIT) halves start-up on a busy machine but costs CPU for
     every record afterwards, so it suits brokers that live briefly and carry little
     traffic; the session broker and load-bearing brokers keep the full JIT.
+    ``secure``: the SASL_SSL broker with ACLs (see ``tests/secure_kafka.py``).
     """
     args = ["start", "--data", str(data), "--owner-pid", str(owner_pid or os.getpid())]
     if fast_start:
         args.append("--fast-start")
+    if secure:
+        args.append("--secure")
     if port is not None:
         args += ["--port", str(port)]
     for key, value in (overrides or {}).items():

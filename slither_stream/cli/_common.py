@@ -29,7 +29,8 @@ from slither_stream.errors import (
     TopicExistsError,
     UnknownTopicError,
 )
-from slither_stream.log import DEFAULT_LOG_URL, Log, open_log
+from slither_stream.log import DEFAULT_LOG_URL, KAFKA_CONFIG_ENV, Log, open_log
+from slither_stream.log._secrets import scrub
 
 EXIT_OK = 0
 EXIT_DATA = 1
@@ -130,12 +131,52 @@ class Group(click.Group):
 
 
 def log_option(func: Callable[P, R]) -> Callable[P, R]:
-    """``--log URL``, defaulting to ``$SLITHER_LOG`` and then ``embedded://.slither``."""
+    """``--log URL``, defaulting to ``$SLITHER_LOG`` and then ``embedded://.slither``,
+    and ``--kafka-config FILE`` (:func:`kafka_config_option`)."""
     return click.option(
         "--log", "log_url", envvar="SLITHER_LOG", default=DEFAULT_LOG_URL,
         show_default=True, metavar="URL",
         help="Log to use: embedded://PATH or kafka://host:port (env SLITHER_LOG).",
+    )(kafka_config_option(func))
+
+
+KAFKA_CONFIG_META = "slither.kafka_config"
+
+
+def _use_kafka_config(ctx: click.Context, _param: click.Parameter,
+                      value: str | None) -> str | None:
+    """The file applies to every Kafka client this command makes, including the
+    ones of processes it starts and of logs opened by URL deep inside (a topic
+    executor): it becomes this process's ``$SLITHER_KAFKA_CONFIG``."""
+    if value is not None:
+        path = os.path.abspath(value)
+        os.environ[KAFKA_CONFIG_ENV] = path
+        ctx.meta[KAFKA_CONFIG_META] = path
+        return path
+    return None
+
+
+def kafka_config_option(func: Callable[P, R]) -> Callable[P, R]:
+    """``--kafka-config FILE``: librdkafka properties (TLS, SASL, credentials) for
+    every Kafka client, as Kafka's tools take ``--command-config``."""
+    return click.option(
+        "--kafka-config", "kafka_config", envvar=KAFKA_CONFIG_ENV, default=None,
+        metavar="FILE", expose_value=False, is_eager=True, callback=_use_kafka_config,
+        type=click.Path(exists=True, dir_okay=False),
+        help="librdkafka properties file (security.protocol, sasl.*, ssl.*) for every "
+             "Kafka client, e.g. SASL_SSL credentials; keeps secrets out of the URL "
+             f"(env {KAFKA_CONFIG_ENV}; SLITHER_KAFKA_SASL_PASSWORD etc. override it).",
     )(func)
+
+
+def kafka_config() -> str | None:
+    """The ``--kafka-config`` file of the running command (None if not given)."""
+    context = click.get_current_context(silent=True)
+    while context is not None:
+        if KAFKA_CONFIG_META in context.meta:
+            return str(context.meta[KAFKA_CONFIG_META])
+        context = context.parent
+    return None
 
 
 def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -157,7 +198,7 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
             if os.environ.get(DEBUG_ENV):
                 raise
             raise InternalCommandError(
-                f"internal error {type(error).__name__}: {error} "
+                f"internal error {type(error).__name__}: {scrub(str(error))} "
                 f"(set {DEBUG_ENV}=1 for a traceback)") from error
 
     return wrapper
@@ -166,13 +207,13 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
 def raise_or_debug(error: BaseException, exit_code: int) -> NoReturn:
     if os.environ.get(DEBUG_ENV):
         raise error
-    raise failure(str(error) or type(error).__name__, exit_code) from error
+    raise failure(scrub(str(error)) or type(error).__name__, exit_code) from error
 
 
 @contextmanager
 def opened_log(url: str) -> Iterator[Log]:
     """Open the log at ``url``; its errors become one-line CLI errors."""
-    log = open_log(url)
+    log = open_log(url, kafka_config=kafka_config())
     try:
         yield log
     finally:

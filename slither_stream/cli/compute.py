@@ -15,8 +15,10 @@ import threading
 
 import click
 
+from slither_stream.cli._common import kafka_config_option
 from slither_stream.errors import SlitherError
 from slither_stream.log import default_log_url
+from slither_stream.log._secrets import redact_url
 from slither_stream.stop_signals import StopSignals
 
 
@@ -37,6 +39,7 @@ from slither_stream.stop_signals import StopSignals
                    "member (Kafka).")
 @click.option("--max-batches", type=int, default=None,
               help="Exit after serving this many batches.")
+@kafka_config_option
 def compute_command(*, function: str, log_url: str | None, request_topic: str,
                     reply_topic: str | None, group: str, serializer: str,
                     session_timeout: float, max_batches: int | None) -> None:
@@ -48,7 +51,7 @@ def compute_command(*, function: str, log_url: str | None, request_topic: str,
 
     def ready() -> None:
         click.echo(f"slither compute: pid {os.getpid()} serving {function} from "
-                   f"{request_topic} (group {group}) on {url}", err=True)
+                   f"{request_topic} (group {group}) on {redact_url(url)}", err=True)
 
     try:
         with StopSignals(lambda _signum: stop.set()):

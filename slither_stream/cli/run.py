@@ -25,10 +25,12 @@ from typing import Any
 import click
 import orjson
 
+from slither_stream.cli._common import kafka_config_option
 from slither_stream.context import new_session_id
 from slither_stream.errors import SerializationError, SlitherError
 from slither_stream.item import Item
 from slither_stream.log import default_log_url, open_log
+from slither_stream.log._secrets import redact_url
 from slither_stream.serde import Serde
 
 
@@ -85,6 +87,7 @@ class InputLines:
               help="Topic namespace for this run (default: <pipe>.<session>).")
 @click.option("--key-field", default=None, help="Payload field to use as the record key.")
 @click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+@kafka_config_option
 def run_command(topology: str, *, input_path: Path, log_url: str | None,
                 namespace: str | None, key_field: str | None, timeout: float | None) -> None:
     """Run the pipe declared in TOPOLOGY over FILE and print per-output counts."""
@@ -120,7 +123,7 @@ def run_command(topology: str, *, input_path: Path, log_url: str | None,
 
 def _report(log: Any, definition: Any, counts: dict[str, int], url: str,
             input_count: int, *, topology: str | None = None) -> None:
-    click.echo(f"pipe {definition.name}: {input_count} inputs, log {url}, "
+    click.echo(f"pipe {definition.name}: {input_count} inputs, log {redact_url(url)}, "
                f"namespace {definition.namespace}")
     click.echo(f"input topic: {definition.input_topic}")
     click.echo("outputs:")
@@ -135,4 +138,4 @@ def _report(log: Any, definition: Any, counts: dict[str, int], url: str,
     if topology is not None:  # how to read the outputs, in their declared serdes
         first = next(iter(definition.output_topics.values()))
         click.echo(f"read one back: slither consume {first} --topology {topology} "
-                   f"--namespace {definition.namespace} --log {url}")
+                   f"--namespace {definition.namespace} --log {redact_url(url)}")

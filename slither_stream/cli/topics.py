@@ -14,6 +14,7 @@ from slither_stream.cli._common import (
     Group,
     failure,
     json_line,
+    kafka_config_option,
     log_option,
     opened_log,
     reports_errors,
@@ -28,6 +29,7 @@ EXIT_CODES = "Exit codes: 0 ok, 2 bad arguments or unknown/existing topic, 3 log
 @click.option("--log", "group_log_url", default=None, metavar="URL",
               help="Log for the subcommand (embedded://PATH or kafka://host:port); "
                    "a --log after the subcommand wins.")
+@kafka_config_option
 def topics_command(group_log_url: str | None) -> None:
     """List, create, describe and delete topics."""
 

@@ -5,9 +5,15 @@ stages (``--stage``, repeatable; default all) as members of their consumer group
 on ``--log``. SIGTERM or Ctrl-C drains: every stage finishes the batch in hand,
 commits and leaves its group. A worker process that dies is restarted, up to
 ``--max-restarts`` times within ``--max-seconds`` (then the supervisor gives up).
-Exit codes: 0 stopped, 1 gave up (restarts, or every process halted), 2 bad
-arguments, 4 a worker process did not stop within ``--drain-timeout`` plus 5 s of
-SIGTERM and was killed (its threads' stacks are in the log).
+Exit codes: 0 stopped, 1 gave up (restarts, or every process halted: a stage
+halted, or the broker refused a worker's credentials or an ACL), 2 bad arguments,
+3 the broker refused the supervisor's own clients (the stores' owner), 4 a worker
+process did not stop within ``--drain-timeout`` plus 5 s of SIGTERM and was killed
+(its threads' stacks are in the log).
+
+``--kafka-config FILE`` (or ``$SLITHER_KAFKA_CONFIG``) gives every Kafka client of
+every worker process its security settings; each process reads the file when it
+starts, so rotated credentials take effect when the workers restart.
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ import sys
 
 import click
 
-from slither_stream.errors import SlitherError
+from slither_stream.cli._common import kafka_config, kafka_config_option
+from slither_stream.errors import AuthenticationError, AuthorizationError, SlitherError
 from slither_stream.log import default_log_url
+from slither_stream.log._secrets import redact_url
 from slither_stream.observability import configure_logging, observability_options
 from slither_stream.stop_signals import StopSignals
+
+EXIT_REFUSED = 3
 
 
 @click.command("worker")
@@ -51,6 +61,7 @@ from slither_stream.stop_signals import StopSignals
               help="Base URL other hosts and `slither state get` reach this worker's "
                    "--metrics-port at (default: http://<metrics-host>:<port>, this "
                    "machine's name when binding 0.0.0.0).")
+@kafka_config_option
 @observability_options
 def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
                    log_url: str | None, namespace: str | None, store_dir: str | None,
@@ -89,7 +100,8 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
                           store_dir=store_dir,
                           metrics_port=metrics_port, metrics_host=metrics_host,
                           log_level=child_level, log_format=log_format,
-                          drain_timeout=drain_timeout, advertise_url=advertise_url)
+                          drain_timeout=drain_timeout, advertise_url=advertise_url,
+                          kafka_config=kafka_config())
         supervisor = Supervisor(spec, processes=processes, definition=definition,
                                 max_restarts=max_restarts, max_seconds=max_seconds)
     except SlitherError as error:
@@ -97,7 +109,12 @@ def worker_command(topology: str, *, stages: tuple[str, ...], processes: int,
         sys.exit(2)
 
     click.echo(f"slither worker: pipe {definition.name}, stages "
-               f"{', '.join(stages) or 'all'}, {processes} process(es), log {spec.log_url}")
-    with StopSignals(lambda _signum: supervisor.stop()):
-        code = supervisor.run()
+               f"{', '.join(stages) or 'all'}, {processes} process(es), "
+               f"log {redact_url(spec.log_url)}")
+    try:
+        with StopSignals(lambda _signum: supervisor.stop()):
+            code = supervisor.run()
+    except (AuthenticationError, AuthorizationError) as error:
+        click.echo(f"error: {error}", err=True)  # the supervisor's own clients (stores)
+        sys.exit(EXIT_REFUSED)
     sys.exit(code)

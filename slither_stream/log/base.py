@@ -41,6 +41,7 @@ from typing import Any, Literal, Self
 
 from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import (
+    Access,
     GroupMember,
     Headers,
     Outgoing,
@@ -410,6 +411,20 @@ class Log(ABC):
     def total_lag(self, group: str, topic: str) -> int:
         """Sum of :meth:`lag` over the partitions of ``topic``."""
         return sum(entry.lag for entry in self.lag(group, topic))
+
+    # -- access control -------------------------------------------------------------
+
+    def check_access(self, needed: Iterable[Access]) -> None:
+        """Raise :class:`~slither_stream.errors.AuthorizationError` for the first
+        permission in ``needed`` the log can tell is missing for this client.
+
+        A backend checks what it can ask about without side effects (Kafka: the
+        authorized operations of existing topics, groups and the cluster) and
+        leaves the rest to the first use, which raises the same error; one without
+        access control (the embedded log) allows everything. Blocking, bounded like
+        every admin call.
+        """
+        return None
 
     # -- lifecycle ----------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -130,3 +130,28 @@ class GroupMember:
     client_id: str
     host: str
     assignment: frozenset[TopicPartition]
+
+
+ResourceType = Literal["TOPIC", "GROUP", "TRANSACTIONAL_ID", "CLUSTER"]
+Operation = Literal["READ", "WRITE", "DESCRIBE", "CREATE", "DESCRIBE_CONFIGS",
+                    "IDEMPOTENT_WRITE"]
+PatternType = Literal["LITERAL", "PREFIXED"]
+
+
+@dataclass(frozen=True)
+class Access:
+    """One permission a client of the log needs: ``operation`` on a resource, as a
+    Kafka ACL grants it (``kafka-acls --operation OP --topic NAME``).
+
+    ``pattern`` ``"PREFIXED"`` means every resource whose name starts with ``name``
+    (the transactional ids of all members of a group, for example). ``reason`` says
+    why the pipe needs it (``"input of stage parse"``), for people. Backends without
+    access control ignore these (:meth:`Log.check_access
+    <slither_stream.log.base.Log.check_access>`).
+    """
+
+    resource_type: ResourceType
+    name: str
+    operation: Operation
+    pattern: PatternType = "LITERAL"
+    reason: str = ""

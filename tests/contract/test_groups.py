@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from slither_stream.log import Log, TopicPartition
 from tests.contract.helpers import settle
+
+pytestmark = pytest.mark.also_secured  # the contract over SASL_SSL with ACLs too
 
 Namer = Callable[[str], str]
 

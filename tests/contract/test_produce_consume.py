@@ -15,6 +15,8 @@ from slither_stream.log.partitioner import partition_for_key
 from slither_stream.log.types import Headers
 from tests.contract.helpers import by_partition, consume_n, read_all
 
+pytestmark = pytest.mark.also_secured  # the contract over SASL_SSL with ACLs too
+
 Namer = Callable[[str], str]
 
 

@@ -10,6 +10,8 @@ from slither_stream.errors import ConfigError, TopicExistsError, UnknownTopicErr
 from slither_stream.log import Log, TopicSpec
 from tests.contract.helpers import eventually
 
+pytestmark = pytest.mark.also_secured  # the contract over SASL_SSL with ACLs too
+
 Namer = Callable[[str], str]
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from slither_stream.log import Log, Record, TopicPartition
 from tests.contract.helpers import consume_n, eventually
 
+pytestmark = pytest.mark.also_secured  # the contract over SASL_SSL with ACLs too
 Namer = Callable[[str], str]
 
 

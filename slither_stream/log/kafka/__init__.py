@@ -16,6 +16,14 @@ Defaults (``_config.py``): producers are idempotent (``acks=all``), partition wi
 read committed data only, never auto-commit, and rebalance with
 ``cooperative-sticky`` (10 s session timeout). The settings the contract depends on
 cannot be overridden; everything else is a librdkafka property in ``config``.
+
+Security (TLS, mutual TLS, SASL PLAIN / SCRAM / OAUTHBEARER) comes from a librdkafka
+properties file, ``open_log(url, kafka_config="client.properties")`` or
+``$SLITHER_KAFKA_CONFIG``, and single properties from ``SLITHER_KAFKA_SASL_PASSWORD``
+and the other variables of ``_properties.ENV_PROPERTIES``; secrets are redacted
+wherever settings or errors are shown. A refused login raises
+:class:`~slither_stream.errors.AuthenticationError` when the log opens; a missing
+ACL raises :class:`~slither_stream.errors.AuthorizationError`.
 """
 
 from slither_stream.log.kafka.log import KafkaLog

@@ -1,10 +1,15 @@
 """librdkafka configuration for the Kafka backend: one place where defaults live.
 
-Every client (admin, producer, consumer) starts from :func:`client_config`; the
-producer and consumer defaults below are the ones the contract in
-``slither_stream/log/base.py`` needs. User overrides arrive as a ``config`` mapping
-of librdkafka property names; the properties the contract depends on cannot be
-overridden (doing so would silently break ordering, parity or exactly-once).
+Every client (admin, producer, consumer, lag probe, offset readers) starts from
+:meth:`KafkaSettings.client_config`; the producer and consumer defaults below are
+the ones the contract in ``slither_stream/log/base.py`` needs. User settings arrive
+from a properties file and the environment (security: see
+:mod:`slither_stream.log.kafka._properties`) and as a ``config`` mapping of librdkafka
+property names (the URL's query, code); the properties the contract depends on
+cannot be overridden (doing so would silently break ordering, parity or
+exactly-once). Secret values are remembered for redaction
+(:mod:`slither_stream.log._secrets`) and never shown by :meth:`KafkaSettings.describe`
+or ``repr``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slither_stream.errors import ConfigError
+from slither_stream.log._secrets import redact_config, remember
+from slither_stream.log.kafka._properties import check_files, configured_properties, principal
 from slither_stream.log.kafka._repeats import RepeatFilter
 
 LOGGER = logging.getLogger("slither_stream.log.kafka")
@@ -43,8 +50,12 @@ class ClientLog:
 
     def __init__(self, log_wide: Iterable[str] = ()) -> None:
         self.log_wide = frozenset(log_wide)
+        self.muted = False
+        """Drop every line (while a caller reports the client's failure itself)."""
 
     def log(self, level: int, message: str, *args: object) -> None:
+        if self.muted:
+            return
         if args and self.log_wide:
             scope = _SCOPE_WARNING.search(str(args[-1]))
             if scope is not None and scope.group(1) in self.log_wide:
@@ -162,7 +173,8 @@ class KafkaSettings:
 
     ``timeout`` bounds admin and metadata requests (seconds); ``connect_timeout``
     bounds the reachability check when the log is opened; ``config`` is applied
-    to every client (for example security settings); ``client_id`` is the
+    to every client (for example security settings; never shown: see
+    :meth:`describe`); ``client_id`` is the
     ``client.id`` of every client (None: librdkafka's ``rdkafka``), which is how the
     members of a consumer group tell each other apart (``Log.group_members``).
     """
@@ -170,7 +182,7 @@ class KafkaSettings:
     bootstrap_servers: str
     timeout: float = 10.0
     connect_timeout: float = 5.0
-    config: ConfigMap = field(default_factory=dict)
+    config: ConfigMap = field(default_factory=dict, repr=False)
     client_id: str | None = None
 
     def __post_init__(self) -> None:
@@ -181,6 +193,30 @@ class KafkaSettings:
                                   f"{value!r}")
         if self.client_id is not None:
             check_client_id(self.client_id)
+
+    @property
+    def principal(self) -> str:
+        """The Kafka principal these settings authenticate as (for error messages)."""
+        return principal(self.config)
+
+    @property
+    def mechanism(self) -> str:
+        """How the clients authenticate: the SASL mechanism, ``TLS`` (mutual TLS or
+        server-verified TLS only) or ``PLAINTEXT``."""
+        protocol = str(self.config.get("security.protocol", "plaintext")).upper()
+        if protocol.startswith("SASL"):
+            return str(self.config.get("sasl.mechanism",
+                                       self.config.get("sasl.mechanisms", "GSSAPI"))).upper()
+        return "TLS" if protocol == "SSL" else "PLAINTEXT"
+
+    def describe(self) -> dict[str, Any]:
+        """The settings for people: secret values redacted."""
+        return {"bootstrap_servers": self.bootstrap_servers, "timeout": self.timeout,
+                "connect_timeout": self.connect_timeout, "client_id": self.client_id,
+                "config": redact_config(self.config)}
+
+    def __repr__(self) -> str:
+        return f"KafkaSettings({self.describe()!r})"
 
     def client_config(self) -> ConfigMap:
         """The base configuration of every client."""
@@ -241,14 +277,17 @@ def settings_from_options(bootstrap_servers: str, options: Mapping[str, Any]) ->
     Unknown options raise :class:`ConfigError` listing the accepted ones, so a
     misspelt option is not silently ignored.
     """
-    accepted = {"timeout", "connect_timeout", "config", "client_id"}
+    accepted = {"timeout", "connect_timeout", "config", "client_id", "kafka_config"}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ConfigError(f"unknown Kafka log option(s) {', '.join(unknown)}; accepted: "
                           f"{', '.join(sorted(accepted))}")
-    config = user_config(options.get("config"),
-                         fixed={"bootstrap.servers"} | _FIXED_PRODUCER | _FIXED_CONSUMER,
-                         what="Kafka log")
+    fixed = {"bootstrap.servers"} | _FIXED_PRODUCER | _FIXED_CONSUMER
+    config = user_config(configured_properties(options.get("kafka_config")), fixed=fixed,
+                         what="Kafka client properties file and environment")
+    config.update(user_config(options.get("config"), fixed=fixed, what="Kafka log"))
+    remember(config)
+    check_files(config)
     return KafkaSettings(
         bootstrap_servers=parse_bootstrap(bootstrap_servers),
         timeout=options.get("timeout", 10.0),

@@ -21,6 +21,10 @@ _LEGAL_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 FetchPartitions = Callable[[], dict[str, int]]
 """Returns ``{topic: partition count}`` for every topic of the cluster."""
 
+ExplainMissing = Callable[[str], None]
+"""Called with a topic the cluster's list lacks: raises if that is not because the
+topic does not exist (the principal may not see it), else returns."""
+
 
 def check_topic_name(name: object) -> str:
     """Return ``name`` if Kafka accepts it as a topic name, else raise ConfigError."""
@@ -76,8 +80,9 @@ def check_partition(tp: object) -> TopicPartition:
 class TopicCache:
     """Thread-safe ``topic -> partition count`` map, refreshed on a miss."""
 
-    def __init__(self, fetch: FetchPartitions) -> None:
+    def __init__(self, fetch: FetchPartitions, *, explain: ExplainMissing | None = None) -> None:
         self._fetch = fetch
+        self._explain = explain
         self._known: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -94,6 +99,8 @@ class TopicCache:
         count = self._known.get(topic)
         if count is None:
             check_topic_name(topic)
+            if self._explain is not None:
+                self._explain(topic)
             raise UnknownTopicError(topic)
         return count
 

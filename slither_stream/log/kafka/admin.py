@@ -5,6 +5,12 @@ list / delete, beginning and end offsets (ListOffsets), a group's committed
 offsets (OffsetFetch) and its members (DescribeConsumerGroups). Every call is
 bounded by ``settings.timeout`` and failures become
 :class:`~slither_stream.errors.LogError` subclasses.
+
+Security: opening fails within seconds with
+:class:`~slither_stream.errors.AuthenticationError` when the broker refuses the
+login or the TLS handshake (the first refusal ends the wait: no retry storm);
+:meth:`KafkaAdmin.check_access` compares what a client needs with the operations
+the broker says it may do on existing topics, groups and the cluster.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from confluent_kafka import (
     IsolationLevel,
     KafkaError,
     KafkaException,
+    TopicCollection,
 )
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, untyped
@@ -31,12 +38,30 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported
     ResourceType,
 )
 
-from slither_stream.errors import ConfigError, LogError, TopicExistsError, UnknownTopicError
-from slither_stream.log.kafka._config import KafkaSettings
-from slither_stream.log.kafka._errors import describe, error_code, translate
+from slither_stream.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ConfigError,
+    LogError,
+    TopicExistsError,
+    UnknownTopicError,
+)
+from slither_stream.log.kafka._config import ClientLog, KafkaSettings
+from slither_stream.log.kafka._errors import (
+    CLUSTER,
+    authentication_error,
+    authorization_error,
+    describe,
+    error_code,
+    translate,
+)
 from slither_stream.log.kafka._offset_fetch import CommittedOffsetReader
 from slither_stream.log.kafka._topics import TopicCache, check_spec, check_topic_name
-from slither_stream.log.types import GroupMember, TopicInfo, TopicPartition, TopicSpec
+from slither_stream.log.types import Access, GroupMember, TopicInfo, TopicPartition, TopicSpec
+
+_REACH_SLICE_S = 0.25
+"""How long each metadata request of the reachability check may wait: between two,
+the client's error reports are read, so a refused login ends the check at once."""
 
 
 class KafkaAdmin:
@@ -44,28 +69,149 @@ class KafkaAdmin:
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
+        self._refused: AuthenticationError | None = None
+        conf = settings.client_config()
+        conf["error_cb"] = self._on_client_error
+        self._client_log: ClientLog = conf["logger"]
         try:
-            self._client = AdminClient(settings.client_config())
+            self._client = AdminClient(conf)
         except KafkaException as exc:
             raise ConfigError(f"invalid Kafka client configuration: {describe(exc)}") from exc
-        self.topics = TopicCache(self.fetch_partitions)
+        self.topics = TopicCache(self.fetch_partitions, explain=self.explain_missing)
         self._offsets = CommittedOffsetReader(settings)
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        """Keep the first refused login or TLS handshake (the client's other errors
+        are in its log lines already)."""
+        if self._refused is None:
+            self._refused = authentication_error(
+                err, bootstrap=self._settings.bootstrap_servers,
+                mechanism=self._settings.mechanism)
 
     # -- cluster metadata ---------------------------------------------------------
 
     def check_reachable(self) -> None:
-        """Raise :class:`LogError` if no broker answers within ``connect_timeout``."""
+        """Raise :class:`LogError` if no broker answers within ``connect_timeout``,
+        :class:`AuthenticationError` as soon as one refuses the login or the TLS
+        handshake."""
         timeout = self._settings.connect_timeout
+        deadline = time.monotonic() + timeout
+        # The connection failures' log lines (a few a second) are not shown: the
+        # error raised here says it all.
+        self._client_log.muted = True
         try:
-            self._client.list_topics(timeout=timeout)
-        except KafkaException as exc:
-            # The queued librdkafka connection logs are not served: this error says
-            # it all, and they would repeat it a hundred times.
-            raise LogError(
-                f"cannot reach Kafka at {self._settings.bootstrap_servers} within "
-                f"{timeout:g}s ({describe(exc)}); is the broker running and the URL right?"
-            ) from exc
+            self._wait_reachable(timeout, deadline)
+        finally:
+            self._client_log.muted = False
+
+    def _wait_reachable(self, timeout: float, deadline: float) -> None:
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                self._client.list_topics(timeout=max(min(_REACH_SLICE_S, remaining), 0.01))
+                break
+            except KafkaException as exc:
+                self._client.poll(0)  # serves the error callback
+                if self._refused is not None:
+                    raise self._refused from None
+                if remaining <= _REACH_SLICE_S:
+                    raise LogError(
+                        f"cannot reach Kafka at {self._settings.bootstrap_servers} within "
+                        f"{timeout:g}s ({describe(exc)}); is the broker running, the URL "
+                        f"right, and security.protocol the listener's "
+                        f"({self._settings.mechanism} here)?"
+                    ) from exc
         self._client.poll(0)
+
+    def explain_missing(self, topic: str) -> None:
+        """Raise :class:`AuthorizationError` if ``topic`` is missing from the
+        cluster's topic list only because this principal may not DESCRIBE it (an
+        all-topics Metadata answer leaves such topics out); otherwise return."""
+        timeout = self._settings.timeout
+        try:
+            futures = self._client.describe_topics(TopicCollection([topic]),
+                                                   request_timeout=timeout)
+            _result(futures[topic], timeout)
+        except KafkaException as exc:
+            denied = authorization_error(exc, principal=self._settings.principal,
+                                         needed={"TOPIC": (topic, "DESCRIBE")})
+            if denied is not None:
+                raise denied from None
+        except (ValueError, KeyError):
+            return
+
+    # -- access control -------------------------------------------------------------
+
+    def check_access(self, needed: Iterable[Access]) -> None:
+        """Raise :class:`AuthorizationError` for the first permission in ``needed``
+        the broker says is missing (see :meth:`Log.check_access`): the authorized
+        operations of the literal topics and groups named. Topics that do not exist
+        yet are left to ``create_topics`` (which raises the same error naming
+        CREATE); transactional ids, the cluster and prefixed patterns have no
+        describe call: they are checked at first use."""
+        topics: dict[str, list[Access]] = {}
+        groups: dict[str, list[Access]] = {}
+        for access in needed:
+            if access.pattern != "LITERAL" or access.operation == "CREATE":
+                continue
+            if access.resource_type == "TOPIC":
+                topics.setdefault(access.name, []).append(access)
+            elif access.resource_type == "GROUP":
+                groups.setdefault(access.name, []).append(access)
+        self._check_topics(topics)
+        self._check_groups(groups)
+
+    def _denied(self, access: Access, granted: set[str], detail: str = "") -> None:
+        if access.operation not in granted and "ALL" not in granted:
+            raise AuthorizationError(
+                principal=self._settings.principal, resource_type=access.resource_type,
+                resource=access.name, operation=access.operation,
+                detail=detail or (f"{access.reason}; the broker allows "
+                                  f"{', '.join(sorted(granted)) or 'nothing'} there"
+                                  if access.reason else ""))
+
+    def _check_topics(self, topics: dict[str, list[Access]]) -> None:
+        """Check each existing topic's authorized operations."""
+        if not topics:
+            return
+        timeout = self._settings.timeout
+        futures = self._client.describe_topics(TopicCollection(sorted(topics)),
+                                               request_timeout=timeout,
+                                               include_authorized_operations=True)
+        for name, accesses in sorted(topics.items()):
+            try:
+                description = _result(futures[name], timeout)
+            except KafkaException as exc:
+                code = error_code(exc)
+                if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    continue
+                if code == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                    # Not even DESCRIBE (which READ and WRITE imply).
+                    self._denied(accesses[0], set(), detail=f"{accesses[0].reason}; the "
+                                 "broker lets this principal not even DESCRIBE the topic")
+                raise translate(exc, f"describing topic {name!r}") from exc
+            granted = {op.name for op in description.authorized_operations or []}
+            for access in accesses:
+                self._denied(access, granted)
+
+    def _check_groups(self, groups: dict[str, list[Access]]) -> None:
+        if not groups:
+            return
+        timeout = self._settings.timeout
+        futures = self._client.describe_consumer_groups(
+            sorted(groups), request_timeout=timeout, include_authorized_operations=True)
+        for name, accesses in sorted(groups.items()):
+            try:
+                description = _result(futures[name], timeout)
+            except KafkaException as exc:
+                if error_code(exc) == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                    self._denied(accesses[0], set())
+                if error_code(exc) in _TRANSIENT_GROUP_ERRORS:
+                    continue  # a coordinator moving: the first use will tell
+                raise translate(exc, f"describing consumer group {name!r}") from exc
+            granted = {op.name for op in description.authorized_operations or []}
+            for access in accesses:
+                self._denied(access, granted)
 
     def _metadata(self) -> Any:
         try:
@@ -130,6 +276,17 @@ class KafkaAdmin:
             raise ConfigError(f"create_topics got the same topic twice: {names}")
         if not checked:
             return
+        if exist_ok:
+            # Create only what is missing: a principal without CREATE can still
+            # start on topics an admin made (a CreateTopics it may not send fails
+            # even for existing topics).
+            known = self.fetch_partitions()
+            present = [spec for spec in checked if spec.name in known]
+            for spec in present:
+                self.topics.put(spec.name, known[spec.name])
+            checked = [spec for spec in checked if spec.name not in known]
+            if not checked:
+                return
         new_topics = [
             NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=-1,
                      config=_topic_config(spec))
@@ -156,6 +313,11 @@ class KafkaAdmin:
                     raise ConfigError(
                         f"Kafka rejected topic {spec.name!r}: {describe(exc)}"
                     ) from exc
+                denied = authorization_error(
+                    exc, principal=self._settings.principal,
+                    needed={"TOPIC": (spec.name, "CREATE"), "CLUSTER": (CLUSTER, "CREATE")})
+                if denied is not None:
+                    raise denied from exc
                 raise translate(exc, f"creating topic {spec.name!r}") from exc
         for spec in created:
             self._await(partial(self._ready, spec.name, spec.partitions),
@@ -180,6 +342,21 @@ class KafkaAdmin:
             int(retention[0]) if retention is not None and retention[1] else None
         )
         return TopicInfo(name, partitions, compacted, retention_ms)
+
+    def partition_count(self, name: str) -> int:
+        """Partitions of ``name`` from cluster metadata alone (DESCRIBE on the topic
+        suffices, unlike :meth:`describe_topic`, whose configs need
+        DESCRIBE_CONFIGS)."""
+        check_topic_name(name)
+        meta = self._metadata().topics.get(name)
+        if meta is None or (meta.error is not None
+                            and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+            self.explain_missing(name)
+            raise UnknownTopicError(name)
+        if meta.error is not None:
+            raise translate(KafkaException(meta.error), f"reading metadata of topic {name!r}")
+        self.topics.put(name, len(meta.partitions))
+        return len(meta.partitions)
 
     def _topic_configs(self, name: str) -> dict[str, tuple[str, bool]]:
         """``{property: (value, set_on_topic)}`` for topic ``name``."""

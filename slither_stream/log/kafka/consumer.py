@@ -27,7 +27,12 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 from slither_stream.errors import ConfigError, LogClosedError, LogError, UnknownTopicError
 from slither_stream.log.base import Consumer, OffsetReset, RebalanceCallback
 from slither_stream.log.kafka._config import CLIENT_LOGGER, LOGGER, KafkaSettings
-from slither_stream.log.kafka._errors import describe, error_code, is_unknown_topic
+from slither_stream.log.kafka._errors import (
+    authorization_error,
+    describe,
+    error_code,
+    is_unknown_topic,
+)
 from slither_stream.log.kafka._topics import TopicCache, check_partition, check_topic_name
 from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import Headers, Record, TopicPartition
@@ -52,6 +57,7 @@ class KafkaConsumer(Consumer):
         conf = settings.consumer_config(group, auto_offset_reset, config, client_id)
         conf["error_cb"] = self._on_client_error
         self._group = group
+        self._principal = settings.principal
         self._reset: OffsetReset = auto_offset_reset
         self._timeout = settings.timeout
         self._topics = topics
@@ -90,12 +96,24 @@ class KafkaConsumer(Consumer):
             # librdkafka reports a deleted topic here, without naming it in a
             # structured way; poll_batch checks the assigned topics against metadata.
             self._verify_topics = True
+        denied = self._denied(err, None)
+        if denied is not None:
+            # Raised by the next poll: retrying cannot help until an ACL is added.
+            if self._deferred is None:
+                self._deferred = denied
+            return
         if err.fatal():
             self._fatal = f"{err.name()}: {err.str()}"
             LOGGER.error("fatal Kafka consumer error: %s", self._fatal)
         else:
             CLIENT_LOGGER.warning("Kafka consumer error (group %s): %s: %s", self._group,
                                   err.name(), err.str())
+
+    def _denied(self, err: KafkaError | KafkaException, topic: str | None) -> LogError | None:
+        """The AuthorizationError ``err`` stands for (READ on the topic or group)."""
+        topics = sorted({tp.topic for tp in self._assigned}) or [self._only_topic or "?"]
+        return authorization_error(err, principal=self._principal, needed={
+            "TOPIC": (topic or ", ".join(topics), "READ"), "GROUP": (self._group, "READ")})
 
     # -- membership ---------------------------------------------------------------
 
@@ -284,7 +302,8 @@ class KafkaConsumer(Consumer):
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF and self._deferred is None:
-                    self._deferred = _consume_error(err, msg, self._group)
+                    self._deferred = (self._denied(err, msg.topic())
+                                      or _consume_error(err, msg, self._group))
                 continue
             topic = only_topic or msg.topic()
             partition = msg.partition()
@@ -331,9 +350,15 @@ class KafkaConsumer(Consumer):
                 return
             answer = self._consumer.commit(offsets=request, asynchronous=False)
         except KafkaException as exc:
+            denied = self._denied(exc, None)
+            if denied is not None:
+                raise denied from exc
             raise LogError(f"commit of group {self._group!r} failed: {describe(exc)}") from exc
         for ktp in answer or []:
             if ktp.error is not None:
+                denied = self._denied(ktp.error, ktp.topic)
+                if denied is not None:
+                    raise denied
                 raise LogError(f"commit of group {self._group!r} failed on "
                                f"{ktp.topic}[{ktp.partition}]: {ktp.error}")
 
@@ -373,6 +398,9 @@ class KafkaConsumer(Consumer):
                 [KafkaTopicPartition(tp.topic, tp.partition) for tp in wanted],
                 timeout=max(deadline - time.monotonic(), 0.1))
         except KafkaException as exc:
+            denied = self._denied(exc, None)
+            if denied is not None:
+                raise denied from exc
             raise LogError(f"reading committed offsets of group {self._group!r} failed: "
                            f"{describe(exc)}") from exc
         failed: list[tuple[TopicPartition, KafkaError]] = []

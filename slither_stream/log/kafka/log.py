@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from slither_stream.errors import ConfigError, LogClosedError, SlitherError
+from slither_stream.log._secrets import redact_url
 from slither_stream.log.base import Consumer, Log, OffsetReset, Producer
 from slither_stream.log.kafka._config import LOGGER, settings_from_options
 from slither_stream.log.kafka._lag_probe import RecordCounter
 from slither_stream.log.kafka.admin import KafkaAdmin
 from slither_stream.log.kafka.consumer import KafkaConsumer
 from slither_stream.log.kafka.producer import KafkaProducer
-from slither_stream.log.types import GroupMember, TopicInfo, TopicPartition, TopicSpec
+from slither_stream.log.types import Access, GroupMember, TopicInfo, TopicPartition, TopicSpec
 
 
 class KafkaLog(Log):
@@ -39,6 +40,8 @@ class KafkaLog(Log):
                  **options: Any) -> None:
         self._settings = settings_from_options(bootstrap_servers, options)
         self._url = url or f"kafka://{self._settings.bootstrap_servers}"
+        self._shown_url = redact_url(self._url)
+        """The URL for messages: secrets in its query (discouraged) masked."""
         self._admin = KafkaAdmin(self._settings)
         self._admin.check_reachable()
         self._clients: weakref.WeakSet[KafkaProducer | KafkaConsumer] = weakref.WeakSet()
@@ -52,7 +55,7 @@ class KafkaLog(Log):
 
     def _check_open(self, what: str) -> None:
         if self._closed:
-            raise LogClosedError(f"{what} on a closed Kafka log ({self._url})")
+            raise LogClosedError(f"{what} on a closed Kafka log ({self._shown_url})")
 
     # -- topics -------------------------------------------------------------------
 
@@ -63,6 +66,17 @@ class KafkaLog(Log):
     def describe_topic(self, name: str) -> TopicInfo:
         self._check_open("describe_topic()")
         return self._admin.describe_topic(name)
+
+    def partitions_of(self, topic: str) -> list[TopicPartition]:
+        """Every partition of ``topic``, from metadata (no topic configs: a principal
+        with READ or WRITE on the topic may ask)."""
+        self._check_open("partitions_of()")
+        return [TopicPartition(topic, p) for p in range(self._admin.partition_count(topic))]
+
+    def check_access(self, needed: Iterable[Access]) -> None:
+        """See :meth:`Log.check_access`: topics' and groups' authorized operations."""
+        self._check_open("check_access()")
+        self._admin.check_access(needed)
 
     def list_topics(self) -> list[str]:
         self._check_open("list_topics()")
@@ -150,9 +164,9 @@ class KafkaLog(Log):
                 else:
                     client.close()
             except SlitherError as exc:  # e.g. records the broker never acknowledged
-                LOGGER.warning("closing a Kafka client of %s: %s", self._url, exc)
+                LOGGER.warning("closing a Kafka client of %s: %s", self._shown_url, exc)
             except Exception:  # one failing client must not keep the others open
-                LOGGER.exception("error while closing a Kafka client of %s", self._url)
+                LOGGER.exception("error while closing a Kafka client of %s", self._shown_url)
         self._counter.close()
         self._admin.close()
 

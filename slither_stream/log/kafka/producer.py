@@ -23,6 +23,7 @@ from confluent_kafka import Producer as RawProducer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from slither_stream.errors import (
+    AuthorizationError,
     ConfigError,
     LogClosedError,
     LogError,
@@ -33,7 +34,12 @@ from slither_stream.errors import (
 from slither_stream.log.base import DELIVERY_REPORTS, Consumer, DeliveryCallback, Producer
 from slither_stream.log.kafka._config import CLIENT_LOGGER, LOGGER, KafkaSettings
 from slither_stream.log.kafka._deadline import CallAbandonedError, call_with_deadline
-from slither_stream.log.kafka._errors import describe, kafka_error_of
+from slither_stream.log.kafka._errors import (
+    CLUSTER,
+    authorization_error,
+    describe,
+    kafka_error_of,
+)
 from slither_stream.log.kafka._topics import TopicCache
 from slither_stream.log.types import Headers, Outgoing, RecordMetadata, TopicPartition
 
@@ -80,7 +86,8 @@ class KafkaProducer(Producer):
         self._record_timeout = float(conf.get("message.timeout.ms", 300_000)) / 1000
         self._topics = topics
         self._transactional_id = transactional_id
-        self._failures: list[ProduceError] = []
+        self._principal = settings.principal
+        self._failures: list[ProduceError | AuthorizationError] = []
         self._failures_lock = threading.Lock()
         # The report of every record produced without a callback of its own: the
         # client's default, so no callback is passed (and parsed) per record.
@@ -102,8 +109,12 @@ class KafkaProducer(Producer):
         if transactional_id is not None:
             try:
                 self._init_transactions()
-            except TransactionError:
-                self._producer.close()
+            except (TransactionError, AuthorizationError):
+                try:
+                    self._producer.close()
+                except KafkaException as exc:  # a fatal state says so again on close
+                    LOGGER.debug("closing a producer that failed to start: %s",
+                                 describe(exc))
                 raise
 
     # -- producing ----------------------------------------------------------------
@@ -231,14 +242,25 @@ class KafkaProducer(Producer):
         """Delivery callback for records without their own: keep failures for flush."""
         if err is not None:
             with self._failures_lock:
-                self._failures.append(_produce_error(err, msg))
+                self._failures.append(self._delivery_error(err, msg))
+
+    def _delivery_error(self, err: KafkaError, msg: Message) -> ProduceError | AuthorizationError:
+        """A failed delivery: an AuthorizationError when WRITE on the topic (or the
+        cluster's IDEMPOTENT_WRITE) is missing, else a ProduceError."""
+        return self._denied(err, msg.topic() or "?") or _produce_error(err, msg)
+
+    def _denied(self, err: KafkaError | KafkaException, topic: str) -> AuthorizationError | None:
+        return authorization_error(err, principal=self._principal, needed={
+            "TOPIC": (topic, "WRITE"), "CLUSTER": (CLUSTER, "IDEMPOTENT_WRITE"),
+            "TRANSACTIONAL_ID": (self._transactional_id or "?", "WRITE")})
 
     def _raise_failures(self) -> None:
         with self._failures_lock:
             failures, self._failures = self._failures, []
         if failures:
-            first = failures[0]
-            if len(failures) == 1:
+            first = next((f for f in failures if isinstance(f, AuthorizationError)),
+                         failures[0])
+            if len(failures) == 1 or isinstance(first, AuthorizationError):
                 raise first
             raise ProduceError(f"{len(failures)} records were not delivered; first: {first}",
                                undelivered=len(failures))
@@ -289,6 +311,9 @@ class KafkaProducer(Producer):
         try:
             self._producer.init_transactions(max(self._timeout, _INIT_TRANSACTIONS_S))
         except KafkaException as exc:
+            denied = self._denied(exc, "?")
+            if denied is not None:
+                raise denied from exc
             err = kafka_error_of(exc)
             if err is not None and err.fatal():
                 self._fatal = describe(exc)
@@ -426,9 +451,17 @@ class KafkaProducer(Producer):
         with self._failures_lock:
             self._failures.clear()
 
-    def _transaction_error(self, action: str, exc: KafkaException) -> TransactionError:
+    def _transaction_error(self, action: str, exc: KafkaException
+                           ) -> TransactionError | AuthorizationError:
         """Map a transaction failure. A fatal one replaces the client (the
-        transaction is over), unless it is fencing, which poisons the producer."""
+        transaction is over), unless it is fencing, which poisons the producer. A
+        missing ACL is an AuthorizationError (abort and stop: retrying cannot help)."""
+        with self._failures_lock:
+            failed = next((f for f in self._failures if isinstance(f, AuthorizationError)),
+                          None)
+        denied = failed or self._denied(exc, "a topic of the transaction")
+        if denied is not None:
+            return denied
         err = kafka_error_of(exc)
         text = f"cannot {action} the transaction: {describe(exc)}"
         if err is None or not err.fatal():

@@ -174,7 +174,8 @@ class Supervisor:
         from slither_stream.store.app import DEFAULT_DATA_DIR, StoreApp
 
         assert self.definition is not None
-        log = stack.enter_context(open_log(self.spec.log_url))
+        log = stack.enter_context(open_log(self.spec.log_url,
+                                           kafka_config=self.spec.kafka_config))
         data_dir = Path(self.spec.cwd or ".") / (self.spec.store_dir or DEFAULT_DATA_DIR)
         # the stores belong to the deployment's namespace, as its topics do
         stores = stack.enter_context(StoreApp(store_instances(self.definition), log=log,

@@ -15,8 +15,9 @@ import threading
 from collections.abc import Callable, Sequence
 
 from slither_stream.context import Context, new_session_id
-from slither_stream.errors import ConfigError, PipeError
+from slither_stream.errors import AuthenticationError, AuthorizationError, ConfigError, PipeError
 from slither_stream.log import Log
+from slither_stream.pipe.access import required_access
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.deploy import gc_policy
 from slither_stream.pipe.deploy.runner import ensure_topics
@@ -65,13 +66,16 @@ class Worker:
     def run(self) -> None:
         """Start the stages and block until :meth:`stop` or a stage fails.
 
-        Raises :class:`StageHaltedError` if a stage halted, :class:`PipeError` if one
-        crashed (after stopping the other stages cleanly). A worker process exits
-        with :data:`EXIT_HALTED` on a halt (not restarted) and 1 on a crash
-        (restarted by its supervisor).
+        Raises :class:`StageHaltedError` if a stage halted, :class:`AuthorizationError`
+        if an ACL is missing (checked before any stage starts where the broker can
+        tell, else when a stage first needs it; nothing is committed past it),
+        :class:`PipeError` if a stage crashed (after stopping the other stages
+        cleanly). A worker process exits with :data:`EXIT_HALTED` on a halt or a
+        missing ACL (not restarted) and 1 on a crash (restarted by its supervisor).
         """
         if self.tune_gc:
             gc_policy.tune_for_stages()
+        self.log.check_access(required_access(self.definition, stages=self.stage_names))
         ensure_topics(self.log, self.definition)
         sessions: StoreSession | ReaderSession
         if self.store_mode == "reader":
@@ -104,8 +108,8 @@ class Worker:
             errors = list(self._errors)
         if errors:
             stage, error = errors[0]
-            if isinstance(error, StageHaltedError):
-                raise error
+            if isinstance(error, StageHaltedError | AuthorizationError | AuthenticationError):
+                raise error  # restarting cannot help: an operator must act
             raise PipeError(f"worker stage {stage!r} of pipe {self.definition.name!r} "
                             f"failed: {error}") from error
 

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from slither_stream.errors import AuthenticationError, AuthorizationError
 from slither_stream.log import open_log
 from slither_stream.observability import configure_logging, start_observability
 from slither_stream.pipe.definition import PipeDefinition
@@ -46,8 +47,9 @@ STACK_DUMP_WAIT_S = 1.0
 """Time a stuck worker process gets to write its threads' stacks before SIGKILL."""
 
 EXIT_HALTED = 3
-"""Exit code of a worker process whose stage halted: not restarted (it would halt
-again on the same record); an operator fixes the cause and restarts it."""
+"""Exit code of a worker process whose stage halted, or that the broker refused
+(wrong credentials, a missing ACL): not restarted (it would fail again the same
+way); an operator fixes the cause and restarts it."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,10 @@ class WorkerSpec:
     advertise_url: str | None = None
     """The endpoint this process advertises to its groups for state queries (the
     supervisor's public one; None: its own, when it serves one)."""
+    kafka_config: str | None = None
+    """The librdkafka properties file of every Kafka client (``--kafka-config``; None:
+    ``$SLITHER_KAFKA_CONFIG``, which the process inherits). Read when the process
+    starts, so changed credentials take effect at the next (re)start."""
 
     def host(self) -> str:
         """This host's name among the pipe's worker hosts: a hash of the machine's
@@ -116,7 +122,12 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
         url = spec.advertise_url or (None if server is None else
                                      endpoint_url(server.host, server.port))
         identity = Advertised(member, url, new_instance())
-        log = open_log(spec.log_url, client_id=identity.client_id)
+        try:
+            log = open_log(spec.log_url, client_id=identity.client_id,
+                           kafka_config=spec.kafka_config)
+        except AuthenticationError as error:
+            _log.error("%s", error)  # a restart would be refused the same way
+            raise SystemExit(EXIT_HALTED) from error
         obs.metrics.watch_pipe_lag(log, definition, spec.stages or None)
         worker = Worker(log, definition, stages=spec.stages or None,
                         member=spec.member(member),
@@ -130,7 +141,7 @@ def worker_main(spec: WorkerSpec, member: str) -> None:
         try:
             with StopSignals(lambda _signum: drain()), ParentWatch(drain):
                 worker.run()
-        except StageHaltedError as error:
+        except (StageHaltedError, AuthorizationError, AuthenticationError) as error:
             _log.error("%s", error)
             raise SystemExit(EXIT_HALTED) from error
     finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from slither_stream.log._secrets import scrub
 from slither_stream.log.types import Headers, Record
 
 STAGE = "slither.dlq.stage"
@@ -30,8 +31,9 @@ MAX_MESSAGE_BYTES = 4096
 
 def dead_letter_headers(record: Record, *, stage: str, error_type: str, message: str,
                         attempts: int) -> Headers:
-    """The original headers followed by the ``slither.dlq.*`` description."""
-    text = message.encode("utf-8", errors="replace")[:MAX_MESSAGE_BYTES]
+    """The original headers followed by the ``slither.dlq.*`` description (the
+    message scrubbed of client secrets, see :mod:`slither_stream.log._secrets`)."""
+    text = scrub(message).encode("utf-8", errors="replace")[:MAX_MESSAGE_BYTES]
     return (*record.headers,
             (STAGE, stage.encode()),
             (ERROR_TYPE, error_type.encode()),

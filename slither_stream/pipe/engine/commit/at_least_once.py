@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from slither_stream.errors import LogError
+from slither_stream.errors import AuthorizationError, LogError
 from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.pipe.engine.commit.base import CommitStrategy
 from slither_stream.pipe.engine.planning import PlannedBatch
@@ -46,10 +46,17 @@ class AtLeastOnce(CommitStrategy):
         try:
             producer.flush()
         except LogError as error:
-            _log.warning("stage %s: writes failed; re-reading everything since the last "
-                         "commit: %s", self.stage, error)
-            self.needs_rewind = True
-            self._forget_uncommitted()
+            self._writes_failed(error)
+
+    def _writes_failed(self, error: LogError) -> None:
+        """Nothing since the last commit counts as done: re-read it, or, when an ACL
+        is missing (which re-reading cannot fix), raise with nothing committed."""
+        self.needs_rewind = True
+        self._forget_uncommitted()
+        if isinstance(error, AuthorizationError):
+            raise error
+        _log.warning("stage %s: writes failed; re-reading everything since the last "
+                     "commit: %s", self.stage, error)
 
     def commit(self, producer: Producer, consumer: Consumer) -> None:
         """Flush, write and apply the buffered state, then commit synchronously. A
@@ -64,10 +71,7 @@ class AtLeastOnce(CommitStrategy):
                     producer.produce(topic, value, key, partition=partition)
                 producer.flush()
         except LogError as error:
-            _log.warning("stage %s: writes failed; re-reading everything since the last "
-                         "commit: %s", self.stage, error)
-            self.needs_rewind = True
-            self._forget_uncommitted()
+            self._writes_failed(error)
             return
         if self.needs_rewind:
             return  # the failed records are not re-read yet: committing would skip them
@@ -79,6 +83,9 @@ class AtLeastOnce(CommitStrategy):
             return
         try:
             consumer.commit(offsets)
+        except AuthorizationError:
+            self.needs_rewind = True  # no commit on the way out either
+            raise
         except LogError as error:
             _log.warning("stage %s: commit refused, will retry: %s", self.stage, error)
             return

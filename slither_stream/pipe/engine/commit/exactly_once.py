@@ -28,7 +28,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from slither_stream.errors import LogError, TransactionError, TransactionInProgressError
+from slither_stream.errors import (
+    AuthorizationError,
+    LogError,
+    TransactionError,
+    TransactionInProgressError,
+)
 from slither_stream.log.base import Consumer, Log, Producer
 from slither_stream.log.record_batch import RecordBatch
 from slither_stream.log.types import Record, TopicPartition
@@ -186,6 +191,8 @@ class ExactlyOnce(CommitStrategy):
             self._failing_since = now
         self.failures += 1
         failing_for = now - self._failing_since
+        if isinstance(error, AuthorizationError):
+            raise error  # aborted, nothing committed; an operator must add the ACL
         _log.warning("stage %s: transaction aborted (%d in a row, for %.1f s), re-reading: %s",
                      self.stage, self.failures, failing_for, error)
         if self.failures >= MAX_TRANSACTION_FAILURES and failing_for >= GIVE_UP_AFTER_S:
