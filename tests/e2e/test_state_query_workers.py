@@ -86,8 +86,13 @@ def test_workers_answer_for_their_keys_and_name_the_other_host(
                 return True
 
             wait_until(every_key_answers, "every key answered with its value", timeout=60)
-            # host A's supervisor answered for both of its processes; host B for its own
-            assert answered == {url_a: {"0", "1"}, url_b: {"0"}}, answered
+            # host A's supervisor answered for both of its processes; host B for its
+            # own. Member ids are "<host>.<slot>": the hosts differ, the slots do not.
+            assert {url: {m.rsplit(".", 1)[1] for m in ids}
+                    for url, ids in answered.items()} == {url_a: {"0", "1"}, url_b: {"0"}}
+            host_a = {m.rsplit(".", 1)[0] for m in answered[url_a]}
+            host_b = {m.rsplit(".", 1)[0] for m in answered[url_b]}
+            assert len(host_a) == 1 and len(host_b) == 1 and host_a != host_b, answered
 
             # the CLI finds each key's owner from the group and asks it
             owned_by_b = next(user for user in want
@@ -104,8 +109,9 @@ def test_workers_answer_for_their_keys_and_name_the_other_host(
 
             # restore metrics of every member, through the supervisor's endpoint
             metrics = _metrics(url_a)
-            assert re.search(r'slither_state_restore_ratio\{[^}]*member="[01]"[^}]*\} 1\.0',
-                             metrics), metrics[-2000:]
+            # (the metrics' member label is the process slot on its host)
+            ratio = r'slither_state_restore_ratio\{[^}]*member="[01]"[^}]*\} 1\.0'
+            assert re.search(ratio, metrics), metrics[-2000:]
 
 
 def _metrics(url: str) -> str:
