@@ -154,15 +154,14 @@ def _kafka_required() -> bool:
     return os.environ.get(REQUIRE_KAFKA_ENV, "").strip().lower() not in {"", "0", "false", "no"}
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    _kafka_tally.selected = {
-        item.nodeid for item in session.items if item.get_closest_marker("kafka") is not None
-    }
-
-
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.nodeid not in _kafka_tally.selected:
+    """Tally kafka-marked tests from their reports. Reports carry the test's markers
+    in ``keywords``, so this works the same in one process and in the controller of
+    a ``pytest -n`` (xdist) run, which never collects the tests itself."""
+    if "kafka" not in report.keywords:
         return
+    if report.when == "setup":
+        _kafka_tally.selected.add(report.nodeid)
     if report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(
             report.longrepr)
@@ -171,7 +170,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _kafka_tally.executed.add(report.nodeid)
 
 
+def _xdist_worker(config: pytest.Config) -> bool:
+    """True in a worker process of a ``pytest -n`` run: the controller reports."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _xdist_worker(session.config):
+        return
     report_path = os.environ.get(KAFKA_REPORT_ENV)
     if report_path:
         Path(report_path).write_text(json.dumps({
@@ -184,7 +190,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _kafka_required():
+    if not _kafka_required() or _xdist_worker(terminalreporter.config):
         return
     problems = _kafka_tally.problems()
     if problems:
