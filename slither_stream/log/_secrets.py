@@ -92,6 +92,8 @@ def redact_url(url: str) -> str:
                 f"{quote(name, safe='.')}=" + (REDACTED if is_secret(name)
                                                else quote(value, safe=".:/,"))
                 for name, value in pairs)
+    if netloc == parts.netloc and query == parts.query:
+        return url  # nothing secret: keep the spelling (``embedded:///tmp/x``) as given
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -100,6 +100,8 @@ def test_redaction_of_urls_configs_texts_and_log_records(
     url = f"kafka://b:9093?sasl.username=u&sasl.password={secret}&linger.ms=5"
     shown = redact_url(url)
     assert secret not in shown and "sasl.username=u" in shown and "linger.ms=5" in shown
+    for plain in ("embedded:///tmp/log", "kafka://b:9092?linger.ms=5", "kafka://u@b:9092"):
+        assert redact_url(plain) == plain  # nothing secret: shown as the user wrote it
     assert redact_config({"ssl.key.password": secret, "acks": "all"}) == {
         "ssl.key.password": REDACTED, "acks": "all"}
     remember({"sasl.oauthbearer.client.secret": secret})
