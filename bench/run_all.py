@@ -190,7 +190,7 @@ def render(path: Path) -> int:
                                    warmup=options["latency_warmup"]))
     print(report.rss_by_process(runs))
     print("\ngoals:")
-    for line in report.goals(summaries):
+    for line in [*report.goals(summaries), report.latency_goal(runs)]:
         print(f"  {line}")
     return 0
 
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {system.name:<12} {system.settings}")
     print(f"\nload average: start {load_start}, end {load_end}")
     print("\ngoals:")
-    for line in report.goals(summaries):
+    for line in [*report.goals(summaries), report.latency_goal(results)]:
         print(f"  {line}")
     output = work_dir.with_suffix(".json")
     output.write_text(json.dumps({

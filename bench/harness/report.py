@@ -233,6 +233,27 @@ def _summary(summaries: Sequence[Summary], case: str, system: str) -> Summary | 
     return next((s for s in summaries if s.case == case and s.system == system), None)
 
 
+EOS_COMMIT_INTERVAL_MS = 100.0
+"""The exactly-once commit interval the latency goal allows for (the default)."""
+
+
+def latency_goal(runs: Sequence[RunResult]) -> str:
+    """Issue 22's latency figure: exactly-once p99 <= the commit interval plus twice
+    the at-least-once p99 (medians over the repetitions of each run's p99)."""
+    label = "issue 22: latency p99 slither-eos <= commit interval + 2 x slither p99"
+    p99: dict[str, float] = {}
+    for system in ("slither", "slither-eos"):
+        values = [r.extra["p99_ms"] for r in runs if r.case == "latency"
+                  and r.system == system and r.error is None and "p99_ms" in r.extra]
+        if not values:
+            return f"{label}: not measured"
+        p99[system] = statistics.median(values)
+    bound = EOS_COMMIT_INTERVAL_MS + 2 * p99["slither"]
+    verdict = "met" if p99["slither-eos"] <= bound else "MISSED"
+    return (f"{label}: {p99['slither-eos']:,.1f} ms (goal <= {EOS_COMMIT_INTERVAL_MS:g} + "
+            f"2 x {p99['slither']:,.1f} = {bound:,.1f} ms) {verdict}")
+
+
 def issue22_goals(summaries: Sequence[Summary]) -> list[str]:
     """Issue 22's figures to reach: ratios of the medians, with the ratio of each
     repetition beside them (both systems' runs of the same repetition), and whether

@@ -172,6 +172,19 @@ def test_issue22_goals_give_ratios_per_repetition() -> None:
     assert "issue 22: aggregate slither-eos / kstreams-eos: not measured" in lines
 
 
+def test_latency_goal_allows_the_commit_interval_plus_twice_the_alos_p99() -> None:
+    def run(system: str, rep: int, p99: float) -> RunResult:
+        return RunResult(system, "latency", rep, 100, received=100, rate=1.0,
+                         extra={"p99_ms": p99})
+
+    alos = [run("slither", rep, p99) for rep, p99 in enumerate([10.0, 20.0, 90.0])]
+    met = report.latency_goal([*alos, run("slither-eos", 0, 140.0)])
+    assert met.endswith("140.0 ms (goal <= 100 + 2 x 20.0 = 140.0 ms) met"), met
+    missed = report.latency_goal([*alos, run("slither-eos", 0, 140.5)])
+    assert missed.endswith("MISSED"), missed
+    assert report.latency_goal(alos).endswith("not measured")
+
+
 def test_kstreams_systems_launch_the_jvm_peer_through_its_launcher() -> None:
     systems = all_systems()
     for name, guarantee in (("kstreams", "at_least_once"), ("kstreams-eos", "exactly_once_v2")):
