@@ -22,20 +22,26 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LATEST = RESULTS / "20261206T233129.json"
-"""The run every page quotes (every case and every system, one broker)."""
+LATEST = RESULTS / "20261207T133303.json"
+"""The run every page quotes: every throughput case, latency and restore; slither in
+both delivery modes beside the raw client, Kafka Streams in both modes and Quix
+Streams, one broker (after the stage engine and keyed state)."""
 
-ENGINE_RUN = RESULTS / "20261207T084355.json"
-"""The first run after the issue 22 stage engine (commit per interval, one transaction
-per interval under exactly_once): passthrough and aggregate, slither and Kafka
-Streams in both delivery modes, one repetition, with other work on the machine."""
+ENGINE_RUN = LATEST
+"""The run the "Delivery guarantees" page quotes for the stage engine (commit per
+interval, one transaction per interval under exactly_once): slither and Kafka
+Streams in both delivery modes."""
 
-SYSTEMS = ("raw-kafka", "slither", "slither-eos", "quix", "faust")
+FULL_RUN = RESULTS / "20261206T233129.json"
+"""The last run with Faust and the backlog case (before the stage engine)."""
+
+SYSTEMS = ("raw-kafka", "slither", "slither-eos", "kstreams", "kstreams-eos", "quix", "faust")
 ENGINE_SYSTEMS = ("slither", "slither-eos", "kstreams", "kstreams-eos")
 HEADINGS = {"raw-kafka": "raw client", "slither": "slither", "slither-eos": "slither (EOS)",
             "quix": "Quix Streams", "faust": "Faust", "kstreams": "Kafka Streams",
             "kstreams-eos": "Kafka Streams (EOS)"}
-RATE_CASES = ("passthrough", "router", "lookup", "compute", "restore")
+RATE_CASES = ("passthrough", "router", "aggregate", "lookup", "compute", "restore")
+ENGINE_CASES = ("passthrough", "router", "aggregate")
 MISSING = "-"
 
 
@@ -74,6 +80,18 @@ def _latency_cell(results: Mapping[str, Any], system: str) -> str:
     return MISSING if found is None else f"{found[0]:,.1f} / {found[1]:,.1f}"
 
 
+def systems_of(results: Mapping[str, Any]) -> tuple[str, ...]:
+    """The systems of :data:`SYSTEMS` that ``results`` measured, in that order."""
+    measured = {entry["system"] for entry in results["summaries"]}
+    return tuple(system for system in SYSTEMS if system in measured)
+
+
+def cases_of(results: Mapping[str, Any], cases: Iterable[str]) -> list[str]:
+    """Those of ``cases`` that ``results`` ran, in the order given."""
+    ran = set(results["args"]["cases"])
+    return [case for case in cases if case in ran]
+
+
 def _row(cells: Iterable[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -86,14 +104,16 @@ def _unit(results: Mapping[str, Any], case: str) -> str:
 
 def summary_table(results: Mapping[str, Any]) -> str:
     """Median of the repetitions per case and system; latency p50 / p99 in ms."""
-    lines = [_row(["case", *(HEADINGS[s] for s in SYSTEMS)]),
-             _row(["---", *("---:" for _ in SYSTEMS)])]
-    for case in RATE_CASES:
+    systems = systems_of(results)
+    lines = [_row(["case", *(HEADINGS[s] for s in systems)]),
+             _row(["---", *("---:" for _ in systems)])]
+    for case in cases_of(results, RATE_CASES):
         lines.append(_row([_unit(results, case),
-                           *(_rate(results, case, system) for system in SYSTEMS)]))
-    rate = results["args"]["latency_rate"]
-    lines.append(_row([f"latency, 3 stages at {rate:,.0f} rec/s (p50 / p99 ms)",
-                       *(_latency_cell(results, system) for system in SYSTEMS)]))
+                           *(_rate(results, case, system) for system in systems)]))
+    if "latency" in results["args"]["cases"]:
+        rate = results["args"]["latency_rate"]
+        lines.append(_row([f"latency, 3 stages at {rate:,.0f} rec/s (p50 / p99 ms)",
+                           *(_latency_cell(results, system) for system in systems)]))
     return "\n".join(lines)
 
 
@@ -101,7 +121,7 @@ def delivery_table(results: Mapping[str, Any]) -> str:
     """slither at-least-once against exactly-once, from the same run."""
     lines = [_row(["case", "at_least_once", "exactly_once", "exactly_once / at_least_once"]),
              _row(["---", "---:", "---:", "---:"])]
-    for case in ("passthrough", "router", "lookup", "compute"):
+    for case in cases_of(results, ("passthrough", "router", "aggregate", "lookup", "compute")):
         low = _summary(results, case, "slither").get("median")
         high = _summary(results, case, "slither-eos").get("median")
         ratio = MISSING if not low or high is None else f"{high / low:.2f}x"
@@ -134,7 +154,7 @@ def engine_table(results: Mapping[str, Any]) -> str:
     lines = [_row(["case", *(HEADINGS[s] for s in ENGINE_SYSTEMS),
                    "slither (EOS) / slither", "slither (EOS) / Kafka Streams (EOS)"]),
              _row(["---", *("---:" for _ in ENGINE_SYSTEMS), "---:", "---:"])]
-    for case in results["args"]["cases"]:
+    for case in cases_of(results, ENGINE_CASES):
         rates: dict[str, float | None] = {}
         cells = []
         for system in ENGINE_SYSTEMS:
@@ -227,9 +247,10 @@ COLD_BROKER_RUNS = tuple(RESULTS / f"{stamp}.json" for stamp in
 def tables(results: Mapping[str, Any]) -> list[str]:
     """Every table the docs quote from ``results`` (and the cold-broker runs)."""
     found = [summary_table(results), delivery_table(results)]
-    found += [case_table(results, case) for case in (*RATE_CASES, "backlog")]
-    found += [latency_table(results),
-              repetitions_table(COLD_BROKER_RUNS, ("slither", "raw-kafka"))]
+    found += [case_table(results, case) for case in cases_of(results, (*RATE_CASES, "backlog"))]
+    if "latency" in results["args"]["cases"]:
+        found.append(latency_table(results))
+    found.append(repetitions_table(COLD_BROKER_RUNS, ("slither", "raw-kafka")))
     return found
 
 
@@ -238,14 +259,13 @@ def main(argv: list[str]) -> None:
     results = load(path)
     commit = results.get("code", {}).get("commit", "?")[:7]
     print(f"<!-- from bench/results/{path.name}, commit {commit} -->\n")
-    systems = set(results["args"].get("systems", SYSTEMS))
-    if systems >= set(SYSTEMS):
-        print("\n\n".join(tables(results)))
-    if systems & {"kstreams", "kstreams-eos"} or not argv:
-        engine = results if argv else load(ENGINE_RUN)
-        engine_path = path if argv else ENGINE_RUN
-        print(f"\n<!-- stage engine, from bench/results/{engine_path.name} -->\n")
-        print(engine_table(engine))
+    print("\n\n".join(tables(results)))
+    if {"kstreams", "kstreams-eos"} & set(systems_of(results)):
+        print(f"\n<!-- stage engine, from bench/results/{path.name} -->\n")
+        print(engine_table(results))
+    if not argv:
+        print(f"\n<!-- the last run with Faust and backlog, bench/results/{FULL_RUN.name} -->\n")
+        print(summary_table(load(FULL_RUN)))
 
 
 if __name__ == "__main__":
