@@ -123,8 +123,13 @@ def render_text(definition: PipeDefinition,
 
     lines = [f"pipe {definition.name}", f"  namespace  {definition.namespace}",
              f"  delivery   {definition.delivery}", f"  ordering   {definition.ordering}",
-             f"  input      {definition.input_topic}{serde(definition.input_topic)}",
-             "stages:"]
+             f"  input      {definition.input_topic}{serde(definition.input_topic)}"]
+    if definition.schema_registry is not None:
+        registry = definition.schema_registry.describe()
+        lines.append(f"  registry   {registry['url']} (auth {registry['auth']}, subjects "
+                     f"{registry['subject_strategy']}, auto-register "
+                     f"{'on' if registry['auto_register'] else 'off'})")
+    lines.append("stages:")
     for plan in definition.stages:
         lines.append(f"  {plan.index + 1}. {plan.name} ({plan.kind})")
         lines.append(f"     group     {plan.group}")
@@ -139,6 +144,8 @@ def render_text(definition: PipeDefinition,
                              f"{serde(target)}")
             target = definition.output_topic(DEFAULT_OUTPUT)
             lines.append(f"     routes    unmatched -> {target}{serde(target)}")
+        for state, changelog in plan.changelogs:
+            lines.append(f"     state     {state}  changelog {changelog}")
         lines.append(f"     on error  {_policy_text(plan.policy.describe())}; "
                      f"dead letters {plan.dlq_topic}")
     lines.append("outputs:")

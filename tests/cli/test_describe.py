@@ -242,3 +242,23 @@ def test_mermaid_own_parser_accepts_the_output(tmp_path: Path) -> None:
     verdicts = dict(line.split(" ", 2)[:2] for line in result.stdout.splitlines())
     assert verdicts == {"scoring.mmd": "OK", "odd.mmd": "OK", "broken.mmd": "FAIL"}, (
         result.stdout, result.stderr)
+
+
+def test_text_shows_keyed_state_and_the_registry_without_its_secret() -> None:
+    from slither_stream.pipe import Pipe
+    from slither_stream.pipe.render import render_text
+    from slither_stream.serde import RegistryConfig
+
+    pipe = Pipe("totals", schema_registry=RegistryConfig(
+        url="https://registry.example:8081", user_info="alice:s3cr3t-pw"))
+    pipe.local("count", lambda item, ctx: item.payload, state=["totals", "seen"])
+    text = render_text(pipe.compile().with_namespace("prod"))
+    assert "     state     totals  changelog prod.count.totals.changelog" in text
+    assert "     state     seen  changelog prod.count.seen.changelog" in text
+    assert ("  registry   https://registry.example:8081 (auth basic (user alice), subjects "
+            "topic, auto-register off)") in text, text
+    assert "s3cr3t-pw" not in text
+    bare = Pipe("plain", schema_registry=None)
+    bare.local("tag", lambda item, ctx: item.payload)
+    plain = render_text(bare.compile())
+    assert "registry" not in plain and "state " not in plain
