@@ -5,7 +5,11 @@ listener, ``SASL_SSL`` (SCRAM-SHA-512 over TLS, client certificates required), t
 controller listener on mutual TLS, and ``StandardAuthorizer`` with
 ``allow.everyone.if.no.acl.found=false``: a principal can do nothing until an ACL
 allows it, except the super user ``User:admin`` (for setup) and the broker itself
-(``User:CN=broker``, its certificate's subject).
+(``User:CN=broker``, its certificate's subject). The listener also takes
+``OAUTHBEARER`` with *unsecured* JWTs (Kafka's default validator, which checks a
+token's form and expiry but no signature; for trying OAUTHBEARER clients on one
+machine, never for production): a client with ``enable.sasl.oauthbearer.unsecure.jwt=true``
+and ``sasl.oauthbearer.config=principal=NAME`` is ``User:NAME``.
 
 Everything is made once per data directory, in ``DATA/secure/``, and kept across
 restarts (a restarted broker has the same CA, passwords and port):
@@ -52,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 MECHANISM = "SCRAM-SHA-512"
+OAUTH_MECHANISM = "OAUTHBEARER"
 ADMIN_USER = "admin"
 BROKER_SUBJECT = "CN=broker"
 CA_DAYS = 3650
@@ -241,9 +246,12 @@ def server_overrides(files: SecureFiles, port: int, controller_port: int) -> dic
         "advertised.listeners": f"SASL_SSL://127.0.0.1:{port}",
         "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SSL",
         "inter.broker.listener.name": "SASL_SSL",
-        "sasl.enabled.mechanisms": MECHANISM,
+        "sasl.enabled.mechanisms": f"{MECHANISM},{OAUTH_MECHANISM}",
         "sasl.mechanism.inter.broker.protocol": MECHANISM,
         "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": jaas,
+        "listener.name.sasl_ssl.oauthbearer.sasl.jaas.config": (
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+            f'unsecuredLoginStringClaim_sub="{ADMIN_USER}";'),
         "ssl.keystore.type": "PKCS12",
         "ssl.keystore.location": str(files.path("broker.p12")),
         "ssl.keystore.password": passwords["keystore_password"],

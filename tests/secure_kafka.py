@@ -85,6 +85,20 @@ class SecureKafka:
         path.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
         return path
 
+    def oauth_properties(self, user: str) -> Path:
+        """librdkafka properties authenticating as ``User:<user>`` with OAUTHBEARER
+        (an unsecured JWT librdkafka makes itself, which this broker accepts), over
+        the same mutual TLS as the SCRAM users."""
+        config = read_properties(self.admin_properties)
+        for name in ("sasl.username", "sasl.password"):
+            config.pop(name, None)
+        config.update({"sasl.mechanism": "OAUTHBEARER",
+                       "enable.sasl.oauthbearer.unsecure.jwt": "true",
+                       "sasl.oauthbearer.config": f"principal={user}"})
+        path = self.work / f"{user}-oauth-{uuid.uuid4().hex[:8]}.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
+        return path
+
     def grant(self, principal: str, resource_type: str, name: str,
               operations: Iterable[str], *, pattern: str = "LITERAL") -> None:
         """Allow ``principal`` ``operations`` on a resource (``TOPIC``, ``GROUP``,

@@ -42,11 +42,16 @@ Names = Callable[[str], str]
 
 
 class Principal:
-    """A SCRAM user of the secured broker with its properties file."""
+    """A user of the secured broker with its properties file: a SCRAM user, or with
+    ``oauth`` the subject of an OAUTHBEARER token (no password at all)."""
 
-    def __init__(self, broker: SecureKafka, name: str) -> None:
+    def __init__(self, broker: SecureKafka, name: str, *, oauth: bool = False) -> None:
         self.broker = broker
         self.name = name
+        if oauth:
+            self.password = ""
+            self.properties = broker.oauth_properties(name)
+            return
         self.password = f"pw-{uuid.uuid4().hex}"
         broker.add_user(name, self.password)
         self.properties = broker.properties(name)
@@ -293,3 +298,27 @@ def test_expired_client_certificate_is_refused_before_connecting(
                               ssl_key_location=str(secured.secure / "expired-client.key"))
     with pytest.raises(ConfigError, match=r"client certificate .*expired-client\.pem.* expired"):
         open_log(secured.url, kafka_config=path)
+
+
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_a_pipe_runs_as_an_oauthbearer_principal_with_its_acls(
+        secured: SecureKafka, unique_name: Names, delivery: str) -> None:
+    """OAUTHBEARER (librdkafka's unsecured JWT, over mutual TLS): the token's subject
+    is the principal the ACLs are for; without one of them the worker stops with an
+    error naming it, and runs once it is granted."""
+    name = unique_name("oauth")
+    user = Principal(secured, name, oauth=True)
+    definition = _definition(delivery, unique_name)
+    output = definition.output_topic("default")
+    user.grant_pipe(definition, except_for=("TOPIC", output, "WRITE"))
+    total = 20
+    _prepare(secured, definition, total)
+    with user.open() as log, pytest.raises(AuthorizationError) as caught:
+        Worker(log, definition, tune_gc=False).run()
+    assert caught.value.principal == f"User:{name}"
+    assert f"User:{name}" in str(caught.value)
+    secured.grant(user.principal, "TOPIC", output, ["WRITE"])
+    with user.open() as log, _worker_thread(log, definition), \
+            open_log(secured.url, kafka_config=secured.admin_properties) as admin:
+        outputs = wait_for_records(admin, output, total)
+    assert sorted(orjson.loads(r.value or b"")["n"] for r in outputs) == list(range(total))

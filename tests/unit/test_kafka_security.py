@@ -121,6 +121,10 @@ def test_principal_of_each_mechanism() -> None:
                       "sasl.username": "ann"}) == "User:ann"
     assert "OAUTHBEARER" in principal({"security.protocol": "SASL_SSL",
                                        "sasl.mechanism": "OAUTHBEARER"})
+    oauth = {"security.protocol": "SASL_SSL", "sasl.mechanism": "OAUTHBEARER",
+             "sasl.oauthbearer.config": "principal=svc-1 scope=all"}
+    assert "OAUTHBEARER" in principal(oauth)  # a real token: its subject is unknown here
+    assert principal({**oauth, "enable.sasl.oauthbearer.unsecure.jwt": "true"}) == "User:svc-1"
 
 
 @pytest.mark.parametrize(("code", "text", "cause"), [

@@ -169,6 +169,9 @@ def principal(config: Mapping[str, Any]) -> str:
         if mechanism.upper() in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
             return f"User:{config.get('sasl.username', '?')}"
         if mechanism.upper() == "OAUTHBEARER":
+            unsecured = _unsecured_jwt_principal(config)
+            if unsecured is not None:
+                return f"User:{unsecured}"
             client = config.get("sasl.oauthbearer.client.id")
             return ("the OAUTHBEARER token's subject"
                     + (f" (client id {client})" if client else ""))
@@ -178,6 +181,19 @@ def principal(config: Mapping[str, Any]) -> str:
         subject = _certificate_subject(Path(str(config["ssl.certificate.location"])))
         return f"User:{subject}" if subject else "the client certificate's subject"
     return "User:ANONYMOUS"
+
+
+def _unsecured_jwt_principal(config: Mapping[str, Any]) -> str | None:
+    """The ``principal=NAME`` of ``sasl.oauthbearer.config`` when librdkafka makes
+    its own unsecured JWT (``enable.sasl.oauthbearer.unsecure.jwt``): the token's
+    subject, which a broker validating unsecured tokens takes as ``User:NAME``."""
+    if str(config.get("enable.sasl.oauthbearer.unsecure.jwt", "false")).lower() != "true":
+        return None
+    for part in str(config.get("sasl.oauthbearer.config", "")).split():
+        name, _, value = part.partition("=")
+        if name == "principal" and value:
+            return value
+    return None
 
 
 def _certificate_subject(path: Path) -> str | None:
