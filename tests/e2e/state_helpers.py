@@ -23,6 +23,7 @@ from slither_stream.pipe.deploy.worker import Worker
 from slither_stream.pipe.engine.envelope import Envelope
 from slither_stream.pipe.query.proxy import fetch
 from slither_stream.pipe.query.service import StateQueries
+from tests.worker_thread import worker_thread
 
 Names = Callable[[str], str]
 USERS = [f"user-{n}" for n in range(12)]
@@ -73,30 +74,14 @@ def _json(reply: HttpReply) -> Any:
 def running(log: Log, definition: PipeDefinition, state_dir: Path
             ) -> Iterator[tuple[Worker, MetricsServer]]:
     """A Worker in a thread, its ``/state`` on a free port."""
-    ready = threading.Event()
-    worker = Worker(log, definition, store_dir=str(state_dir), on_ready=ready.set,
-                    tune_gc=False)
+    worker = Worker(log, definition, store_dir=str(state_dir), tune_gc=False)
     server = MetricsServer(MetricsRegistry(), port=0).start()
     server.add_route("/state", StateQueries.for_worker(worker))
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            worker.run()
-        except BaseException as error:
-            failures.append(error)
-            ready.set()
-
-    thread = threading.Thread(target=run, name="test-state-worker")
-    thread.start()
     try:
-        assert ready.wait(60) and not failures, failures
-        yield worker, server
+        with worker_thread(worker, name="test-state-worker", ready_timeout=60):
+            yield worker, server
     finally:
-        worker.stop()
-        thread.join(60)
         server.stop()
-    assert not failures, failures
 
 
 def owned(server: MetricsServer) -> list[int]:

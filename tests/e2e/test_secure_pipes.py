@@ -8,16 +8,14 @@ user only creates users, ACLs and the input.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import orjson
@@ -31,8 +29,9 @@ from slither_stream.pipe.deploy.runner import ensure_topics
 from slither_stream.pipe.deploy.worker import Worker
 from tests.e2e import secure_topology
 from tests.e2e.helpers import read_topic, wait_for_records
-from tests.e2e.test_workers import Lines, produce
+from tests.e2e.test_workers import Lines, produce, worker_process
 from tests.secure_kafka import SecureKafka
+from tests.worker_thread import worker_thread
 
 pytestmark = [pytest.mark.kafka, pytest.mark.secure]
 
@@ -92,48 +91,17 @@ def _prepare(broker: SecureKafka, definition: PipeDefinition, total: int) -> Non
         produce(admin, definition.input_topic, [{"n": n} for n in range(total)], keyed=True)
 
 
-@contextmanager
-def _worker_thread(log: Log, definition: PipeDefinition) -> Iterator[Worker]:
-    worker = Worker(log, definition, tune_gc=False)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            worker.run()
-        except BaseException as error:
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name="test-secure-worker")
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        thread.join(timeout=60)
-    assert not errors, errors
+def _worker_thread(log: Log, definition: PipeDefinition) -> AbstractContextManager[Worker]:
+    return worker_thread(Worker(log, definition, tune_gc=False), name="test-secure-worker")
 
 
-@contextmanager
 def _cli_worker(principal: Principal, topology: str, namespace: str, *options: str,
-                cwd: Path = ROOT) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
-    env = {**os.environ, "SLITHER_LOG_LEVEL": "DEBUG", "PYTHONUNBUFFERED": "1"}
-    env.pop("SLITHER_KAFKA_CONFIG", None)
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "slither"), "worker", topology,
-         "--log", principal.broker.url, "--namespace", namespace,
-         "--kafka-config", str(principal.properties), "--max-restarts", "3", *options],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = Lines(process)
-    try:
-        yield process, lines
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                cwd: Path = ROOT) -> AbstractContextManager[tuple[subprocess.Popen[str], Lines]]:
+    """``slither worker`` with the principal's ``--kafka-config`` (not the env's)."""
+    return worker_process(principal.broker.url, topology, namespace, cwd=cwd,
+                          options=["--kafka-config", str(principal.properties),
+                                   "--max-restarts", "3", *options],
+                          log_level="DEBUG", unset_env=["SLITHER_KAFKA_CONFIG"])
 
 
 def _free_port() -> int:

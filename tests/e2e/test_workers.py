@@ -125,9 +125,14 @@ def _wait_for_no_lag(log: Log, plan: StagePlan, lines: Lines, *, timeout: float 
 
 @contextmanager
 def worker_process(log_url: str, topology: str, namespace: str, *, processes: int = 1,
-                   cwd: Path = ROOT, options: Sequence[str] = (),
+                   cwd: Path = ROOT, options: Sequence[str] = (), log_level: str = "INFO",
+                   unset_env: Sequence[str] = (),
                    ) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
-    env = {**os.environ, "SLITHER_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    """``slither worker`` as a child process with its output in ``Lines``; SIGTERM
+    (then SIGKILL after 60 s) on exit. ``unset_env``: variables it must not inherit."""
+    env = {**os.environ, "SLITHER_LOG_LEVEL": log_level, "PYTHONUNBUFFERED": "1"}
+    for name in unset_env:
+        env.pop(name, None)
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "slither"), "worker", topology,
          "--log", log_url, "--namespace", namespace, "--processes", str(processes),

@@ -3,37 +3,21 @@ every input has reached the output."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 
 from slither_stream.log import Log, Record
 from slither_stream.pipe.definition import PipeDefinition
 from slither_stream.pipe.deploy.worker import Worker
 from tests.reliability.helpers import follow_until
+from tests.worker_thread import worker_thread
 
 
-@contextmanager
-def running_worker(log: Log, definition: PipeDefinition, member: str) -> Iterator[Worker]:
+def running_worker(log: Log, definition: PipeDefinition, member: str
+                   ) -> AbstractContextManager[Worker]:
     """A :class:`Worker` for every stage, in a named thread, stopped (drained) on exit."""
-    worker = Worker(log, definition, member=member)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            worker.run()
-        except BaseException as error:  # reported by the owner below
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name=f"reliability-worker-{member}")
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        thread.join(timeout=120)
-        assert not thread.is_alive(), f"worker {member} did not stop"
-    assert not errors, f"worker {member} failed: {errors[0]!r}"
+    return worker_thread(Worker(log, definition, member=member),
+                         name=f"reliability-worker-{member}", join_timeout=120)
 
 
 def finish(log: Log, definition: PipeDefinition, done: Callable[[list[Record]], bool],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from slither_stream.serde import (
 )
 from tests.e2e.helpers import read_topic, wait_for_records
 from tests.serde.registry.conftest import TXN_V1, TXN_V2
+from tests.worker_thread import worker_thread
 
 Names = Callable[[str], str]
 
@@ -67,29 +67,10 @@ def scoring_pipe(name: str, config: RegistryConfig | None, scored: dict[str, Any
 
 @contextlib.contextmanager
 def running(pipe: Pipe, log_url: str) -> Iterator[Worker]:
-    log = open_log(log_url)
-    worker = Worker(log, pipe.compile(), poll_timeout=0.1, tune_gc=False)
-    ready = threading.Event()
-    worker.on_ready = ready.set
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            worker.run()
-        except BaseException as error:
-            failed.append(error)
-            ready.set()
-
-    thread = threading.Thread(target=run, name=f"test-worker-{pipe.name}")
-    thread.start()
-    try:
-        assert ready.wait(60), "worker did not start"
-        assert not failed, failed
-        yield worker
-    finally:
-        worker.stop()
-        thread.join(60)
-        log.close()
+    with open_log(log_url) as log:
+        worker = Worker(log, pipe.compile(), poll_timeout=0.1, tune_gc=False)
+        with worker_thread(worker, name=f"test-worker-{pipe.name}", ready_timeout=60):
+            yield worker
 
 
 def stock_produce(bootstrap: str, client: RegistryClient, topic: str, schema: dict[str, Any],
