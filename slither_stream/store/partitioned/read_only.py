@@ -14,10 +14,10 @@ from pathlib import Path
 from rocksdict import AccessType, Options, Rdict
 
 from slither_stream.errors import StoreError
-from slither_stream.store.partitioned.task_store import CHECKPOINT_KEY, META_CF, STATE_CF
+from slither_stream.store.partitioned.task_store import META_CF, STATE_CF, TaskReads
 
 
-class ReadOnlyTaskStore:
+class ReadOnlyTaskStore(TaskReads):
     """The instance at ``path``, opened read-only; use as a context manager."""
 
     def __init__(self, path: Path) -> None:
@@ -32,15 +32,6 @@ class ReadOnlyTaskStore:
                              f"{error}") from error
         self._state = self._db.get_column_family(STATE_CF)
         self._meta = self._db.get_column_family(META_CF)
-
-    def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._state.get(key)
-        return value
-
-    @property
-    def checkpoint(self) -> int | None:
-        raw = self._meta.get(CHECKPOINT_KEY)
-        return None if raw is None else int(raw)
 
     def close(self) -> None:
         for handle in (self._state, self._meta, self._db):

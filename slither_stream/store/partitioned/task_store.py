@@ -104,7 +104,26 @@ def _options() -> tuple[Options, dict[str, Options]]:
     return db, {STATE_CF: state, META_CF: meta}
 
 
-class TaskStore:
+class TaskReads:
+    """The reads of a task's instance, shared by the owner's :class:`TaskStore` and
+    the read-only view other processes open: the state and meta column families."""
+
+    _state: Rdict
+    _meta: Rdict
+
+    def get(self, key: bytes) -> bytes | None:
+        """The committed value of ``key``."""
+        value: bytes | None = self._state.get(key)
+        return value
+
+    @property
+    def checkpoint(self) -> int | None:
+        """Changelog offset a restore resumes from (None: nothing restored yet)."""
+        raw = self._meta.get(CHECKPOINT_KEY)
+        return None if raw is None else int(raw)
+
+
+class TaskStore(TaskReads):
     """The RocksDB instance of one (stage, state store, partition) under ``path``."""
 
     def __init__(self, path: Path, *, store: str, partition: int,
@@ -124,18 +143,7 @@ class TaskStore:
     def __repr__(self) -> str:
         return f"<TaskStore {self.store}[{self.partition}] {self.path}>"
 
-    # -- reads ----------------------------------------------------------------------
-
-    def get(self, key: bytes) -> bytes | None:
-        """The committed value of ``key``."""
-        value: bytes | None = self._state.get(key)
-        return value
-
-    @property
-    def checkpoint(self) -> int | None:
-        """Changelog offset a restore resumes from (None: nothing restored yet)."""
-        raw = self._meta.get(CHECKPOINT_KEY)
-        return None if raw is None else int(raw)
+    # -- reads (and TaskReads') -------------------------------------------------------
 
     def items(self) -> Iterable[tuple[bytes, bytes]]:
         """Every key and value, in key order (for tests and tools)."""
